@@ -1,0 +1,170 @@
+package core
+
+import (
+	"context"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+
+	"golang.org/x/text/language"
+)
+
+// ExtensionSpec is everything about an extension that its owner sets.
+type ExtensionSpec struct {
+	Number             string
+	Name               string
+	Email              string
+	Mobile             string
+	OutboundCallerID   string
+	Language           string
+	Timezone           string
+	Enabled            bool
+	RingTimeoutSeconds int
+	VoicemailEnabled   bool
+	SIPUsername        string
+	HideFromDirectory  bool
+}
+
+// Extension is a phone user: a short number, SIP credentials and preferences.
+type Extension struct {
+	ID ExtensionID
+	ExtensionSpec
+	// SIPPassword is kept so digest authentication and phone provisioning can use it.
+	SIPPassword Secret
+	// VoicemailPINHash is empty when no PIN is set.
+	VoicemailPINHash string
+	// Version increases with every update; it backs ETags and If-Match.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ExtensionFilter narrows an extension list.
+type ExtensionFilter struct {
+	NumberPrefix string
+	Query        string // matched against name and email
+}
+
+// ExtensionRepo stores extensions.
+type ExtensionRepo interface {
+	CreateExtension(ctx context.Context, e *Extension) error
+	GetExtension(ctx context.Context, id ExtensionID) (*Extension, error)
+	ListExtensions(ctx context.Context, f ExtensionFilter, p PageRequest) (Page[*Extension], error)
+	// UpdateExtension stores e if the stored version is still expectVersion, and
+	// sets e.Version and e.UpdatedAt to the new values. A version mismatch is
+	// ErrPrecondition.
+	UpdateExtension(ctx context.Context, e *Extension, expectVersion int64) error
+	DeleteExtension(ctx context.Context, id ExtensionID) error
+}
+
+// Extension field limits.
+const (
+	DefaultRingTimeoutSeconds = 30
+	MinRingTimeoutSeconds     = 5
+	MaxRingTimeoutSeconds     = 300
+	MinSIPPasswordLength      = 12
+	MaxSIPPasswordLength      = 128
+)
+
+var (
+	extensionNumberRE = regexp.MustCompile(`^[0-9]{2,6}$`)
+	e164RE            = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	sipUsernameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~+-]{0,63}$`)
+	pinRE             = regexp.MustCompile(`^[0-9]{4,10}$`)
+)
+
+// DefaultExtensionSpec holds the values an extension gets for fields its creator omits.
+func DefaultExtensionSpec() ExtensionSpec {
+	return ExtensionSpec{
+		Language:           "en",
+		Timezone:           "UTC",
+		Enabled:            true,
+		RingTimeoutSeconds: DefaultRingTimeoutSeconds,
+	}
+}
+
+// Normalize trims surrounding space and fills derived defaults.
+func (s *ExtensionSpec) Normalize() {
+	for _, f := range []*string{&s.Number, &s.Name, &s.Email, &s.Mobile, &s.OutboundCallerID, &s.Language, &s.Timezone, &s.SIPUsername} {
+		*f = strings.TrimSpace(*f)
+	}
+	if s.SIPUsername == "" {
+		s.SIPUsername = s.Number
+	}
+	if s.Language == "" {
+		s.Language = "en"
+	}
+	if s.Timezone == "" {
+		s.Timezone = "UTC"
+	}
+}
+
+// Validate reports every field that breaks a rule, with JSON field names.
+func (s *ExtensionSpec) Validate() error {
+	var v ValidationError
+	if !extensionNumberRE.MatchString(s.Number) {
+		v.Add("number", "must be 2 to 6 digits", s.Number)
+	}
+	if len(s.Name) > 100 || hasControl(s.Name) {
+		v.Add("name", "must be at most 100 printable characters", s.Name)
+	}
+	if s.Email != "" {
+		if a, err := mail.ParseAddress(s.Email); err != nil || a.Address != s.Email || len(s.Email) > 254 {
+			v.Add("email", "must be a plain email address such as ann@example.com", s.Email)
+		}
+	}
+	if s.Mobile != "" && !e164RE.MatchString(s.Mobile) {
+		v.Add("mobile", "must be an E.164 number such as +14155550100", s.Mobile)
+	}
+	if s.OutboundCallerID != "" && !e164RE.MatchString(s.OutboundCallerID) {
+		v.Add("outbound_caller_id", "must be empty or an E.164 number such as +14155550100", s.OutboundCallerID)
+	}
+	if tag, err := language.Parse(s.Language); err != nil || len(s.Language) > 35 {
+		v.Add("language", "must be a BCP 47 language tag such as en or fr-CA", s.Language)
+	} else {
+		s.Language = tag.String()
+	}
+	if !validTimezone(s.Timezone) {
+		v.Add("timezone", "must be an IANA time zone such as Europe/Paris", s.Timezone)
+	}
+	if s.RingTimeoutSeconds < MinRingTimeoutSeconds || s.RingTimeoutSeconds > MaxRingTimeoutSeconds {
+		v.Add("ring_timeout_seconds", "must be between 5 and 300", s.RingTimeoutSeconds)
+	}
+	if !sipUsernameRE.MatchString(s.SIPUsername) {
+		v.Add("sip_username", "must be 1 to 64 letters, digits or ._~+- and start with a letter or digit", s.SIPUsername)
+	}
+	return v.Err()
+}
+
+func validTimezone(name string) bool {
+	if name == "" || name == "Local" || strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		return false
+	}
+	_, err := time.LoadLocation(name)
+	return err == nil
+}
+
+func hasControl(s string) bool {
+	return strings.IndexFunc(s, unicode.IsControl) >= 0
+}
+
+// ValidateSIPPassword checks a password chosen by the caller rather than generated.
+func ValidateSIPPassword(pw string) error {
+	var v ValidationError
+	if len(pw) < MinSIPPasswordLength || len(pw) > MaxSIPPasswordLength {
+		v.Add("sip_password", "must be 12 to 128 characters", nil)
+	} else if strings.IndexFunc(pw, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) >= 0 {
+		v.Add("sip_password", "must be printable ASCII without spaces, quotes or backslashes", nil)
+	}
+	return v.Err()
+}
+
+// ValidateVoicemailPIN checks a voicemail PIN.
+func ValidateVoicemailPIN(pin string) error {
+	if !pinRE.MatchString(pin) {
+		return ValidationError{{Field: "voicemail_pin", Message: "must be 4 to 10 digits"}}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ExtensionChange carries the secrets a create or update sets; nil leaves a
+// secret as it is (or, on create, generates the SIP password).
+type ExtensionChange struct {
+	SIPPassword  *string
+	VoicemailPIN *string
+}
+
+// Extensions applies the rules for creating and changing extensions.
+type Extensions struct {
+	Repo ExtensionRepo
+	Now  func() time.Time
+}
+
+func (s *Extensions) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC().Truncate(time.Microsecond)
+	}
+	return time.Now().UTC().Truncate(time.Microsecond)
+}
+
+// Create validates spec, fills defaults, generates a SIP password when none is
+// given, and stores the new extension. The returned extension carries the
+// password so the caller can show it once.
+func (s *Extensions) Create(ctx context.Context, spec ExtensionSpec, ch ExtensionChange) (*Extension, error) {
+	spec.Normalize()
+	e := &Extension{ID: ExtensionID(NewID(PrefixExtension)), ExtensionSpec: spec, Version: 1}
+	if err := applyChange(e, ch); err != nil {
+		return nil, err
+	}
+	if e.SIPPassword == "" {
+		e.SIPPassword = NewSIPPassword()
+	}
+	e.CreatedAt = s.now()
+	e.UpdatedAt = e.CreatedAt
+	if err := s.Repo.CreateExtension(ctx, e); err != nil {
+		return nil, fmt.Errorf("create extension %s: %w", spec.Number, err)
+	}
+	return e, nil
+}
+
+// Update loads the extension, lets mutate change its spec, validates the result
+// and stores it if nobody changed it meanwhile. expectVersion 0 accepts any
+// stored version; otherwise a mismatch is ErrPrecondition.
+func (s *Extensions) Update(ctx context.Context, id ExtensionID, expectVersion int64, mutate func(*ExtensionSpec) (ExtensionChange, error)) (*Extension, error) {
+	e, err := s.Repo.GetExtension(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if expectVersion != 0 && e.Version != expectVersion {
+		return nil, fmt.Errorf("extension %s changed since it was read: %w", id, ErrPrecondition)
+	}
+	spec := e.ExtensionSpec
+	oldNumber, oldUser := spec.Number, spec.SIPUsername
+	ch, err := mutate(&spec)
+	if err != nil {
+		return nil, err
+	}
+	if spec.SIPUsername == oldUser && spec.Number != oldNumber && oldUser == oldNumber {
+		// The username followed the number by default; keep following it.
+		spec.SIPUsername = spec.Number
+	}
+	spec.Normalize()
+	e.ExtensionSpec = spec
+	if err := applyChange(e, ch); err != nil {
+		return nil, err
+	}
+	e.UpdatedAt = s.now()
+	if err := s.Repo.UpdateExtension(ctx, e, e.Version); err != nil {
+		return nil, fmt.Errorf("update extension %s: %w", id, err)
+	}
+	return e, nil
+}
+
+// RotateSIPPassword replaces the SIP password with a generated one and returns
+// the extension carrying it.
+func (s *Extensions) RotateSIPPassword(ctx context.Context, id ExtensionID) (*Extension, error) {
+	e, err := s.Repo.GetExtension(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	e.SIPPassword = NewSIPPassword()
+	e.UpdatedAt = s.now()
+	if err := s.Repo.UpdateExtension(ctx, e, e.Version); err != nil {
+		return nil, fmt.Errorf("rotate sip password of %s: %w", id, err)
+	}
+	return e, nil
+}
+
+func applyChange(e *Extension, ch ExtensionChange) error {
+	var v ValidationError
+	if err := e.Validate(); err != nil {
+		v = append(v, err.(ValidationError)...)
+	}
+	if ch.SIPPassword != nil {
+		if err := ValidateSIPPassword(*ch.SIPPassword); err != nil {
+			v = append(v, err.(ValidationError)...)
+		} else {
+			e.SIPPassword = Secret(*ch.SIPPassword)
+		}
+	}
+	if ch.VoicemailPIN != nil {
+		switch {
+		case *ch.VoicemailPIN == "":
+			e.VoicemailPINHash = ""
+		case ValidateVoicemailPIN(*ch.VoicemailPIN) != nil:
+			v = append(v, ValidateVoicemailPIN(*ch.VoicemailPIN).(ValidationError)...)
+		default:
+			e.VoicemailPINHash = HashPIN(*ch.VoicemailPIN)
+		}
+	}
+	return v.Err()
+}

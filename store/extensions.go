@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+var _ core.ExtensionRepo = (*DB)(nil)
+
+type extensionRow struct {
+	ID                 string `db:"id"`
+	Number             string `db:"number"`
+	Name               string `db:"name"`
+	Email              string `db:"email"`
+	Mobile             string `db:"mobile"`
+	OutboundCallerID   string `db:"outbound_caller_id"`
+	Language           string `db:"language"`
+	Timezone           string `db:"timezone"`
+	Enabled            bool   `db:"enabled"`
+	RingTimeoutSeconds int    `db:"ring_timeout_seconds"`
+	VoicemailEnabled   bool   `db:"voicemail_enabled"`
+	VoicemailPINHash   string `db:"voicemail_pin_hash"`
+	SIPUsername        string `db:"sip_username"`
+	SIPPasswordSealed  []byte `db:"sip_password_sealed"`
+	HideFromDirectory  bool   `db:"hide_from_directory"`
+	Version            int64  `db:"version"`
+	CreatedAt          int64  `db:"created_at"`
+	UpdatedAt          int64  `db:"updated_at"`
+}
+
+const extensionColumns = `id, number, name, email, mobile, outbound_caller_id, language, timezone,
+	enabled, ring_timeout_seconds, voicemail_enabled, voicemail_pin_hash, sip_username,
+	sip_password_sealed, hide_from_directory, version, created_at, updated_at`
+
+func (db *DB) extensionToRow(e *core.Extension) extensionRow {
+	return extensionRow{
+		ID: string(e.ID), Number: e.Number, Name: e.Name, Email: e.Email, Mobile: e.Mobile,
+		OutboundCallerID: e.OutboundCallerID, Language: e.Language, Timezone: e.Timezone,
+		Enabled: e.Enabled, RingTimeoutSeconds: e.RingTimeoutSeconds, VoicemailEnabled: e.VoicemailEnabled,
+		VoicemailPINHash: e.VoicemailPINHash, SIPUsername: e.SIPUsername,
+		SIPPasswordSealed: db.sealer.seal(e.SIPPassword.Reveal()), HideFromDirectory: e.HideFromDirectory,
+		Version: e.Version, CreatedAt: micros(e.CreatedAt), UpdatedAt: micros(e.UpdatedAt),
+	}
+}
+
+func (db *DB) rowToExtension(r *extensionRow) (*core.Extension, error) {
+	pw, err := db.sealer.open(r.SIPPasswordSealed)
+	if err != nil {
+		return nil, fmt.Errorf("extension %s: %w", r.ID, err)
+	}
+	return &core.Extension{
+		ID: core.ExtensionID(r.ID),
+		ExtensionSpec: core.ExtensionSpec{
+			Number: r.Number, Name: r.Name, Email: r.Email, Mobile: r.Mobile,
+			OutboundCallerID: r.OutboundCallerID, Language: r.Language, Timezone: r.Timezone,
+			Enabled: r.Enabled, RingTimeoutSeconds: r.RingTimeoutSeconds, VoicemailEnabled: r.VoicemailEnabled,
+			SIPUsername: r.SIPUsername, HideFromDirectory: r.HideFromDirectory,
+		},
+		SIPPassword:      core.Secret(pw),
+		VoicemailPINHash: r.VoicemailPINHash,
+		Version:          r.Version,
+		CreatedAt:        fromMicros(r.CreatedAt),
+		UpdatedAt:        fromMicros(r.UpdatedAt),
+	}, nil
+}
+
+func extensionConflict(err error, e *core.Extension) error {
+	return uniqueViolation(err, "extension", map[string]string{"number": e.Number, "sip_username": e.SIPUsername, "id": string(e.ID)})
+}
+
+// CreateExtension inserts a new extension.
+func (db *DB) CreateExtension(ctx context.Context, e *core.Extension) error {
+	row := db.extensionToRow(e)
+	_, err := db.w.NamedExecContext(ctx, `INSERT INTO extensions (`+extensionColumns+`) VALUES (
+		:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
+		:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
+		:sip_password_sealed, :hide_from_directory, :version, :created_at, :updated_at)`, row)
+	return extensionConflict(err, e)
+}
+
+// GetExtension loads one extension.
+func (db *DB) GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error) {
+	var r extensionRow
+	err := db.r.GetContext(ctx, &r, `SELECT `+extensionColumns+` FROM extensions WHERE id = ?`, id)
+	if err != nil {
+		return nil, notFound(err, "extension", id)
+	}
+	return db.rowToExtension(&r)
+}
+
+// ExtensionBySIPUsername loads the extension a SIP user name belongs to.
+func (db *DB) ExtensionBySIPUsername(ctx context.Context, username string) (*core.Extension, error) {
+	var r extensionRow
+	err := db.r.GetContext(ctx, &r, `SELECT `+extensionColumns+` FROM extensions WHERE sip_username = ?`, username)
+	if err != nil {
+		return nil, notFound(err, "extension with sip username", username)
+	}
+	return db.rowToExtension(&r)
+}
+
+// ExtensionByNumber loads the extension with the given number.
+func (db *DB) ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error) {
+	var r extensionRow
+	err := db.r.GetContext(ctx, &r, `SELECT `+extensionColumns+` FROM extensions WHERE number = ?`, number)
+	if err != nil {
+		return nil, notFound(err, "extension", number)
+	}
+	return db.rowToExtension(&r)
+}
+
+// ListExtensions returns one page of extensions ordered by number.
+func (db *DB) ListExtensions(ctx context.Context, f core.ExtensionFilter, p core.PageRequest) (core.Page[*core.Extension], error) {
+	limit := pageLimit(p.Limit)
+	q := `SELECT ` + extensionColumns + ` FROM extensions WHERE 1=1`
+	var args []any
+	if p.Cursor != "" {
+		var after string
+		if err := decodeCursor(p.Cursor, &after); err != nil {
+			return core.Page[*core.Extension]{}, err
+		}
+		q += ` AND number > ?`
+		args = append(args, after)
+	}
+	if f.NumberPrefix != "" {
+		q += ` AND number LIKE ? ESCAPE '\'`
+		args = append(args, likePattern("", f.NumberPrefix, "%"))
+	}
+	if f.Query != "" {
+		q += ` AND (name LIKE ? ESCAPE '\' OR email LIKE ? ESCAPE '\')`
+		pat := likePattern("%", f.Query, "%")
+		args = append(args, pat, pat)
+	}
+	q += ` ORDER BY number LIMIT ?`
+	args = append(args, limit+1)
+	var rows []extensionRow
+	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
+		return core.Page[*core.Extension]{}, fmt.Errorf("list extensions: %w", err)
+	}
+	rows, last := trimPage(rows, limit, func(r extensionRow) string { return r.Number })
+	page := core.Page[*core.Extension]{Items: make([]*core.Extension, 0, len(rows))}
+	if last != "" {
+		page.NextCursor = encodeCursor(last)
+	}
+	for i := range rows {
+		e, err := db.rowToExtension(&rows[i])
+		if err != nil {
+			return core.Page[*core.Extension]{}, err
+		}
+		page.Items = append(page.Items, e)
+	}
+	return page, nil
+}
+
+// UpdateExtension writes e over the stored row if its version is still expectVersion.
+func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVersion int64) error {
+	return db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var current int64
+		if err := tx.GetContext(ctx, &current, `SELECT version FROM extensions WHERE id = ?`, e.ID); err != nil {
+			return notFound(err, "extension", e.ID)
+		}
+		if current != expectVersion {
+			return fmt.Errorf("extension %s is at version %d, not %d: %w", e.ID, current, expectVersion, core.ErrPrecondition)
+		}
+		row := db.extensionToRow(e)
+		row.Version = current + 1
+		_, err := tx.NamedExecContext(ctx, `UPDATE extensions SET
+			number = :number, name = :name, email = :email, mobile = :mobile,
+			outbound_caller_id = :outbound_caller_id, language = :language, timezone = :timezone,
+			enabled = :enabled, ring_timeout_seconds = :ring_timeout_seconds,
+			voicemail_enabled = :voicemail_enabled, voicemail_pin_hash = :voicemail_pin_hash,
+			sip_username = :sip_username, sip_password_sealed = :sip_password_sealed,
+			hide_from_directory = :hide_from_directory, version = :version, updated_at = :updated_at
+			WHERE id = :id`, row)
+		if err != nil {
+			return extensionConflict(err, e)
+		}
+		e.Version = row.Version
+		return nil
+	})
+}
+
+// DeleteExtension removes an extension and, through the foreign key, its member API keys.
+func (db *DB) DeleteExtension(ctx context.Context, id core.ExtensionID) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM extensions WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete extension %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("extension %s: %w", id, core.ErrNotFound)
+	}
+	return nil
+}
