@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -68,8 +69,18 @@ func (db *DB) rowToExtension(r *extensionRow) (*core.Extension, error) {
 	}, nil
 }
 
-func extensionConflict(err error, e *core.Extension) error {
-	return uniqueViolation(err, "extension", map[string]string{"number": e.Number, "sip_username": e.SIPUsername, "id": string(e.ID)})
+// extensionConflict names the taken field of a unique violation, preferring the
+// number when both the number and the SIP user name are taken.
+func extensionConflict(ctx context.Context, q sqlx.QueryerContext, err error, e *core.Extension) error {
+	err = uniqueViolation(err, "extension", map[string]string{"number": e.Number, "sip_username": e.SIPUsername, "id": string(e.ID)})
+	var ce *core.ConflictError
+	if errors.As(err, &ce) && ce.Field != "number" {
+		var n int
+		if sqlx.GetContext(ctx, q, &n, `SELECT count(*) FROM extensions WHERE number = ? AND id != ?`, e.Number, e.ID) == nil && n > 0 {
+			ce.Field, ce.Value = "number", e.Number
+		}
+	}
+	return err
 }
 
 // CreateExtension inserts a new extension.
@@ -79,7 +90,7 @@ func (db *DB) CreateExtension(ctx context.Context, e *core.Extension) error {
 		:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
 		:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
 		:sip_password_sealed, :hide_from_directory, :version, :created_at, :updated_at)`, row)
-	return extensionConflict(err, e)
+	return extensionConflict(ctx, db.w, err, e)
 }
 
 // GetExtension loads one extension.
@@ -176,7 +187,7 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 			hide_from_directory = :hide_from_directory, version = :version, updated_at = :updated_at
 			WHERE id = :id`, row)
 		if err != nil {
-			return extensionConflict(err, e)
+			return extensionConflict(ctx, tx, err, e)
 		}
 		e.Version = row.Version
 		return nil

@@ -41,7 +41,6 @@ func run(ctx context.Context, args []string, e env) int {
 	parser, err := kong.New(&c,
 		kong.Name("dialtone"),
 		kong.Description("Dialtone: a headless, API-first PBX."),
-		kong.UsageOnError(),
 		kong.Writers(e.stdout, e.stderr),
 		kong.Exit(func(int) { exited = true }),
 		kong.Bind(e),

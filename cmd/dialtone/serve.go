@@ -48,6 +48,11 @@ func (c serveCmd) Run(parent context.Context, e env) error {
 	defer stop()
 	log := newLogger(e, c.LogLevel, c.LogFormat)
 
+	ln, err := net.Listen("tcp", c.HTTP)
+	if err != nil {
+		return fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
+	}
+	defer ln.Close()
 	db, err := store.Open(ctx, store.Config{DataDir: c.Data})
 	if err != nil {
 		return err
@@ -68,10 +73,6 @@ func (c serveCmd) Run(parent context.Context, e env) error {
 		log.Info("admin api key created from DIALTONE_ADMIN_KEY")
 	}
 
-	ln, err := net.Listen("tcp", c.HTTP)
-	if err != nil {
-		return fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
-	}
 	srv := &http.Server{
 		Handler: api.New(api.Deps{
 			Extensions: exts, APIKeys: keys, Idempotency: db, DB: db,

@@ -1,0 +1,138 @@
+package core
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestExtensionSpecValidate(t *testing.T) {
+	valid := func() ExtensionSpec {
+		s := DefaultExtensionSpec()
+		s.Number = "1001"
+		s.Normalize()
+		return s
+	}
+	tests := []struct {
+		name   string
+		change func(*ExtensionSpec)
+		field  string // "" means valid
+	}{
+		{"defaults", func(*ExtensionSpec) {}, ""},
+		{"two digits", func(s *ExtensionSpec) { s.Number, s.SIPUsername = "10", "10" }, ""},
+		{"one digit", func(s *ExtensionSpec) { s.Number = "1" }, "number"},
+		{"seven digits", func(s *ExtensionSpec) { s.Number = "1234567" }, "number"},
+		{"letters", func(s *ExtensionSpec) { s.Number = "10a1" }, "number"},
+		{"email ok", func(s *ExtensionSpec) { s.Email = "ann@example.com" }, ""},
+		{"email with name", func(s *ExtensionSpec) { s.Email = "Ann <ann@example.com>" }, "email"},
+		{"email broken", func(s *ExtensionSpec) { s.Email = "ann@" }, "email"},
+		{"mobile e164", func(s *ExtensionSpec) { s.Mobile = "+447700900123" }, ""},
+		{"mobile national", func(s *ExtensionSpec) { s.Mobile = "07700900123" }, "mobile"},
+		{"caller id", func(s *ExtensionSpec) { s.OutboundCallerID = "+14155550100" }, ""},
+		{"caller id bad", func(s *ExtensionSpec) { s.OutboundCallerID = "+0155" }, "outbound_caller_id"},
+		{"language region", func(s *ExtensionSpec) { s.Language = "fr-CA" }, ""},
+		{"language junk", func(s *ExtensionSpec) { s.Language = "not a tag" }, "language"},
+		{"timezone", func(s *ExtensionSpec) { s.Timezone = "Europe/Paris" }, ""},
+		{"timezone unknown", func(s *ExtensionSpec) { s.Timezone = "Mars/Olympus" }, "timezone"},
+		{"timezone local", func(s *ExtensionSpec) { s.Timezone = "Local" }, "timezone"},
+		{"timezone path", func(s *ExtensionSpec) { s.Timezone = "../../etc/passwd" }, "timezone"},
+		{"ring low", func(s *ExtensionSpec) { s.RingTimeoutSeconds = 4 }, "ring_timeout_seconds"},
+		{"ring high", func(s *ExtensionSpec) { s.RingTimeoutSeconds = 301 }, "ring_timeout_seconds"},
+		{"ring edge", func(s *ExtensionSpec) { s.RingTimeoutSeconds = 300 }, ""},
+		{"username", func(s *ExtensionSpec) { s.SIPUsername = "ann.lee" }, ""},
+		{"username space", func(s *ExtensionSpec) { s.SIPUsername = "ann lee" }, "sip_username"},
+		{"username header injection", func(s *ExtensionSpec) { s.SIPUsername = "a\r\nVia: x" }, "sip_username"},
+		{"name control", func(s *ExtensionSpec) { s.Name = "Ann\nLee" }, "name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := valid()
+			tt.change(&s)
+			err := s.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			var ve ValidationError
+			if !errors.As(err, &ve) || !errors.Is(err, ErrInvalid) {
+				t.Fatalf("want a ValidationError, got %v", err)
+			}
+			if len(ve) != 1 || ve[0].Field != tt.field {
+				t.Fatalf("want one error on %s, got %v", tt.field, err)
+			}
+		})
+	}
+}
+
+func TestSecretsStayHidden(t *testing.T) {
+	pw := NewSIPPassword()
+	if len(pw.Reveal()) < 20 {
+		t.Fatalf("generated password too short: %d", len(pw.Reveal()))
+	}
+	if pw.String() == pw.Reveal() {
+		t.Fatal("String reveals the secret")
+	}
+	b, _ := pw.MarshalText()
+	if string(b) == pw.Reveal() {
+		t.Fatal("MarshalText reveals the secret")
+	}
+}
+
+func TestPINHash(t *testing.T) {
+	h := HashPIN("4321")
+	tests := []struct {
+		pin  string
+		want bool
+	}{{"4321", true}, {"4322", false}, {"", false}, {"43210", false}}
+	for _, tt := range tests {
+		if got := VerifyPIN(h, tt.pin); got != tt.want {
+			t.Errorf("VerifyPIN(%q) = %v", tt.pin, got)
+		}
+	}
+	if HashPIN("4321") == h {
+		t.Error("hashes are not salted")
+	}
+	if VerifyPIN("garbage", "4321") {
+		t.Error("a malformed hash verified")
+	}
+}
+
+func TestSIPPasswordAndPINRules(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+	}{
+		{"short", ValidateSIPPassword("short")},
+		{"space", ValidateSIPPassword("has a space in it")},
+		{"quote", ValidateSIPPassword(`quote"inside1234`)},
+		{"pin letters", ValidateVoicemailPIN("12ab")},
+		{"pin short", ValidateVoicemailPIN("123")},
+		{"pin long", ValidateVoicemailPIN("12345678901")},
+	}
+	for _, tt := range tests {
+		if !errors.Is(tt.err, ErrInvalid) {
+			t.Errorf("%s: want ErrInvalid, got %v", tt.name, tt.err)
+		}
+	}
+	if err := ValidateSIPPassword("Correct-Horse-42"); err != nil {
+		t.Errorf("good password refused: %v", err)
+	}
+	if err := ValidateVoicemailPIN("0000"); err != nil {
+		t.Errorf("good pin refused: %v", err)
+	}
+}
+
+func TestNewID(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewID(PrefixExtension)
+		if !HasPrefix(id, PrefixExtension) || seen[id] {
+			t.Fatalf("bad or repeated id %q", id)
+		}
+		seen[id] = true
+	}
+	if HasPrefix("ext_", PrefixExtension) || HasPrefix("key_0123456789abcdef", PrefixExtension) {
+		t.Fatal("HasPrefix accepted a malformed id")
+	}
+}
