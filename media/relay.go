@@ -1,0 +1,161 @@
+package media
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/media/codec"
+)
+
+// Relay carries RTP both ways between two legs, transcoding PCMU<->PCMA and
+// mapping telephone-event payload types when the legs negotiated differently.
+type Relay struct {
+	a, b    *Leg
+	wg      sync.WaitGroup
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// Bridge starts relaying between a and b. It returns at once; Stop ends it.
+func Bridge(a, b *Leg) *Relay {
+	r := &Relay{a: a, b: b, stopped: make(chan struct{})}
+	r.wg.Add(2)
+	go r.pump(a, b)
+	go r.pump(b, a)
+	return r
+}
+
+// Stop ends the relay and waits for its goroutines. It does not close the legs.
+func (r *Relay) Stop() {
+	r.once.Do(func() {
+		close(r.stopped)
+		now := time.Now()
+		_ = r.a.conn.SetReadDeadline(now)
+		_ = r.b.conn.SetReadDeadline(now)
+	})
+	r.wg.Wait()
+}
+
+// pump reads from src and forwards to dst until the relay stops or src closes.
+func (r *Relay) pump(src, dst *Leg) {
+	defer r.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := src.read(buf)
+		if err != nil {
+			select {
+			case <-r.stopped:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return // socket closed
+		}
+		now := time.Now()
+		pkt, ok := forward(src, dst, buf[:n], now)
+		if !ok {
+			continue
+		}
+		src.latch(from)
+		_ = dst.send(pkt, now)
+	}
+}
+
+// forward checks one packet received on src and prepares it for dst in place.
+// It reports false for packets to drop. It allocates nothing.
+func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
+	// RFC 3550 §5.1: version 2, fixed header of 12 bytes plus CSRCs and extension.
+	if len(pkt) < 12 || pkt[0]>>6 != 2 {
+		return nil, false
+	}
+	pt := pkt[1] & 0x7f
+	if pt >= 72 && pt <= 76 { // RTCP sharing the port (RFC 5761 §4)
+		return nil, false
+	}
+	hlen := 12 + 4*int(pkt[0]&0x0f)
+	if pkt[0]&0x10 != 0 {
+		if len(pkt) < hlen+4 {
+			return nil, false
+		}
+		hlen += 4 + 4*int(binary.BigEndian.Uint16(pkt[hlen+2:hlen+4]))
+	}
+	if len(pkt) < hlen {
+		return nil, false
+	}
+	if pkt[0]&0x20 != 0 { // padding
+		pad := int(pkt[len(pkt)-1])
+		if pad == 0 || hlen+pad > len(pkt) {
+			return nil, false
+		}
+		pkt = pkt[:len(pkt)-pad]
+		pkt[0] &^= 0x20
+	}
+	sr, dr := src.remote.Load(), dst.remote.Load()
+	if sr == nil || dr == nil {
+		return nil, false
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	marker := pkt[1] & 0x80
+	switch {
+	case sr.DTMFType != 0 && pt == sr.DTMFType:
+		src.rx.observe(ssrc, seq, ts, len(pkt), now, false)
+		if dr.DTMFType == 0 {
+			return nil, false // the far end cannot take RFC 4733
+		}
+		pkt[1] = marker | dr.DTMFType
+	default:
+		in := codec.FromPayloadType(pt)
+		if pt == sr.PayloadType {
+			in = sr.Codec
+		}
+		if in == codec.Unknown {
+			return nil, false // comfort noise and codecs we did not negotiate
+		}
+		src.rx.observe(ssrc, seq, ts, len(pkt), now, true)
+		if in != dr.Codec {
+			codec.Transcode(pkt[hlen:], in, dr.Codec)
+		}
+		pkt[1] = marker | dr.PayloadType
+	}
+	if hlen > 12 {
+		// Drop CSRCs and extensions: this leg's stream has one source, us.
+		copy(pkt[12:], pkt[hlen:])
+		pkt = pkt[:len(pkt)-(hlen-12)]
+		pkt[0] &^= 0x1f
+	}
+	return pkt, true
+}
+
+// WatchMedia calls onIdle once if neither leg receives anything for idle.
+// It returns when ctx ends.
+func WatchMedia(ctx context.Context, idle time.Duration, onIdle func(), legs ...*Leg) {
+	start := time.Now()
+	tick := time.NewTicker(min(idle/4, 5*time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			last := start
+			for _, l := range legs {
+				if t := l.LastReceived(); t.After(last) {
+					last = t
+				}
+			}
+			if now.Sub(last) >= idle {
+				onIdle()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,104 @@
+package sdp
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/dialtone-pbx/dialtone/media/codec"
+)
+
+const offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n" +
+	"m=audio 40000 RTP/AVP 8 0 96\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n" +
+	"a=rtpmap:96 telephone-event/8000\r\na=fmtp:96 0-15\r\na=ptime:20\r\na=sendonly\r\n"
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name    string
+		sdp     string
+		addr    string
+		formats []codec.Codec
+		dtmf    uint8
+		dir     Direction
+		err     error
+	}{
+		{"full", offer, "192.0.2.10:40000", []codec.Codec{codec.PCMA, codec.PCMU}, 96, SendOnly, nil},
+		{"static without rtpmap", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 18\r\n",
+			"10.0.0.1:4000", []codec.Codec{codec.PCMU}, 0, SendRecv, nil},
+		{"media level connection and session direction", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nt=0 0\r\na=inactive\r\nm=video 5000 RTP/AVP 96\r\nm=audio 4002 RTP/AVP 8\r\nc=IN IP4 10.0.0.2\r\n",
+			"10.0.0.2:4002", []codec.Codec{codec.PCMA}, 0, Inactive, nil},
+		{"no audio", "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n", "", nil, 0, 0, ErrNoAudio},
+		{"garbage", "hello", "", nil, 0, 0, errors.New("any")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.sdp))
+			if tt.err != nil {
+				if err == nil || (errors.Is(tt.err, ErrNoAudio) && !errors.Is(err, ErrNoAudio)) {
+					t.Fatalf("want error %v, got %v", tt.err, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Addr != netip.MustParseAddrPort(tt.addr) || m.DTMFPayloadType != tt.dtmf || m.Direction != tt.dir {
+				t.Fatalf("parsed %+v", m)
+			}
+			if len(m.Formats) != len(tt.formats) {
+				t.Fatalf("formats %+v", m.Formats)
+			}
+			for i, f := range m.Formats {
+				if f.Codec != tt.formats[i] {
+					t.Fatalf("formats %+v", m.Formats)
+				}
+			}
+		})
+	}
+}
+
+func TestChooseAndMarshalRoundTrip(t *testing.T) {
+	m, err := Parse([]byte(offer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := m.Choose([]codec.Codec{codec.PCMU, codec.PCMA})
+	if err != nil || f.Codec != codec.PCMA {
+		t.Fatalf("offerer's preference should win: %v %v", f, err)
+	}
+	if _, err := m.Choose(nil); !errors.Is(err, ErrNoCommonCodec) {
+		t.Fatalf("want ErrNoCommonCodec, got %v", err)
+	}
+	if !m.OnHold() {
+		t.Fatal("sendonly offer is hold")
+	}
+	ans := Local{Addr: netip.MustParseAddrPort("127.0.0.1:10000"), Codecs: []codec.Codec{f.Codec}, DTMF: 101, Direction: m.Direction.Reverse(), SessionID: 7, Version: 1}
+	b := ans.Marshal()
+	if !strings.Contains(string(b), "a=recvonly") {
+		t.Fatalf("answer direction: %s", b)
+	}
+	back, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Addr != ans.Addr || back.DTMFPayloadType != 101 || len(back.Formats) != 1 || back.Formats[0].Codec != codec.PCMA || back.Direction != RecvOnly {
+		t.Fatalf("round trip: %+v", back)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(offer))
+	f.Add([]byte("v=0\r\nm=audio 0 RTP/AVP 0\r\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Parse(b)
+		if err != nil {
+			return
+		}
+		_, _ = m.Choose([]codec.Codec{codec.PCMU, codec.PCMA})
+		l := Local{Addr: m.Addr, Codecs: []codec.Codec{codec.PCMU}, DTMF: m.DTMFPayloadType, Direction: m.Direction.Reverse()}
+		if _, err := Parse(l.Marshal()); err != nil && m.Addr.Port() != 0 {
+			t.Fatalf("our own answer does not parse: %v\n%s", err, l.Marshal())
+		}
+	})
+}
