@@ -295,4 +295,3 @@ func TestKillDuringWritesLosesNothingAcknowledged(t *testing.T) {
 	}
 	t.Logf("%d acknowledged writes survived kill -9", len(ok))
 }
-
