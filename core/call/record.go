@@ -1,0 +1,187 @@
+// Package call holds the runtime vocabulary of calls: states, dispositions,
+// call records and the repository they are written to.
+package call
+
+import (
+	"context"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+// ID identifies a call ("call_...").
+type ID string
+
+// PrefixCall is the prefix of call ids.
+const PrefixCall = "call_"
+
+// NewID returns a fresh call id.
+func NewID() ID { return ID(core.NewID(PrefixCall)) }
+
+// Direction says where a call came from and went to.
+type Direction string
+
+// Directions.
+const (
+	Internal Direction = "internal"
+	Inbound  Direction = "inbound"
+	Outbound Direction = "outbound"
+)
+
+// Disposition is how a call ended, as a report would count it.
+type Disposition string
+
+// Dispositions.
+const (
+	Answered  Disposition = "answered"
+	NoAnswer  Disposition = "no_answer"
+	Busy      Disposition = "busy"
+	Failed    Disposition = "failed"
+	Cancelled Disposition = "cancelled"
+)
+
+// Party says who ended a call.
+type Party string
+
+// Parties.
+const (
+	ByCaller Party = "caller"
+	ByCallee Party = "callee"
+	BySystem Party = "system"
+)
+
+// Hangup causes recorded on call records.
+const (
+	CauseNormal        = "normal_clearing"
+	CauseCallerCancel  = "caller_cancel"
+	CauseBusy          = "busy"
+	CauseDeclined      = "declined"
+	CauseNoAnswer      = "no_answer"
+	CauseNotRegistered = "not_registered"
+	CauseUnknownNumber = "unknown_number"
+	CauseDisabled      = "extension_disabled"
+	CauseNoCodec       = "incompatible_media"
+	CauseMediaTimeout  = "media_timeout"
+	CauseNoAck         = "no_ack"
+	CauseAPIHangup     = "api_hangup"
+	CauseShutdown      = "shutdown"
+	CauseError         = "error"
+)
+
+// LegQuality is the media summary of one leg.
+type LegQuality struct {
+	Codec      string  `json:"codec"`
+	PacketsIn  uint64  `json:"packets_in"`
+	PacketsOut uint64  `json:"packets_out"`
+	BytesIn    uint64  `json:"bytes_in"`
+	BytesOut   uint64  `json:"bytes_out"`
+	Lost       uint64  `json:"lost"`
+	JitterMs   float64 `json:"jitter_ms"`
+}
+
+// Record is the call record (CDR) of one call.
+type Record struct {
+	ID          ID
+	SIPCallID   string
+	Direction   Direction
+	FromNumber  string
+	FromName    string
+	ToNumber    string
+	StartedAt   time.Time
+	AnsweredAt  *time.Time
+	EndedAt     *time.Time
+	Disposition Disposition
+	HangupCause string
+	HangupBy    Party
+	Caller      LegQuality
+	Callee      LegQuality
+}
+
+// RingSeconds is the time from start to answer (or to the end, unanswered).
+func (r *Record) RingSeconds() float64 {
+	end := r.EndedAt
+	if r.AnsweredAt != nil {
+		end = r.AnsweredAt
+	}
+	if end == nil {
+		return 0
+	}
+	return end.Sub(r.StartedAt).Seconds()
+}
+
+// TalkSeconds is the time from answer to end.
+func (r *Record) TalkSeconds() float64 {
+	if r.AnsweredAt == nil || r.EndedAt == nil {
+		return 0
+	}
+	return r.EndedAt.Sub(*r.AnsweredAt).Seconds()
+}
+
+// Filter narrows a list of call records.
+type Filter struct {
+	From, To    time.Time // started_at range; zero means open
+	Number      string    // from or to number
+	Disposition Disposition
+	Direction   Direction
+}
+
+// RecordRepo stores call records. A record is created when a call starts and
+// finished when it ends, so a crash leaves evidence that CloseDangling closes.
+type RecordRepo interface {
+	CreateCallRecord(ctx context.Context, r *Record) error
+	FinishCallRecord(ctx context.Context, r *Record) error
+	GetCallRecord(ctx context.Context, id ID) (*Record, error)
+	ListCallRecords(ctx context.Context, f Filter, p core.PageRequest) (core.Page[*Record], error)
+	// EachCallRecord streams every record matching f, oldest first.
+	EachCallRecord(ctx context.Context, f Filter, fn func(*Record) error) error
+	// CloseDanglingCallRecords ends records left open by a stopped server.
+	CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error)
+}
+
+// State is the state of a live call.
+type State int
+
+// States of a live call.
+const (
+	StateUnknown State = iota
+	StateRouting
+	StateRinging
+	StateAnswered
+	StateEnded
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRouting:
+		return "routing"
+	case StateRinging:
+		return "ringing"
+	case StateAnswered:
+		return "answered"
+	case StateEnded:
+		return "ended"
+	}
+	return "unknown"
+}
+
+// LegSnapshot is the live view of one leg.
+type LegSnapshot struct {
+	Role    string     `json:"role"` // caller or callee
+	Number  string     `json:"number"`
+	Contact string     `json:"contact"`
+	Quality LegQuality `json:"media"`
+}
+
+// Snapshot is the live view of a call.
+type Snapshot struct {
+	ID         ID
+	SIPCallID  string
+	Direction  Direction
+	State      State
+	FromNumber string
+	FromName   string
+	ToNumber   string
+	StartedAt  time.Time
+	AnsweredAt *time.Time
+	Legs       []LegSnapshot
+}

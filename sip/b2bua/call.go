@@ -1,0 +1,211 @@
+package b2bua
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
+	"github.com/dialtone-pbx/dialtone/media/sdp"
+)
+
+// Call is one live call: the caller's dialog (A-leg), the answering callee's
+// dialog (B-leg), their media legs and the relay between them. Each call owns
+// its state behind its own lock.
+type Call struct {
+	id  call.ID
+	b2b *B2BUA
+	log *slog.Logger
+
+	mu        sync.Mutex
+	rec       call.Record
+	state     call.State
+	a         *sipgo.DialogServerSession
+	b         *sipgo.DialogClientSession
+	bContact  string
+	aLeg      *media.Leg
+	bLeg      *media.Leg
+	relay     *media.Relay
+	aLocal    sdp.Local
+	bLocal    sdp.Local
+	cancelRing context.CancelFunc
+	stopWatch  context.CancelFunc
+
+	endOnce sync.Once
+	ended   chan struct{}
+}
+
+func (c *Call) dialogIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []string
+	if c.a != nil {
+		ids = append(ids, c.a.ID)
+	}
+	if c.b != nil {
+		ids = append(ids, c.b.ID)
+	}
+	return ids
+}
+
+func (c *Call) bDialog() *sipgo.DialogClientSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b
+}
+
+func (c *Call) isALeg(req *sip.Request) bool {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return err == nil && c.a != nil && c.a.ID == id
+}
+
+func (c *Call) isBLeg(req *sip.Request) bool {
+	id, err := sip.DialogIDFromRequestUAC(req)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return err == nil && c.b != nil && c.b.ID == id
+}
+
+// Snapshot is the live view of the call for the API.
+func (c *Call) Snapshot() call.Snapshot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := call.Snapshot{
+		ID: c.id, SIPCallID: c.rec.SIPCallID, Direction: c.rec.Direction, State: c.state,
+		FromNumber: c.rec.FromNumber, FromName: c.rec.FromName, ToNumber: c.rec.ToNumber,
+		StartedAt: c.rec.StartedAt, AnsweredAt: c.rec.AnsweredAt,
+	}
+	if c.aLeg != nil {
+		s.Legs = append(s.Legs, call.LegSnapshot{Role: "caller", Number: c.rec.FromNumber, Quality: quality(c.aLeg)})
+	}
+	if c.bLeg != nil && c.b != nil {
+		s.Legs = append(s.Legs, call.LegSnapshot{Role: "callee", Number: c.rec.ToNumber, Contact: c.bContact, Quality: quality(c.bLeg)})
+	}
+	return s
+}
+
+func quality(l *media.Leg) call.LegQuality {
+	st := l.Stats()
+	q := call.LegQuality{
+		PacketsIn: st.PacketsIn, PacketsOut: st.PacketsOut, BytesIn: st.BytesIn, BytesOut: st.BytesOut,
+		Lost: st.Lost, JitterMs: st.JitterMs,
+	}
+	if r := l.Remote(); r != nil {
+		q.Codec = r.Codec.String()
+	}
+	return q
+}
+
+// hangup ends an answered call from one side: BYE to the other side(s),
+// release media, write the record. For a call still ringing it cancels the
+// forks and lets the INVITE handler finish the record.
+func (c *Call) hangup(by call.Party, cause string) {
+	c.mu.Lock()
+	state := c.state
+	cancelRing := c.cancelRing
+	c.mu.Unlock()
+	if state != call.StateAnswered {
+		if cancelRing != nil {
+			c.mu.Lock()
+			if c.rec.HangupCause == "" {
+				c.rec.HangupBy, c.rec.HangupCause = by, cause
+			}
+			c.mu.Unlock()
+			cancelRing()
+		}
+		return
+	}
+	c.finish(by, cause, call.Answered)
+}
+
+// finish ends the call once: stop media, BYE the legs the ending party did
+// not hang up, and write the call record.
+func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
+	c.endOnce.Do(func() {
+		c.mu.Lock()
+		c.state = call.StateEnded
+		now := time.Now().UTC()
+		c.rec.EndedAt = &now
+		if c.rec.HangupCause == "" || disp == call.Answered {
+			c.rec.HangupBy, c.rec.HangupCause = by, cause
+		}
+		c.rec.Disposition = disp
+		a, b := c.a, c.b
+		relay, aLeg, bLeg, stop := c.relay, c.aLeg, c.bLeg, c.stopWatch
+		c.mu.Unlock()
+
+		if stop != nil {
+			stop()
+		}
+		if relay != nil {
+			relay.Stop()
+		}
+		c.mu.Lock()
+		if aLeg != nil {
+			c.rec.Caller = quality(aLeg)
+		}
+		if bLeg != nil && b != nil {
+			c.rec.Callee = quality(bLeg)
+		}
+		rec := c.rec
+		c.mu.Unlock()
+
+		if disp == call.Answered {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var wg sync.WaitGroup
+			if by != call.ByCaller && a != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = a.Bye(ctx) }()
+			}
+			if by != call.ByCallee && b != nil {
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = b.Bye(ctx) }()
+			}
+			wg.Wait()
+			cancel()
+		}
+		if a != nil {
+			_ = a.Close()
+		}
+		if b != nil {
+			_ = b.Close()
+		}
+		if aLeg != nil {
+			_ = aLeg.Close()
+		}
+		if bLeg != nil {
+			_ = bLeg.Close()
+		}
+		c.writeRecord(&rec)
+		c.b2b.forget(c)
+		close(c.ended)
+		c.log.Info("call ended", "disposition", rec.Disposition, "cause", rec.HangupCause, "by", rec.HangupBy,
+			"talk_s", rec.TalkSeconds())
+	})
+}
+
+func (c *Call) writeRecord(rec *call.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.b2b.records.FinishCallRecord(ctx, rec); err != nil {
+		c.log.Error("write call record", "error", err)
+	}
+}
+
+// watchMedia hangs up when no RTP arrives on either leg for the media timeout.
+func (c *Call) watchMedia(ctx context.Context) {
+	c.mu.Lock()
+	aLeg, bLeg := c.aLeg, c.bLeg
+	c.mu.Unlock()
+	media.WatchMedia(ctx, c.b2b.cfg.MediaTimeout, func() {
+		c.log.Warn("no media in either direction, hanging up", "timeout", c.b2b.cfg.MediaTimeout)
+		c.hangup(call.BySystem, call.CauseMediaTimeout)
+	}, aLeg, bLeg)
+}

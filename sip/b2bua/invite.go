@@ -1,0 +1,357 @@
+package b2bua
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
+	"github.com/dialtone-pbx/dialtone/media/codec"
+	"github.com/dialtone-pbx/dialtone/media/sdp"
+	"github.com/dialtone-pbx/dialtone/sip/registrar"
+)
+
+// HandleInvite runs a new call from an authenticated caller to the number in
+// the Request-URI. It returns once the caller has a final response.
+func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
+	now := time.Now().UTC()
+	dialed := req.Recipient.User
+	c := &Call{
+		id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRouting,
+		rec: call.Record{
+			SIPCallID: req.CallID().Value(), Direction: call.Internal,
+			FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed, StartedAt: now,
+		},
+	}
+	c.rec.ID = c.id
+	c.log = b.log.With("call_id", c.id, "from", caller.Number, "to", dialed)
+	if !b.track(c) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Shutting Down", nil))
+		return
+	}
+	ctx := context.Background()
+	if err := b.records.CreateCallRecord(ctx, &c.rec); err != nil {
+		c.log.Error("create call record", "error", err)
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Error", nil))
+		b.forget(c)
+		return
+	}
+	// Until ReadInvite, rejections are plain responses on the transaction.
+	reject := func(code int, reason string, disp call.Disposition, cause string) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+		c.finish(call.BySystem, cause, disp)
+	}
+
+	offer, err := sdp.Parse(req.Body())
+	if err != nil {
+		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
+		return
+	}
+	format, err := offer.Choose(b.cfg.Codecs)
+	if err != nil {
+		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
+		return
+	}
+	callee, err := b.dir.ExtensionByNumber(ctx, dialed)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		reject(sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
+		return
+	case err != nil:
+		c.log.Error("route call", "error", err)
+		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+		return
+	case !callee.Enabled:
+		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseDisabled)
+		return
+	}
+	bindings := b.registry.Lookup(callee.ID)
+	if len(bindings) == 0 {
+		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseNotRegistered)
+		return
+	}
+
+	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
+	if err != nil {
+		c.log.Error("read invite", "error", err)
+		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+		return
+	}
+	c.mu.Lock()
+	c.a = dlg
+	c.mu.Unlock()
+	b.bindDialog(dlg.ID, c)
+	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
+
+	fail := func(code int, reason string, disp call.Disposition, cause string, by call.Party) {
+		if dlg.Context().Err() == nil {
+			_ = dlg.Respond(code, reason, nil)
+		}
+		c.finish(by, cause, disp)
+	}
+	aLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	if err != nil {
+		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
+		return
+	}
+	bLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	if err != nil {
+		_ = aLeg.Close()
+		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
+		return
+	}
+	aLeg.SetRemote(media.Remote{Addr: offer.Addr, Codec: format.Codec, PayloadType: format.PayloadType,
+		DTMFType: offer.DTMFPayloadType, Receive: !offer.OnHold()})
+	sessionID := rand.Uint64() >> 1
+	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: preferring(format.Codec, b.cfg.Codecs),
+		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
+	ringCtx, cancelRing := context.WithTimeout(dlg.Context(), time.Duration(callee.RingTimeoutSeconds)*time.Second)
+	defer cancelRing()
+	c.mu.Lock()
+	c.aLeg, c.bLeg = aLeg, bLeg
+	c.aLocal = sdp.Local{Addr: aLeg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
+		Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1}
+	c.bLocal = bOffer
+	c.cancelRing = cancelRing
+	c.state = call.StateRinging
+	c.mu.Unlock()
+
+	ringing := false
+	onRinging := func() {
+		c.mu.Lock()
+		first := !ringing
+		ringing = true
+		c.mu.Unlock()
+		if first {
+			_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+		}
+	}
+	won, outcome := b.fork(ringCtx, c, bindings, bOffer.Marshal(), caller, callee, onRinging)
+	if won == nil {
+		switch {
+		case dlg.Context().Err() != nil:
+			// The caller cancelled; the transaction already answered 487.
+			c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
+		case c.rec.HangupCause == call.CauseAPIHangup || c.rec.HangupCause == call.CauseShutdown:
+			fail(sip.StatusRequestTerminated, "Request Terminated", call.Failed, c.rec.HangupCause, call.BySystem)
+		case ringCtx.Err() != nil:
+			fail(sip.StatusTemporarilyUnavailable, "No Answer", call.NoAnswer, call.CauseNoAnswer, call.BySystem)
+		default:
+			fail(outcome.code, outcome.reason, outcome.disp, outcome.cause, call.ByCallee)
+		}
+		return
+	}
+	b.answer(c, dlg, won)
+}
+
+// preferring orders codecs with first at the head, so the callee can pick the
+// caller's codec and no transcoding is needed.
+func preferring(first codec.Codec, all []codec.Codec) []codec.Codec {
+	out := []codec.Codec{first}
+	for _, c := range all {
+		if c != first {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type forkWin struct {
+	sess    *sipgo.DialogClientSession
+	binding registrar.Binding
+}
+
+type forkOutcome struct {
+	code   int
+	reason string
+	disp   call.Disposition
+	cause  string
+}
+
+// fork rings every contact at once. The first 2xx wins and the other forks are
+// cancelled; a late 2xx from a loser is acknowledged and hung up at once.
+func (b *B2BUA) fork(ctx context.Context, c *Call, bindings []registrar.Binding, offer []byte, caller, callee *core.Extension, onRinging func()) (*forkWin, forkOutcome) {
+	type result struct {
+		i    int
+		sess *sipgo.DialogClientSession
+		err  error
+	}
+	results := make(chan result, len(bindings))
+	cancels := make([]context.CancelFunc, len(bindings))
+	for i, bd := range bindings {
+		fctx, cancel := context.WithCancel(ctx)
+		cancels[i] = cancel
+		go func() {
+			sess, err := b.dial(fctx, bd, offer, caller, callee, onRinging)
+			results <- result{i, sess, err}
+		}()
+	}
+	outcome := forkOutcome{code: sip.StatusTemporarilyUnavailable, reason: "Temporarily Unavailable", disp: call.NoAnswer, cause: call.CauseNoAnswer}
+	var won *forkWin
+	pending := len(bindings)
+	drain := func() {
+		// Losers still finishing their CANCEL: clean up whatever they return.
+		go func(n int) {
+			for range n {
+				r := <-results
+				if r.err == nil && r.sess != nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					_ = r.sess.Ack(ctx)
+					_ = r.sess.Bye(ctx)
+					_ = r.sess.Close()
+					cancel()
+				} else if r.sess != nil {
+					_ = r.sess.Close()
+				}
+			}
+			for _, cancel := range cancels {
+				cancel()
+			}
+		}(pending)
+	}
+	for pending > 0 {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				won = &forkWin{sess: r.sess, binding: bindings[r.i]}
+				for j, cancel := range cancels {
+					if j != r.i {
+						cancel()
+					}
+				}
+				drain()
+				return won, outcome
+			}
+			if r.sess != nil {
+				_ = r.sess.Close()
+			}
+			var de *sipgo.ErrDialogResponse
+			if errors.As(r.err, &de) {
+				outcome = worse(outcome, de.Res.StatusCode)
+			}
+		case <-ctx.Done():
+			for _, cancel := range cancels {
+				cancel()
+			}
+			drain()
+			return nil, outcome
+		}
+	}
+	for _, cancel := range cancels {
+		cancel()
+	}
+	return nil, outcome
+}
+
+// worse keeps the most telling failure across forks: busy beats declined
+// beats everything else (RFC 3261 §16.7 step 6 in spirit).
+func worse(cur forkOutcome, code int) forkOutcome {
+	switch {
+	case code == sip.StatusBusyHere || code == 600:
+		return forkOutcome{code: sip.StatusBusyHere, reason: "Busy Here", disp: call.Busy, cause: call.CauseBusy}
+	case code == 603 && cur.disp != call.Busy:
+		return forkOutcome{code: 603, reason: "Decline", disp: call.Busy, cause: call.CauseDeclined}
+	}
+	return cur
+}
+
+// dial sends one fork's INVITE to a registered contact, at the address the
+// contact registered from, and waits for its answer.
+func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, offer []byte, caller, callee *core.Extension, onRinging func()) (*sipgo.DialogClientSession, error) {
+	var uri sip.Uri
+	if err := sip.ParseUri(bd.Contact, &uri); err != nil {
+		return nil, err
+	}
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport(bd.Transport)
+	req.SetDestination(bd.Source)
+	from := &sip.FromHeader{DisplayName: headerSafe(caller.Name), Address: sip.Uri{Scheme: "sip", User: caller.Number, Host: b.cfg.Domain}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: callee.Number, Host: b.cfg.Domain}, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	req.SetBody(offer)
+	sess, err := b.dialogUA(bd.Transport).WriteInvite(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+		if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
+			onRinging()
+		}
+		return nil
+	}})
+	if err != nil {
+		return sess, err
+	}
+	return sess, nil
+}
+
+// answer connects the winning fork: read its SDP, ACK it, bridge media and
+// answer the caller.
+func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
+	sess := won.sess
+	c.mu.Lock()
+	c.b = sess
+	c.bContact = won.binding.Contact
+	bLeg := c.bLeg
+	c.mu.Unlock()
+	b.bindDialog(sess.ID, c)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ackErr := sess.Ack(ctx)
+	cancel()
+	ans, err := sdp.Parse(sess.InviteResponse.Body())
+	var f sdp.Format
+	if err == nil {
+		f, err = ans.Choose(b.cfg.Codecs)
+	}
+	if err != nil || ackErr != nil {
+		c.log.Warn("callee answer unusable", "sdp_error", err, "ack_error", ackErr)
+		if dlg.Context().Err() == nil {
+			_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		}
+		c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
+		return
+	}
+	bLeg.SetRemote(media.Remote{Addr: ans.Addr, Codec: f.Codec, PayloadType: f.PayloadType,
+		DTMFType: ans.DTMFPayloadType, Receive: !ans.OnHold()})
+
+	c.mu.Lock()
+	now := time.Now().UTC()
+	c.rec.AnsweredAt = &now
+	c.state = call.StateAnswered
+	c.relay = media.Bridge(c.aLeg, bLeg)
+	watchCtx, stop := context.WithCancel(context.Background())
+	c.stopWatch = stop
+	answer := c.aLocal.Marshal()
+	c.mu.Unlock()
+	go c.watchMedia(watchCtx)
+	c.log.Info("call answered", "contact", won.binding.Contact)
+
+	if err := dlg.RespondSDP(answer); err != nil {
+		c.log.Warn("caller did not acknowledge the answer", "error", err)
+		c.hangup(call.BySystem, call.CauseNoAck)
+	}
+}
+
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+
+// headerSafe strips characters that would break out of a quoted header value.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,123 @@
+package b2bua
+
+import (
+	"context"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
+	"github.com/dialtone-pbx/dialtone/media/sdp"
+)
+
+// reinvite answers an in-dialog INVITE from one leg with our own SDP for that
+// leg (RFC 3264 §8), and tells the other leg when the hold state changed.
+func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) {
+	c.mu.Lock()
+	if c.state != call.StateAnswered {
+		c.mu.Unlock()
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusRequestPending, "Request Pending", nil))
+		return
+	}
+	leg, local := c.bLeg, &c.bLocal
+	if fromA {
+		leg, local = c.aLeg, &c.aLocal
+	}
+	changed := false
+	var dir sdp.Direction
+	if len(req.Body()) > 0 {
+		m, err := sdp.Parse(req.Body())
+		var f sdp.Format
+		if err == nil {
+			f, err = m.Choose(c.b2b.cfg.Codecs)
+		}
+		if err != nil {
+			c.mu.Unlock()
+			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
+			return
+		}
+		prev := leg.Remote()
+		hold := m.OnHold()
+		changed = prev != nil && prev.Receive == hold
+		leg.SetRemote(media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType, Receive: !hold})
+		dir = m.Direction
+		if m.Addr.Addr().IsUnspecified() {
+			dir = sdp.SendOnly
+		}
+		local.Direction = dir.Reverse()
+		local.Codecs = preferring(f.Codec, nil)
+		local.DTMF = m.DTMFPayloadType
+		local.Version++
+	}
+	body := local.Marshal()
+	c.mu.Unlock()
+
+	res := sip.NewSDPResponseFromRequest(req, body)
+	ua := c.b2b.dialogUA(req.Transport())
+	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
+	_ = tx.Respond(res)
+	if changed {
+		event := "resumed"
+		if dir != sdp.SendRecv {
+			event = "held"
+		}
+		c.log.Info("call "+event, "by_caller", fromA)
+		go c.relayHold(!fromA, dir)
+	}
+}
+
+// relayHold sends a re-INVITE to one leg so its phone learns that the other
+// party put the call on hold (dir sendonly/inactive) or resumed it (sendrecv).
+func (c *Call) relayHold(toA bool, dir sdp.Direction) {
+	c.mu.Lock()
+	local := &c.bLocal
+	if toA {
+		local = &c.aLocal
+	}
+	local.Direction = dir
+	local.Version++
+	body := local.Marshal()
+	a, b := c.a, c.b
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	var res *sip.Response
+	var err error
+	var target sip.Uri
+	if toA {
+		target = a.InviteRequest.Contact().Address
+		req := newReinvite(target, body)
+		if res, err = a.Do(ctx, req); err == nil && res.StatusCode == sip.StatusOK {
+			err = a.WriteRequest(sip.NewRequest(sip.ACK, target))
+		}
+	} else {
+		target = b.InviteResponse.Contact().Address
+		req := newReinvite(target, body)
+		if res, err = b.Do(ctx, req); err == nil && res.StatusCode == sip.StatusOK {
+			err = b.WriteAck(ctx, sip.NewRequest(sip.ACK, target))
+		}
+	}
+	if err != nil || res == nil || res.StatusCode != sip.StatusOK {
+		c.log.Warn("re-invite to the other leg failed", "error", err)
+		return
+	}
+	// The other phone's answer may carry a new address or direction.
+	if m, err := sdp.Parse(res.Body()); err == nil {
+		if f, err := m.Choose(c.b2b.cfg.Codecs); err == nil {
+			leg := c.bLeg
+			if toA {
+				leg = c.aLeg
+			}
+			leg.SetRemote(media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType, Receive: !m.OnHold()})
+		}
+	}
+}
+
+func newReinvite(target sip.Uri, body []byte) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, target)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req
+}

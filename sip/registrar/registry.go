@@ -1,0 +1,194 @@
+// Package registrar keeps SIP location bindings (RFC 3261 §10): which contacts
+// each extension registered, from which source address and transport.
+package registrar
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+// Binding is one registered contact of an extension.
+type Binding struct {
+	ExtensionID  core.ExtensionID
+	Username     string
+	Contact      string // the Contact URI as registered
+	Source       string // ip:port the REGISTER came from; requests go here (NAT)
+	Transport    string // UDP or TCP
+	UserAgent    string
+	CallID       string
+	CSeq         uint32
+	RegisteredAt time.Time
+	ExpiresAt    time.Time
+}
+
+// Registry holds bindings in memory. Phones register again after a restart.
+type Registry struct {
+	maxPerExtension int
+	now             func() time.Time
+
+	mu    sync.RWMutex
+	byExt map[core.ExtensionID][]Binding
+
+	onChange func(ext core.ExtensionID, added, removed []Binding)
+}
+
+// NewRegistry keeps at most maxPerExtension contacts per extension (the oldest
+// is evicted); now may be nil for the wall clock.
+func NewRegistry(maxPerExtension int, now func() time.Time) *Registry {
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{maxPerExtension: maxPerExtension, now: now, byExt: map[core.ExtensionID][]Binding{}}
+}
+
+// OnChange registers a function called after bindings are added or removed.
+func (r *Registry) OnChange(f func(ext core.ExtensionID, added, removed []Binding)) { r.onChange = f }
+
+// Upsert adds or refreshes b, keyed by its contact URI. A binding with the same
+// Call-ID and a CSeq not higher than the stored one is a stale retransmission
+// and is ignored (RFC 3261 §10.3 step 7).
+func (r *Registry) Upsert(b Binding) {
+	var added, removed []Binding
+	r.mu.Lock()
+	list := r.live(b.ExtensionID)
+	found := false
+	for i := range list {
+		if list[i].Contact != b.Contact {
+			continue
+		}
+		found = true
+		if list[i].CallID == b.CallID && b.CSeq <= list[i].CSeq {
+			break
+		}
+		b.RegisteredAt = list[i].RegisteredAt
+		list[i] = b
+	}
+	if !found {
+		b.RegisteredAt = r.now()
+		list = append(list, b)
+		added = append(added, b)
+		sort.SliceStable(list, func(i, j int) bool { return list[i].RegisteredAt.Before(list[j].RegisteredAt) })
+		for len(list) > r.maxPerExtension {
+			removed = append(removed, list[0])
+			list = list[1:]
+		}
+	}
+	r.byExt[b.ExtensionID] = list
+	r.mu.Unlock()
+	r.notify(b.ExtensionID, added, removed)
+}
+
+// Remove deletes the binding of ext with the given contact URI.
+func (r *Registry) Remove(ext core.ExtensionID, contact string) {
+	var removed []Binding
+	r.mu.Lock()
+	list := r.live(ext)
+	kept := list[:0]
+	for _, b := range list {
+		if b.Contact == contact {
+			removed = append(removed, b)
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	r.set(ext, kept)
+	r.mu.Unlock()
+	r.notify(ext, nil, removed)
+}
+
+// RemoveAll deletes every binding of ext.
+func (r *Registry) RemoveAll(ext core.ExtensionID) {
+	r.mu.Lock()
+	removed := r.byExt[ext]
+	delete(r.byExt, ext)
+	r.mu.Unlock()
+	r.notify(ext, nil, removed)
+}
+
+// Lookup returns the live bindings of ext, oldest first.
+func (r *Registry) Lookup(ext core.ExtensionID) []Binding {
+	now := r.now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []Binding
+	for _, b := range r.byExt[ext] {
+		if now.Before(b.ExpiresAt) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// All returns every live binding, by extension then age.
+func (r *Registry) All() []Binding {
+	now := r.now()
+	r.mu.RLock()
+	var out []Binding
+	for _, list := range r.byExt {
+		for _, b := range list {
+			if now.Before(b.ExpiresAt) {
+				out = append(out, b)
+			}
+		}
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Username != out[j].Username {
+			return out[i].Username < out[j].Username
+		}
+		return out[i].RegisteredAt.Before(out[j].RegisteredAt)
+	})
+	return out
+}
+
+// Sweep drops expired bindings.
+func (r *Registry) Sweep() {
+	now := r.now()
+	expired := map[core.ExtensionID][]Binding{}
+	r.mu.Lock()
+	for ext, list := range r.byExt {
+		kept := list[:0]
+		for _, b := range list {
+			if now.Before(b.ExpiresAt) {
+				kept = append(kept, b)
+			} else {
+				expired[ext] = append(expired[ext], b)
+			}
+		}
+		r.set(ext, kept)
+	}
+	r.mu.Unlock()
+	for ext, gone := range expired {
+		r.notify(ext, nil, gone)
+	}
+}
+
+// live returns ext's bindings without the expired ones; the caller holds mu.
+func (r *Registry) live(ext core.ExtensionID) []Binding {
+	now := r.now()
+	list := r.byExt[ext]
+	kept := make([]Binding, 0, len(list)+1)
+	for _, b := range list {
+		if now.Before(b.ExpiresAt) {
+			kept = append(kept, b)
+		}
+	}
+	return kept
+}
+
+func (r *Registry) set(ext core.ExtensionID, list []Binding) {
+	if len(list) == 0 {
+		delete(r.byExt, ext)
+		return
+	}
+	r.byExt[ext] = list
+}
+
+func (r *Registry) notify(ext core.ExtensionID, added, removed []Binding) {
+	if r.onChange != nil && (len(added) > 0 || len(removed) > 0) {
+		r.onChange(ext, added, removed)
+	}
+}

@@ -1,0 +1,265 @@
+// Package sip is Dialtone's SIP front: UDP and TCP listeners, digest
+// authentication of phones, the registrar and the B2BUA, on sipgo.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
+	"github.com/dialtone-pbx/dialtone/sip/auth"
+	"github.com/dialtone-pbx/dialtone/sip/b2bua"
+	"github.com/dialtone-pbx/dialtone/sip/registrar"
+)
+
+// Config of the SIP front.
+type Config struct {
+	Listen       string     // host:port for UDP and TCP
+	Domain       string     // SIP domain and digest realm
+	Advertise    netip.Addr // address put in Via, Contact and SDP; derived from Listen when unset
+	RTPMin       int
+	RTPMax       int
+	MediaTimeout time.Duration
+	NonceTTL     time.Duration
+	Guard        auth.GuardConfig
+	Limits       registrar.Limits
+	UserAgent    string
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("sip address %q: %w", c.Listen, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("sip address %q: bad port", c.Listen)
+	}
+	if host != "" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("sip address %q: host must be an IP address", c.Listen)
+		}
+	}
+	if c.Domain == "" || strings.ContainsAny(c.Domain, "\r\n\" ") {
+		return fmt.Errorf("sip domain %q is not usable", c.Domain)
+	}
+	if c.RTPMin < 1024 || c.RTPMax > 65535 || c.RTPMin >= c.RTPMax {
+		return fmt.Errorf("rtp port range %d-%d is not usable", c.RTPMin, c.RTPMax)
+	}
+	return nil
+}
+
+// Directory is what the SIP front reads about extensions.
+type Directory interface {
+	ExtensionBySIPUsername(ctx context.Context, username string) (*core.Extension, error)
+	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
+}
+
+// Server is the running SIP front.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	dir      Directory
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	udp      net.PacketConn
+	tcp      net.Listener
+	digest   *auth.Digest
+	Guard    *auth.Guard
+	Registry *registrar.Registry
+	reg      *registrar.Registrar
+	B2BUA    *b2bua.B2BUA
+	Pool     *media.PortPool
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Listen binds the SIP sockets and prepares every component; Serve runs them.
+func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.NonceTTL == 0 {
+		cfg.NonceTTL = 5 * time.Minute
+	}
+	if cfg.Guard.MaxFailures == 0 {
+		cfg.Guard = auth.DefaultGuardConfig()
+	}
+	if cfg.Limits.MaxExpires == 0 {
+		cfg.Limits = registrar.DefaultLimits()
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "Dialtone"
+	}
+	udp, err := net.ListenPacket("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for sip on udp %s: %w", cfg.Listen, errors.Unwrap(err))
+	}
+	laddr := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+	// TCP on the same port as UDP (the UDP port is known once bound, also for port 0).
+	tcp, err := net.Listen("tcp", netip.AddrPortFrom(laddr.Addr(), laddr.Port()).String())
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("listen for sip on tcp %s: %w", cfg.Listen, errors.Unwrap(err))
+	}
+	if !cfg.Advertise.IsValid() {
+		cfg.Advertise = advertiseAddr(laddr.Addr())
+	}
+	bind := laddr.Addr()
+	pool, err := media.NewPortPool(bind, cfg.RTPMin, cfg.RTPMax)
+	if err != nil {
+		udp.Close()
+		tcp.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, dir: dir, udp: udp, tcp: tcp, Pool: pool, done: make(chan struct{})}
+	if err := s.build(laddr, records); err != nil {
+		udp.Close()
+		tcp.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo) error {
+	// sipgo logs through slog; keep its chatter below our warnings.
+	quiet := s.log.With("component", "sipgo")
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent), sipgo.WithUserAgentHostname(s.cfg.Advertise.String()),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)))
+	if err != nil {
+		return err
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(quiet))
+	if err != nil {
+		return err
+	}
+	port := int(laddr.Port())
+	host := s.cfg.Advertise.String()
+	// One client per transport; UDP requests leave from the listening socket.
+	udpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port),
+		sipgo.WithClientConnectionAddr(s.udp.LocalAddr().String()), sipgo.WithClientLogger(quiet))
+	if err != nil {
+		return err
+	}
+	tcpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(quiet))
+	if err != nil {
+		return err
+	}
+	contact := func(transport string) sip.ContactHeader {
+		u := sip.Uri{Scheme: "sip", User: "dialtone", Host: host, Port: port}
+		if transport == "TCP" {
+			u.UriParams = sip.NewParams()
+			u.UriParams.Add("transport", "tcp")
+		}
+		return sip.ContactHeader{Address: u}
+	}
+	s.ua, s.srv = ua, srv
+	s.digest = auth.NewDigest(s.cfg.Domain, s.cfg.NonceTTL, nil)
+	s.Guard = auth.NewGuard(s.cfg.Guard, nil)
+	s.Registry = registrar.NewRegistry(5, nil)
+	s.reg = &registrar.Registrar{Registry: s.Registry, Limits: s.cfg.Limits}
+	s.B2BUA = b2bua.New(b2bua.Config{Domain: s.cfg.Domain, Advertise: s.cfg.Advertise, MediaTimeout: s.cfg.MediaTimeout},
+		s.log.With("component", "b2bua"),
+		b2bua.Clients{
+			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},
+			"TCP": {Client: tcpClient, ContactHDR: contact("TCP"), RewriteContact: true},
+		}, s.dir, s.Registry, s.Pool, records)
+
+	srv.OnRegister(s.onRegister)
+	srv.OnInvite(s.onInvite)
+	srv.OnAck(s.B2BUA.HandleAck)
+	srv.OnBye(s.B2BUA.HandleBye)
+	srv.OnOptions(s.onOptions)
+	srv.OnNoRoute(s.onUnknownMethod)
+	return nil
+}
+
+// advertiseAddr picks the address to put in SIP and SDP when listening on
+// a wildcard address: the one the host uses to reach the outside.
+func advertiseAddr(bind netip.Addr) netip.Addr {
+	if !bind.IsUnspecified() {
+		return bind
+	}
+	if c, err := net.Dial("udp", "192.0.2.1:9"); err == nil { // no packet is sent
+		defer c.Close()
+		if a, ok := netip.AddrFromSlice(c.LocalAddr().(*net.UDPAddr).IP); ok {
+			return a.Unmap()
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// Addr is the bound UDP (and TCP) address.
+func (s *Server) Addr() netip.AddrPort { return s.udp.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+// Domain is the SIP domain and realm.
+func (s *Server) Domain() string { return s.cfg.Domain }
+
+// Serve runs until ctx ends; it also sweeps expired registrations.
+func (s *Server) Serve(ctx context.Context) {
+	ctx, s.cancel = context.WithCancel(ctx)
+	go func() { _ = s.srv.ServeUDP(s.udp) }()
+	go func() { _ = s.srv.ServeTCP(s.tcp) }()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Registry.Sweep()
+			}
+		}
+	}()
+	s.log.Info("sip listening", "udp", s.udp.LocalAddr().String(), "tcp", s.tcp.Addr().String(),
+		"advertise", s.cfg.Advertise.String(), "domain", s.cfg.Domain)
+}
+
+// Shutdown hangs up live calls (bounded by ctx) and closes the sockets.
+func (s *Server) Shutdown(ctx context.Context) {
+	s.B2BUA.Shutdown(ctx)
+	if s.cancel != nil {
+		s.cancel()
+		<-s.done
+	}
+	_ = s.srv.Close()
+	_ = s.udp.Close()
+	_ = s.tcp.Close()
+	_ = s.ua.Close()
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropBanned(req, tx) {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
+	_ = tx.Respond(res)
+}
+
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+
+func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
+	if s.dropBanned(req, tx) {
+		return
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
+	_ = tx.Respond(res)
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+)
+
+var _ call.RecordRepo = (*DB)(nil)
+
+type callRecordRow struct {
+	ID            string        `db:"id"`
+	SIPCallID     string        `db:"sip_call_id"`
+	Direction     string        `db:"direction"`
+	FromNumber    string        `db:"from_number"`
+	FromName      string        `db:"from_name"`
+	ToNumber      string        `db:"to_number"`
+	StartedAt     int64         `db:"started_at"`
+	AnsweredAt    sql.NullInt64 `db:"answered_at"`
+	EndedAt       sql.NullInt64 `db:"ended_at"`
+	Disposition   string        `db:"disposition"`
+	HangupCause   string        `db:"hangup_cause"`
+	HangupBy      string        `db:"hangup_by"`
+	CallerQuality string        `db:"caller_quality"`
+	CalleeQuality string        `db:"callee_quality"`
+}
+
+const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
+	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality`
+
+func optMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+func optTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func toCallRecordRow(r *call.Record) callRecordRow {
+	cq, _ := json.Marshal(r.Caller)
+	dq, _ := json.Marshal(r.Callee)
+	return callRecordRow{
+		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction),
+		FromNumber: r.FromNumber, FromName: r.FromName, ToNumber: r.ToNumber,
+		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
+		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
+		CallerQuality: string(cq), CalleeQuality: string(dq),
+	}
+}
+
+func (row *callRecordRow) record() *call.Record {
+	r := &call.Record{
+		ID: call.ID(row.ID), SIPCallID: row.SIPCallID, Direction: call.Direction(row.Direction),
+		FromNumber: row.FromNumber, FromName: row.FromName, ToNumber: row.ToNumber,
+		StartedAt: fromMicros(row.StartedAt), AnsweredAt: optTime(row.AnsweredAt), EndedAt: optTime(row.EndedAt),
+		Disposition: call.Disposition(row.Disposition), HangupCause: row.HangupCause, HangupBy: call.Party(row.HangupBy),
+	}
+	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
+	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
+	return r
+}
+
+// CreateCallRecord stores the record of a call that has started.
+func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
+	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
+		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
+		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality)`,
+		toCallRecordRow(r))
+	if err != nil {
+		return fmt.Errorf("create call record %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// FinishCallRecord writes the final state of a call.
+func (db *DB) FinishCallRecord(ctx context.Context, r *call.Record) error {
+	res, err := db.w.NamedExecContext(ctx, `UPDATE call_records SET answered_at = :answered_at,
+		ended_at = :ended_at, disposition = :disposition, hangup_cause = :hangup_cause,
+		hangup_by = :hangup_by, caller_quality = :caller_quality, callee_quality = :callee_quality,
+		from_name = :from_name WHERE id = :id`, toCallRecordRow(r))
+	if err != nil {
+		return fmt.Errorf("finish call record %s: %w", r.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("call record %s: %w", r.ID, core.ErrNotFound)
+	}
+	return nil
+}
+
+// GetCallRecord loads one record.
+func (db *DB) GetCallRecord(ctx context.Context, id call.ID) (*call.Record, error) {
+	var row callRecordRow
+	if err := db.r.GetContext(ctx, &row, `SELECT `+callRecordColumns+` FROM call_records WHERE id = ?`, id); err != nil {
+		return nil, notFound(err, "call record", id)
+	}
+	return row.record(), nil
+}
+
+func callRecordWhere(f call.Filter) (string, []any) {
+	q := ` WHERE 1=1`
+	var args []any
+	if !f.From.IsZero() {
+		q += ` AND started_at >= ?`
+		args = append(args, micros(f.From))
+	}
+	if !f.To.IsZero() {
+		q += ` AND started_at < ?`
+		args = append(args, micros(f.To))
+	}
+	if f.Number != "" {
+		q += ` AND (from_number = ? OR to_number = ?)`
+		args = append(args, f.Number, f.Number)
+	}
+	if f.Disposition != "" {
+		q += ` AND disposition = ?`
+		args = append(args, f.Disposition)
+	}
+	if f.Direction != "" {
+		q += ` AND direction = ?`
+		args = append(args, f.Direction)
+	}
+	return q, args
+}
+
+// ListCallRecords returns one page of records, newest first.
+func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
+	limit := pageLimit(p.Limit)
+	where, args := callRecordWhere(f)
+	if p.Cursor != "" {
+		var at int64
+		var id string
+		if err := decodeCursor(p.Cursor, &at, &id); err != nil {
+			return core.Page[*call.Record]{}, err
+		}
+		where += ` AND (started_at < ? OR (started_at = ? AND id < ?))`
+		args = append(args, at, at, id)
+	}
+	args = append(args, limit+1)
+	var rows []callRecordRow
+	err := db.r.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records`+where+
+		` ORDER BY started_at DESC, id DESC LIMIT ?`, args...)
+	if err != nil {
+		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
+	}
+	page := core.Page[*call.Record]{Items: make([]*call.Record, 0, min(len(rows), limit))}
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1]
+		page.NextCursor = encodeCursor(last.StartedAt, last.ID)
+	}
+	for i := range rows {
+		page.Items = append(page.Items, rows[i].record())
+	}
+	return page, nil
+}
+
+// EachCallRecord streams matching records, newest first, one row at a time.
+func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.Record) error) error {
+	where, args := callRecordWhere(f)
+	rows, err := db.r.QueryxContext(ctx, `SELECT `+callRecordColumns+` FROM call_records`+where+
+		` ORDER BY started_at DESC, id DESC`, args...)
+	if err != nil {
+		return fmt.Errorf("list call records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row callRecordRow
+		if err := rows.StructScan(&row); err != nil {
+			return err
+		}
+		if err := fn(row.record()); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// CloseDanglingCallRecords ends every record still open, as failed with cause.
+func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
+	res, err := db.w.ExecContext(ctx, `UPDATE call_records SET ended_at = ?, disposition = ?, hangup_cause = ?,
+		hangup_by = ? WHERE ended_at IS NULL`, micros(at), call.Failed, cause, call.BySystem)
+	if err != nil {
+		return 0, fmt.Errorf("close dangling call records: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
