@@ -12,6 +12,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
 	"github.com/dialtone-pbx/dialtone/store"
 )
 
@@ -36,6 +37,9 @@ type Deps struct {
 	APIKeys     *core.APIKeys
 	Idempotency IdempotencyStore
 	DB          Pinger
+	SIP         core.SIPState
+	Calls       call.Control
+	CallRecords call.RecordRepo
 	Logger      *slog.Logger
 }
 
@@ -64,6 +68,9 @@ func register(a huma.API, s *server) {
 	registerHealth(a, s)
 	registerExtensions(a, s)
 	registerAPIKeys(a, s)
+	registerSIPState(a, s)
+	registerCalls(a, s)
+	registerCallRecords(a, s)
 }
 
 // New returns the whole HTTP handler: request logging, authentication,

@@ -211,7 +211,7 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 // Serve runs until ctx ends; it also sweeps expired registrations.
 func (s *Server) Serve(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
-	go func() { _ = s.srv.ServeUDP(s.udp) }()
+	ServeUDP(s.ua, s.srv, s.udp)
 	go func() { _ = s.srv.ServeTCP(s.tcp) }()
 	go func() {
 		defer close(s.done)

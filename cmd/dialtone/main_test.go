@@ -91,7 +91,9 @@ func TestCommandLineErrors(t *testing.T) {
 		{"bad duration", []string{"serve", "--shutdown-timeout", "soon"}, 2, "shutdown-timeout"},
 		{"data dir is a file", []string{"serve", "--data", file}, 1, "is not a directory"},
 		{"migrate into a file", []string{"migrate", "--data", file}, 1, "is not a directory"},
-		{"bad listen address", []string{"serve", "--data", dir, "--http", "256.1.1.1:99999"}, 1, "listen for http"},
+		{"bad listen address", []string{"serve", "--data", dir, "--http", "256.1.1.1:99999", "--sip", "127.0.0.1:0"}, 1, "listen for http"},
+		{"bad rtp range", []string{"serve", "--data", dir, "--rtp-ports", "9-x"}, 1, "--rtp-ports"},
+		{"bad sip address", []string{"serve", "--data", dir, "--sip", "nowhere"}, 1, "sip address"},
 		{"version", []string{"version"}, 0, ""},
 	}
 	for _, tt := range tests {
@@ -150,7 +152,7 @@ func freePort(t *testing.T) string {
 func startServer(t *testing.T, dataDir string, extraEnv ...string) *server {
 	t.Helper()
 	addr := freePort(t)
-	cmd := exec.Command(os.Args[0], "serve", "--data", dataDir, "--http", addr)
+	cmd := exec.Command(os.Args[0], "serve", "--data", dataDir, "--http", addr, "--sip", "127.0.0.1:0", "--rtp-ports", "43000-43999")
 	cmd.Env = append(os.Environ(), append([]string{"DIALTONE_TEST_RUN_MAIN=1"}, extraEnv...)...)
 	s := &server{cmd: cmd, url: "http://" + addr, stderr: &lockedBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = s.stderr

@@ -7,18 +7,28 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/api"
 	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+	dsip "github.com/dialtone-pbx/dialtone/sip"
 	"github.com/dialtone-pbx/dialtone/store"
 )
 
 type serveCmd struct {
 	HTTP            string        `name:"http" env:"DIALTONE_HTTP" default:"127.0.0.1:8080" help:"Address of the REST API."`
+	SIP             string        `name:"sip" env:"DIALTONE_SIP" default:"0.0.0.0:5060" help:"Address of SIP over UDP and TCP."`
+	Domain          string        `name:"domain" env:"DIALTONE_DOMAIN" help:"SIP domain and digest realm (default: the host name)."`
+	RTPPorts        string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
+	Advertise       string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
+	MediaTimeout    time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
 	Data            string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
 	LogLevel        string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
 	LogFormat       string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
@@ -43,28 +53,75 @@ func newLogger(e env, level, format string) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, opts))
 }
 
-func (c serveCmd) Run(parent context.Context, e env) error {
-	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	log := newLogger(e, c.LogLevel, c.LogFormat)
+// sipConfig maps the flags onto the SIP front's configuration.
+func (c serveCmd) sipConfig() (dsip.Config, error) {
+	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout}
+	if cfg.Domain == "" {
+		host, err := os.Hostname()
+		if err != nil || host == "" {
+			host = "dialtone.local"
+		}
+		cfg.Domain = host
+	}
+	lo, hi, ok := strings.Cut(c.RTPPorts, "-")
+	var err1, err2 error
+	cfg.RTPMin, err1 = strconv.Atoi(strings.TrimSpace(lo))
+	cfg.RTPMax, err2 = strconv.Atoi(strings.TrimSpace(hi))
+	if !ok || err1 != nil || err2 != nil {
+		return cfg, fmt.Errorf("--rtp-ports %q: want MIN-MAX, such as 10000-20000", c.RTPPorts)
+	}
+	if c.Advertise != "" {
+		a, err := netip.ParseAddr(c.Advertise)
+		if err != nil {
+			return cfg, fmt.Errorf("--advertise %q is not an IP address", c.Advertise)
+		}
+		cfg.Advertise = a
+	}
+	if c.MediaTimeout < time.Second {
+		return cfg, fmt.Errorf("--media-timeout %s is too short", c.MediaTimeout)
+	}
+	return cfg, cfg.Validate()
+}
 
+// app is the running PBX: database, SIP front and REST API.
+type app struct {
+	log  *slog.Logger
+	db   *store.DB
+	sip  *dsip.Server
+	http *http.Server
+	ln   net.Listener
+}
+
+// openApp binds every socket and opens the database; nothing is served yet.
+func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, error) {
+	sipCfg, err := c.sipConfig()
+	if err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
-		return fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
+		return nil, fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
 	}
-	defer ln.Close()
 	db, err := store.Open(ctx, store.Config{DataDir: c.Data})
 	if err != nil {
-		return err
+		ln.Close()
+		return nil, err
 	}
-	defer db.Close()
-
-	exts := &core.Extensions{Repo: db}
+	fail := func(err error) (*app, error) {
+		ln.Close()
+		db.Close()
+		return nil, err
+	}
+	if n, err := db.CloseDanglingCallRecords(ctx, time.Now(), call.CauseShutdown); err != nil {
+		return fail(err)
+	} else if n > 0 {
+		log.Warn("closed call records left open by a stopped server", "count", n)
+	}
 	keys := &core.APIKeys{Repo: db, Extensions: db}
 	configured := strings.TrimSpace(e.getenv("DIALTONE_ADMIN_KEY"))
 	secret, created, err := keys.Bootstrap(ctx, configured)
 	if err != nil {
-		return fmt.Errorf("create the first admin key: %w", err)
+		return fail(fmt.Errorf("create the first admin key: %w", err))
 	}
 	switch {
 	case created && configured == "":
@@ -72,38 +129,65 @@ func (c serveCmd) Run(parent context.Context, e env) error {
 	case created:
 		log.Info("admin api key created from DIALTONE_ADMIN_KEY")
 	}
-
-	srv := &http.Server{
-		Handler: api.New(api.Deps{
-			Extensions: exts, APIKeys: keys, Idempotency: db, DB: db,
-			Logger: log.With("component", "api"),
-		}),
+	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), db, db)
+	if err != nil {
+		return fail(err)
+	}
+	h := api.New(api.Deps{
+		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db,
+		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
+		Logger: log.With("component", "api"),
+	})
+	return &app{log: log, db: db, sip: sipSrv, ln: ln, http: &http.Server{
+		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	go purgeIdempotencyKeys(ctx, db, log)
-	log.Info("dialtone serving", "http", ln.Addr().String(), "data", c.Data, "version", buildVersion())
+	}}, nil
+}
 
+// serve runs until ctx ends or the HTTP server fails.
+func (a *app) serve(ctx context.Context) error {
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- a.http.Serve(a.ln) }()
+	a.sip.Serve(ctx)
+	go purgeIdempotencyKeys(ctx, a.db, a.log)
+	a.log.Info("dialtone serving", "http", a.ln.Addr().String(), "sip", a.sip.Addr().String(), "version", buildVersion())
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
+		return nil
 	}
-	log.Info("shutting down", "timeout", c.ShutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+}
+
+// stop lets in-flight requests and calls finish (bounded) and closes the database.
+func (a *app) stop(timeout time.Duration) error {
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("in-flight requests cut off at shutdown", "error", err)
-		_ = srv.Close()
+	if err := a.http.Shutdown(sctx); err != nil {
+		a.log.Warn("in-flight requests cut off at shutdown", "error", err)
+		_ = a.http.Close()
 	}
-	if err := db.Close(); err != nil {
+	a.sip.Shutdown(sctx)
+	return a.db.Close()
+}
+
+func (c serveCmd) Run(parent context.Context, e env) error {
+	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := newLogger(e, c.LogLevel, c.LogFormat)
+	a, err := openApp(ctx, c, e, log)
+	if err != nil {
+		return err
+	}
+	serveErr := a.serve(ctx)
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	if err := a.stop(c.ShutdownTimeout); err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	log.Info("stopped")
-	return nil
+	return serveErr
 }
 
 func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {

@@ -185,3 +185,10 @@ type Snapshot struct {
 	AnsweredAt *time.Time
 	Legs       []LegSnapshot
 }
+
+// Control is the live call control the API uses.
+type Control interface {
+	Calls() []Snapshot
+	Call(id ID) (Snapshot, bool)
+	Hangup(ctx context.Context, id ID) error
+}

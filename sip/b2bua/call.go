@@ -22,17 +22,17 @@ type Call struct {
 	b2b *B2BUA
 	log *slog.Logger
 
-	mu        sync.Mutex
-	rec       call.Record
-	state     call.State
-	a         *sipgo.DialogServerSession
-	b         *sipgo.DialogClientSession
-	bContact  string
-	aLeg      *media.Leg
-	bLeg      *media.Leg
-	relay     *media.Relay
-	aLocal    sdp.Local
-	bLocal    sdp.Local
+	mu         sync.Mutex
+	rec        call.Record
+	state      call.State
+	a          *sipgo.DialogServerSession
+	b          *sipgo.DialogClientSession
+	bContact   string
+	aLeg       *media.Leg
+	bLeg       *media.Leg
+	relay      *media.Relay
+	aLocal     sdp.Local
+	bLocal     sdp.Local
 	cancelRing context.CancelFunc
 	stopWatch  context.CancelFunc
 

@@ -1,0 +1,187 @@
+package api
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+)
+
+// CallMedia is the media quality of both legs of a call.
+type CallMedia struct {
+	Caller call.LegQuality `json:"caller"`
+	Callee call.LegQuality `json:"callee"`
+}
+
+// CallRecord is the record of one call.
+type CallRecord struct {
+	ID          string     `json:"id" example:"call_8d2kx0c4m1q7w9za"`
+	SIPCallID   string     `json:"sip_call_id"`
+	Direction   string     `json:"direction" enum:"internal,inbound,outbound"`
+	FromNumber  string     `json:"from_number"`
+	FromName    string     `json:"from_name"`
+	ToNumber    string     `json:"to_number"`
+	StartedAt   time.Time  `json:"started_at"`
+	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
+	EndedAt     *time.Time `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
+	RingSeconds float64    `json:"ring_seconds"`
+	TalkSeconds float64    `json:"talk_seconds"`
+	Disposition string     `json:"disposition" enum:"answered,no_answer,busy,failed,cancelled,"`
+	HangupCause string     `json:"hangup_cause" example:"normal_clearing"`
+	HangupBy    string     `json:"hangup_by" enum:"caller,callee,system,"`
+	Media       CallMedia  `json:"media"`
+}
+
+func toCallRecord(r *call.Record) CallRecord {
+	return CallRecord{
+		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
+		FromName: r.FromName, ToNumber: r.ToNumber, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		RingSeconds: round2(r.RingSeconds()), TalkSeconds: round2(r.TalkSeconds()), Disposition: string(r.Disposition),
+		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
+	}
+}
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
+
+type callRecordList struct {
+	Items      []CallRecord `json:"items"`
+	NextCursor string       `json:"next_cursor,omitempty"`
+}
+
+type callRecordQuery struct {
+	ListParams
+	From        time.Time `query:"from" doc:"Only calls started at or after this time (RFC 3339)."`
+	To          time.Time `query:"to" doc:"Only calls started before this time (RFC 3339)."`
+	Number      string    `query:"number" maxLength:"32" doc:"Only calls from or to this number."`
+	Disposition string    `query:"disposition" enum:"answered,no_answer,busy,failed,cancelled"`
+	Direction   string    `query:"direction" enum:"internal,inbound,outbound"`
+	Accept      string    `header:"Accept" doc:"text/csv streams the same list as CSV (every matching record, no paging)."`
+}
+
+var csvHeader = []string{"id", "sip_call_id", "direction", "from_number", "from_name", "to_number", "started_at",
+	"answered_at", "ended_at", "ring_seconds", "talk_seconds", "disposition", "hangup_cause", "hangup_by",
+	"caller_codec", "caller_packets_in", "caller_lost", "caller_jitter_ms",
+	"callee_codec", "callee_packets_in", "callee_lost", "callee_jitter_ms"}
+
+func csvRow(r *call.Record) []string {
+	t := func(p *time.Time) string {
+		if p == nil {
+			return ""
+		}
+		return p.Format(time.RFC3339Nano)
+	}
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+	return []string{string(r.ID), r.SIPCallID, string(r.Direction), r.FromNumber, csvSafe(r.FromName), r.ToNumber,
+		r.StartedAt.Format(time.RFC3339Nano), t(r.AnsweredAt), t(r.EndedAt), f(r.RingSeconds()), f(r.TalkSeconds()),
+		string(r.Disposition), r.HangupCause, string(r.HangupBy),
+		r.Caller.Codec, u(r.Caller.PacketsIn), u(r.Caller.Lost), f(r.Caller.JitterMs),
+		r.Callee.Codec, u(r.Callee.PacketsIn), u(r.Callee.Lost), f(r.Callee.JitterMs)}
+}
+
+// csvSafe keeps a spreadsheet from reading a value as a formula.
+func csvSafe(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func registerCallRecords(a huma.API, s *server) {
+	tags := []string{"Call records"}
+	listSchema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[callRecordList](), true, "CallRecordList")
+	huma.Register(a, huma.Operation{
+		OperationID: "list-call-records",
+		Method:      http.MethodGet,
+		Path:        "/v1/call-records",
+		Summary:     "List call records",
+		Description: "Call records, newest first, keyset-paginated. With `Accept: text/csv` every matching record " +
+			"is streamed as CSV. A member key sees only calls from or to its own extension.",
+		Tags:   tags,
+		Errors: []int{http.StatusUnprocessableEntity},
+		Responses: map[string]*huma.Response{
+			"200": {Description: "OK", Content: map[string]*huma.MediaType{
+				"application/json": {Schema: listSchema},
+				"text/csv":         {Schema: &huma.Schema{Type: "string"}},
+			}},
+		},
+	}, func(ctx context.Context, in *callRecordQuery) (*huma.StreamResponse, error) {
+		f := call.Filter{From: in.From, To: in.To, Number: in.Number,
+			Disposition: call.Disposition(in.Disposition), Direction: call.Direction(in.Direction)}
+		if num, member := s.memberNumber(ctx); member {
+			if f.Number != "" && f.Number != num {
+				return nil, huma.Error403Forbidden("a member key sees only its own extension's calls")
+			}
+			f.Number = num
+		}
+		if strings.Contains(in.Accept, "text/csv") {
+			return &huma.StreamResponse{Body: func(hctx huma.Context) {
+				hctx.SetHeader("Content-Type", "text/csv; charset=utf-8")
+				hctx.SetHeader("Content-Disposition", `attachment; filename="call-records.csv"`)
+				w := csv.NewWriter(hctx.BodyWriter())
+				_ = w.Write(csvHeader)
+				n := 0
+				err := s.CallRecords.EachCallRecord(ctx, f, func(r *call.Record) error {
+					if err := w.Write(csvRow(r)); err != nil {
+						return err
+					}
+					if n++; n%500 == 0 {
+						w.Flush()
+					}
+					return w.Error()
+				})
+				w.Flush()
+				if err != nil {
+					s.Logger.ErrorContext(ctx, "stream call records", "error", err)
+				}
+			}}, nil
+		}
+		page, err := s.CallRecords.ListCallRecords(ctx, f, in.page())
+		if err != nil {
+			return nil, s.problem(ctx, err, "query")
+		}
+		body := callRecordList{Items: make([]CallRecord, 0, len(page.Items)), NextCursor: page.NextCursor}
+		for _, r := range page.Items {
+			body.Items = append(body.Items, toCallRecord(r))
+		}
+		b, err := jsonMarshal(body)
+		if err != nil {
+			return nil, err
+		}
+		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			hctx.SetHeader("Content-Type", "application/json")
+			hctx.SetStatus(http.StatusOK)
+			_, _ = hctx.BodyWriter().Write(b)
+		}}, nil
+	})
+
+	huma.Register(a, huma.Operation{
+		OperationID: "get-call-record",
+		Method:      http.MethodGet,
+		Path:        "/v1/call-records/{id}",
+		Summary:     "Get a call record",
+		Tags:        tags,
+		Errors:      []int{http.StatusNotFound},
+	}, func(ctx context.Context, in *struct {
+		ID string `path:"id" doc:"Call id."`
+	}) (*struct{ Body CallRecord }, error) {
+		r, err := s.CallRecords.GetCallRecord(ctx, call.ID(in.ID))
+		if err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		if num, member := s.memberNumber(ctx); member && r.FromNumber != num && r.ToNumber != num {
+			return nil, s.problem(ctx, fmt.Errorf("call record %s: %w", in.ID, core.ErrNotFound), "path")
+		}
+		return &struct{ Body CallRecord }{Body: toCallRecord(r)}, nil
+	})
+}
+

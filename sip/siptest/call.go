@@ -1,0 +1,331 @@
+package siptest
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/media/codec"
+	"github.com/dialtone-pbx/dialtone/media/dtmf"
+	"github.com/dialtone-pbx/dialtone/media/mediatest"
+	"github.com/dialtone-pbx/dialtone/media/sdp"
+)
+
+// Call is one call of a test phone, with its own RTP socket.
+type Call struct {
+	phone   *Phone
+	rtp     *net.UDPConn
+	client  *sipgo.DialogClientSession
+	server  *sipgo.DialogServerSession
+	headers *sip.Request
+	ringing atomic.Bool
+
+	mu         sync.Mutex
+	remote     netip.AddrPort
+	codec      codec.Codec
+	pt         uint8
+	dtmfPT     uint8
+	heard      []int16 // the last two seconds of decoded audio
+	packets    int
+	digits     []byte
+	remoteDir  sdp.Direction
+	lastDTMFTS uint32
+	silent     bool
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	hungUp   chan struct{}
+	hupOnce  sync.Once
+	wg       sync.WaitGroup
+}
+
+func (p *Phone) newCall() (*Call, error) {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	c := &Call{phone: p, rtp: conn, stop: make(chan struct{}), hungUp: make(chan struct{}), remoteDir: sdp.SendRecv}
+	p.mu.Lock()
+	p.calls = append(p.calls, c)
+	p.mu.Unlock()
+	return c, nil
+}
+
+func (c *Call) callID() string {
+	switch {
+	case c.client != nil:
+		return c.client.InviteRequest.CallID().Value()
+	case c.headers != nil:
+		return c.headers.CallID().Value()
+	}
+	return ""
+}
+
+func (c *Call) localSDP(dir sdp.Direction) []byte {
+	codecs := c.phone.cfg.Codecs
+	c.mu.Lock()
+	if c.codec != codec.Unknown {
+		codecs = []codec.Codec{c.codec}
+	}
+	c.mu.Unlock()
+	return sdp.Local{Addr: c.rtp.LocalAddr().(*net.UDPAddr).AddrPort(), Codecs: codecs, DTMF: 101,
+		Direction: dir, SessionID: 1, Version: uint64(time.Now().UnixNano())}.Marshal()
+}
+
+// start reads the far end's SDP and starts sending the tone and listening.
+func (c *Call) start(remoteSDP []byte) error {
+	m, err := sdp.Parse(remoteSDP)
+	if err != nil {
+		return err
+	}
+	f, err := m.Choose(c.phone.cfg.Codecs)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.remote, c.codec, c.pt, c.dtmfPT = m.Addr, f.Codec, f.PayloadType, m.DTMFPayloadType
+	c.mu.Unlock()
+	c.wg.Add(2)
+	go c.send()
+	go c.receive()
+	return nil
+}
+
+// Codec is the codec the call negotiated.
+func (c *Call) Codec() codec.Codec {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.codec
+}
+
+// SetSilent stops (or resumes) sending audio, as a muted phone would.
+func (c *Call) SetSilent(silent bool) {
+	c.mu.Lock()
+	c.silent = silent
+	c.mu.Unlock()
+}
+
+func (c *Call) send() {
+	defer c.wg.Done()
+	tone := &mediatest.Tone{Freq: c.phone.cfg.ToneHz, Amplitude: 8000}
+	pcm := make([]int16, 160)
+	pkt := make([]byte, 12+160)
+	ssrc := rand.Uint32()
+	seq := uint16(rand.Uint32())
+	ts := rand.Uint32()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		dst, cd, pt, silent := c.remote, c.codec, c.pt, c.silent
+		c.mu.Unlock()
+		tone.Fill(pcm)
+		seq++
+		ts += 160
+		if silent {
+			continue
+		}
+		pkt[0], pkt[1] = 0x80, pt
+		binary.BigEndian.PutUint16(pkt[2:], seq)
+		binary.BigEndian.PutUint32(pkt[4:], ts)
+		binary.BigEndian.PutUint32(pkt[8:], ssrc)
+		codec.Encode(cd, pcm, pkt[12:])
+		_, _ = c.rtp.WriteToUDPAddrPort(pkt, dst)
+	}
+}
+
+func (c *Call) receive() {
+	defer c.wg.Done()
+	buf := make([]byte, 1500)
+	pcm := make([]int16, 1500)
+	for {
+		n, err := c.rtp.Read(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 {
+			continue
+		}
+		pt := buf[1] & 0x7f
+		c.mu.Lock()
+		c.packets++
+		switch {
+		case pt == c.dtmfPT && n >= 16:
+			if e, err := dtmf.Parse(buf[12:n]); err == nil && e.End {
+				d := dtmf.Digit(e.Code)
+				ts := binary.BigEndian.Uint32(buf[4:8])
+				// End packets are sent three times; count each event once.
+				if len(c.digits) == 0 || ts != c.lastDTMFTS {
+					c.digits = append(c.digits, d)
+				}
+				c.lastDTMFTS = ts
+			}
+		case codec.FromPayloadType(pt) != codec.Unknown:
+			k := n - 12
+			codec.Decode(codec.FromPayloadType(pt), buf[12:n], pcm[:k])
+			c.heard = append(c.heard, pcm[:k]...)
+			if len(c.heard) > 16000 {
+				c.heard = append(c.heard[:0], c.heard[len(c.heard)-16000:]...)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Hears reports whether the last second of received audio is dominated by freq.
+func (c *Call) Hears(freq float64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.heard) < 8000 {
+		return false
+	}
+	return mediatest.Dominates(c.heard[len(c.heard)-8000:], freq)
+}
+
+// WaitHears waits until the phone hears freq, or ctx ends.
+func (c *Call) WaitHears(ctx context.Context, freq float64) bool {
+	for {
+		if c.Hears(freq) {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// PacketsReceived counts RTP packets received.
+func (c *Call) PacketsReceived() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.packets
+}
+
+// Digits returns the RFC 4733 digits received so far.
+func (c *Call) Digits() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return string(c.digits)
+}
+
+// RemoteDirection is the media direction the PBX last asked of this phone.
+func (c *Call) RemoteDirection() sdp.Direction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.remoteDir
+}
+
+// SendDigits sends RFC 4733 events (RFC 4733 §2.5: start, updates, three ends).
+func (c *Call) SendDigits(digits string) error {
+	c.mu.Lock()
+	dst, pt := c.remote, c.dtmfPT
+	c.mu.Unlock()
+	if pt == 0 {
+		return errors.New("the far end did not negotiate telephone-event")
+	}
+	ssrc := rand.Uint32()
+	seq := uint16(rand.Uint32())
+	ts := rand.Uint32()
+	for i := 0; i < len(digits); i++ {
+		code, ok := dtmf.Code(digits[i])
+		if !ok {
+			return errors.New("not a DTMF digit")
+		}
+		ts += 1600
+		for j := range 8 {
+			e := dtmf.Event{Code: code, Volume: 10, Duration: uint16((j + 1) * 160), End: j >= 5}
+			pkt := make([]byte, 12, 16)
+			pkt[0], pkt[1] = 0x80, pt
+			if j == 0 {
+				pkt[1] |= 0x80
+			}
+			binary.BigEndian.PutUint16(pkt[2:], seq)
+			binary.BigEndian.PutUint32(pkt[4:], ts)
+			binary.BigEndian.PutUint32(pkt[8:], ssrc)
+			seq++
+			pkt = e.Append(pkt)
+			if _, err := c.rtp.WriteToUDPAddrPort(pkt, dst); err != nil {
+				return err
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// Hold sends a re-INVITE with sendonly (hold) or sendrecv (resume).
+func (c *Call) Hold(ctx context.Context, hold bool) error {
+	dir := sdp.SendRecv
+	if hold {
+		dir = sdp.SendOnly
+	}
+	body := c.localSDP(dir)
+	var target sip.Uri
+	var res *sip.Response
+	var err error
+	if c.client != nil {
+		target = c.client.InviteResponse.Contact().Address
+		req := sip.NewRequest(sip.INVITE, target)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+		if res, err = c.client.Do(ctx, req); err == nil && res.StatusCode == 200 {
+			err = c.client.WriteAck(ctx, sip.NewRequest(sip.ACK, target))
+		}
+	} else {
+		target = c.headers.Contact().Address
+		req := sip.NewRequest(sip.INVITE, target)
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(body)
+		if res, err = c.server.Do(ctx, req); err == nil && res.StatusCode == 200 {
+			err = c.server.WriteRequest(sip.NewRequest(sip.ACK, target))
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != 200 {
+		return &DialError{Code: res.StatusCode}
+	}
+	return nil
+}
+
+// Hangup sends BYE.
+func (c *Call) Hangup(ctx context.Context) error {
+	defer c.stopMedia()
+	if c.client != nil {
+		return c.client.Bye(ctx)
+	}
+	return c.server.Bye(ctx)
+}
+
+// HungUp is closed when the far end sends BYE.
+func (c *Call) HungUp() <-chan struct{} { return c.hungUp }
+
+func (c *Call) remoteHangup() {
+	c.hupOnce.Do(func() { close(c.hungUp) })
+	c.stopMedia()
+}
+
+func (c *Call) stopMedia() {
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		_ = c.rtp.Close()
+	})
+	c.wg.Wait()
+}

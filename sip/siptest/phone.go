@@ -1,0 +1,306 @@
+// Package siptest is a real SIP phone for tests: it registers with digest
+// authentication, dials, answers or rejects, sends a tone as G.711 RTP,
+// measures what it hears with a Goertzel filter and sends RFC 4733 digits.
+package siptest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/media/codec"
+	"github.com/dialtone-pbx/dialtone/media/sdp"
+	dsip "github.com/dialtone-pbx/dialtone/sip"
+)
+
+// Answer says what a phone does with an incoming call.
+type Answer int
+
+// Answer modes.
+const (
+	AnswerNow   Answer = iota // 180 then 200
+	RejectBusy                // 486
+	RingForever               // 180, never answer
+)
+
+// Config of a test phone.
+type Config struct {
+	User      string
+	Password  string
+	Domain    string
+	PBX       netip.AddrPort // the PBX's SIP address (UDP)
+	Codecs    []codec.Codec  // offered/accepted, in order; default PCMU
+	ToneHz    float64        // the tone this phone sends
+	Answer    Answer
+	UserAgent string
+}
+
+// Phone is a SIP phone on a loopback UDP port.
+type Phone struct {
+	cfg     Config
+	ua      *sipgo.UserAgent
+	srv     *sipgo.Server
+	client  *sipgo.Client
+	conn    net.PacketConn
+	contact sip.ContactHeader
+	dsc     *sipgo.DialogServerCache
+	dcc     *sipgo.DialogClientCache
+
+	mu       sync.Mutex
+	calls    []*Call
+	incoming chan *Call
+}
+
+// New starts a phone listening on 127.0.0.1.
+func New(cfg Config) (*Phone, error) {
+	if len(cfg.Codecs) == 0 {
+		cfg.Codecs = []codec.Codec{codec.PCMU}
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "siptest"
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	laddr := conn.LocalAddr().(*net.UDPAddr)
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname("127.0.0.1"))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	srv, _ := sipgo.NewServer(ua)
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(laddr.Port),
+		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()))
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	p := &Phone{cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, incoming: make(chan *Call, 8)}
+	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: cfg.User, Host: "127.0.0.1", Port: laddr.Port}}
+	p.dsc = sipgo.NewDialogServerCache(client, p.contact)
+	p.dcc = sipgo.NewDialogClientCache(client, p.contact)
+	srv.OnInvite(p.onInvite)
+	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dsc.ReadAck(req, tx) })
+	srv.OnBye(p.onBye)
+	dsip.ServeUDP(ua, srv, conn)
+	return p, nil
+}
+
+// Close hangs up and stops the phone.
+func (p *Phone) Close() {
+	p.mu.Lock()
+	calls := append([]*Call(nil), p.calls...)
+	p.mu.Unlock()
+	for _, c := range calls {
+		c.stopMedia()
+	}
+	_ = p.srv.Close()
+	_ = p.conn.Close()
+	_ = p.ua.Close()
+}
+
+// Addr is the phone's SIP address.
+func (p *Phone) Addr() netip.AddrPort { return p.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
+
+func (p *Phone) pbxURI(user string) sip.Uri {
+	return sip.Uri{Scheme: "sip", User: user, Host: p.cfg.PBX.Addr().String(), Port: int(p.cfg.PBX.Port())}
+}
+
+func (p *Phone) from() *sip.FromHeader {
+	h := &sip.FromHeader{Address: p.aor(), Params: sip.NewParams()}
+	h.Params.Add("tag", sip.GenerateTagN(10))
+	return h
+}
+
+func (p *Phone) aor() sip.Uri {
+	return sip.Uri{Scheme: "sip", User: p.cfg.User, Host: p.cfg.Domain}
+}
+
+// Register sends REGISTER (answering the digest challenge) and returns the
+// final response. expires 0 unregisters.
+func (p *Phone) Register(ctx context.Context, expires int) (*sip.Response, error) {
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: p.cfg.PBX.Addr().String(), Port: int(p.cfg.PBX.Port())})
+	req.AppendHeader(p.from())
+	req.AppendHeader(&sip.ToHeader{Address: p.aor(), Params: sip.NewParams()})
+	req.AppendHeader(sip.HeaderClone(&p.contact))
+	req.AppendHeader(sip.NewHeader("Expires", fmt.Sprint(expires)))
+	res, err := p.client.Do(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == sip.StatusUnauthorized {
+		return p.client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: p.cfg.User, Password: p.cfg.Password})
+	}
+	return res, nil
+}
+
+// DialError is a final non-2xx answer to a call.
+type DialError struct{ Code int }
+
+func (e *DialError) Error() string { return fmt.Sprintf("call failed with %d", e.Code) }
+
+// Dial calls number through the PBX and returns once the call is answered.
+func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
+	c, err := p.newCall()
+	if err != nil {
+		return nil, err
+	}
+	offer := c.localSDP(sdp.SendRecv)
+	req := sip.NewRequest(sip.INVITE, p.pbxURI(number))
+	req.AppendHeader(p.from())
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: p.cfg.Domain}, Params: sip.NewParams()})
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(offer)
+	sess, err := p.dcc.WriteInvite(ctx, req)
+	if err != nil {
+		c.stopMedia()
+		return nil, err
+	}
+	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: p.cfg.User, Password: p.cfg.Password,
+		OnResponse: func(res *sip.Response) error {
+			if res.StatusCode == sip.StatusRinging {
+				c.ringing.Store(true)
+			}
+			return nil
+		}})
+	if err != nil {
+		c.stopMedia()
+		var de *sipgo.ErrDialogResponse
+		if errors.As(err, &de) {
+			return nil, &DialError{Code: de.Res.StatusCode}
+		}
+		return nil, err
+	}
+	if err := sess.Ack(ctx); err != nil {
+		c.stopMedia()
+		return nil, err
+	}
+	c.client = sess
+	if err := c.start(sess.InviteResponse.Body()); err != nil {
+		_ = sess.Bye(ctx)
+		c.stopMedia()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Incoming waits for the next call the phone answered.
+func (p *Phone) Incoming(ctx context.Context) (*Call, error) {
+	select {
+	case c := <-p.incoming:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if to := req.To(); to != nil {
+		if _, ok := to.Params.Get("tag"); ok {
+			p.onReinvite(req, tx)
+			return
+		}
+	}
+	dlg, err := p.dsc.ReadInvite(req, tx)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, err.Error(), nil))
+		return
+	}
+	defer func() {
+		if dlg.LoadState() < sip.DialogStateEstablished {
+			_ = dlg.Close()
+		}
+	}()
+	switch p.cfg.Answer {
+	case RejectBusy:
+		_ = dlg.Respond(sip.StatusBusyHere, "Busy Here", nil)
+		return
+	case RingForever:
+		_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+		<-dlg.Context().Done()
+		return
+	}
+	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+	c, err := p.newCall()
+	if err != nil {
+		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)
+		return
+	}
+	if err := c.start(req.Body()); err != nil {
+		c.stopMedia()
+		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return
+	}
+	c.server = dlg
+	c.headers = req
+	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil {
+		c.stopMedia()
+		return
+	}
+	p.incoming <- c
+}
+
+// onReinvite answers hold/resume from the PBX and records the direction.
+func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
+	c := p.findCall(req)
+	if c == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "No Call", nil))
+		return
+	}
+	m, err := sdp.Parse(req.Body())
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Bad SDP", nil))
+		return
+	}
+	c.mu.Lock()
+	c.remoteDir = m.Direction
+	c.mu.Unlock()
+	res := sip.NewSDPResponseFromRequest(req, c.localSDP(m.Direction.Reverse()))
+	res.AppendHeader(sip.HeaderClone(&p.contact))
+	_ = tx.Respond(res)
+}
+
+func (p *Phone) findCall(req *sip.Request) *Call {
+	callID := req.CallID().Value()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.calls {
+		if c.callID() == callID {
+			return c
+		}
+	}
+	return nil
+}
+
+func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	c := p.findCall(req)
+	var err error
+	if err = p.dsc.ReadBye(req, tx); err != nil {
+		err = p.dcc.ReadBye(req, tx)
+	}
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "No Call", nil))
+	}
+	if c != nil {
+		c.remoteHangup()
+	}
+}
+
+// ParseCodecs maps names to codecs, for test tables.
+func ParseCodecs(names string) []codec.Codec {
+	var out []codec.Codec
+	for _, n := range strings.Split(names, ",") {
+		if c := codec.FromName(strings.TrimSpace(n)); c != codec.Unknown {
+			out = append(out, c)
+		}
+	}
+	return out
+}
