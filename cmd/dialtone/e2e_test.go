@@ -1,10 +1,14 @@
 package main
 
 import (
+	"net"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	dsip "github.com/dialtone-pbx/dialtone/sip"
+	"github.com/emiago/sipgo"
 	"io"
 	"net/http"
 	"net/netip"
@@ -311,4 +315,8 @@ func TestCallFailures(t *testing.T) {
 			t.Fatalf("call record: %+v", rec)
 		}
 	})
+}
+
+func dsipServe(ua *sipgo.UserAgent, srv *sipgo.Server, conn net.PacketConn) {
+	dsip.ServeUDP(ua, srv, conn)
 }

@@ -225,4 +225,5 @@ func (b *B2BUA) HandleReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
 }
+
 var _ call.Control = (*B2BUA)(nil)

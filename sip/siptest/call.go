@@ -39,7 +39,12 @@ type Call struct {
 	digits     []byte
 	remoteDir  sdp.Direction
 	lastDTMFTS uint32
-	silent     bool
+	// The outgoing stream: audio and RFC 4733 events share SSRC and sequence.
+	ssrc    uint32
+	seq     uint16
+	ts      uint32
+	inEvent bool
+	silent  bool
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -53,7 +58,8 @@ func (p *Phone) newCall() (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Call{phone: p, rtp: conn, stop: make(chan struct{}), hungUp: make(chan struct{}), remoteDir: sdp.SendRecv}
+	c := &Call{phone: p, rtp: conn, stop: make(chan struct{}), hungUp: make(chan struct{}), remoteDir: sdp.SendRecv,
+		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32()}
 	p.mu.Lock()
 	p.calls = append(p.calls, c)
 	p.mu.Unlock()
@@ -119,9 +125,6 @@ func (c *Call) send() {
 	tone := &mediatest.Tone{Freq: c.phone.cfg.ToneHz, Amplitude: 8000}
 	pcm := make([]int16, 160)
 	pkt := make([]byte, 12+160)
-	ssrc := rand.Uint32()
-	seq := uint16(rand.Uint32())
-	ts := rand.Uint32()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -130,19 +133,20 @@ func (c *Call) send() {
 			return
 		case <-tick.C:
 		}
-		c.mu.Lock()
-		dst, cd, pt, silent := c.remote, c.codec, c.pt, c.silent
-		c.mu.Unlock()
 		tone.Fill(pcm)
-		seq++
-		ts += 160
-		if silent {
+		c.mu.Lock()
+		c.ts += 160
+		if c.silent || c.inEvent {
+			c.mu.Unlock()
 			continue
 		}
-		pkt[0], pkt[1] = 0x80, pt
-		binary.BigEndian.PutUint16(pkt[2:], seq)
-		binary.BigEndian.PutUint32(pkt[4:], ts)
-		binary.BigEndian.PutUint32(pkt[8:], ssrc)
+		c.seq++
+		dst, cd := c.remote, c.codec
+		pkt[0], pkt[1] = 0x80, c.pt
+		binary.BigEndian.PutUint16(pkt[2:], c.seq)
+		binary.BigEndian.PutUint32(pkt[4:], c.ts)
+		binary.BigEndian.PutUint32(pkt[8:], c.ssrc)
+		c.mu.Unlock()
 		codec.Encode(cd, pcm, pkt[12:])
 		_, _ = c.rtp.WriteToUDPAddrPort(pkt, dst)
 	}
@@ -231,40 +235,47 @@ func (c *Call) RemoteDirection() sdp.Direction {
 	return c.remoteDir
 }
 
-// SendDigits sends RFC 4733 events (RFC 4733 §2.5: start, updates, three ends).
+// SendDigits sends RFC 4733 events in the audio stream (RFC 4733 §2.5:
+// one timestamp per event, growing durations, the end packet three times).
 func (c *Call) SendDigits(digits string) error {
 	c.mu.Lock()
-	dst, pt := c.remote, c.dtmfPT
+	pt := c.dtmfPT
 	c.mu.Unlock()
 	if pt == 0 {
 		return errors.New("the far end did not negotiate telephone-event")
 	}
-	ssrc := rand.Uint32()
-	seq := uint16(rand.Uint32())
-	ts := rand.Uint32()
 	for i := 0; i < len(digits); i++ {
 		code, ok := dtmf.Code(digits[i])
 		if !ok {
 			return errors.New("not a DTMF digit")
 		}
-		ts += 1600
+		c.mu.Lock()
+		c.inEvent = true
+		start := c.ts
+		c.mu.Unlock()
 		for j := range 8 {
-			e := dtmf.Event{Code: code, Volume: 10, Duration: uint16((j + 1) * 160), End: j >= 5}
+			e := dtmf.Event{Code: code, Volume: 10, Duration: uint16(min(j+1, 6) * 160), End: j >= 5}
+			c.mu.Lock()
+			c.seq++
 			pkt := make([]byte, 12, 16)
 			pkt[0], pkt[1] = 0x80, pt
 			if j == 0 {
 				pkt[1] |= 0x80
 			}
-			binary.BigEndian.PutUint16(pkt[2:], seq)
-			binary.BigEndian.PutUint32(pkt[4:], ts)
-			binary.BigEndian.PutUint32(pkt[8:], ssrc)
-			seq++
-			pkt = e.Append(pkt)
-			if _, err := c.rtp.WriteToUDPAddrPort(pkt, dst); err != nil {
+			binary.BigEndian.PutUint16(pkt[2:], c.seq)
+			binary.BigEndian.PutUint32(pkt[4:], start)
+			binary.BigEndian.PutUint32(pkt[8:], c.ssrc)
+			dst := c.remote
+			c.mu.Unlock()
+			if _, err := c.rtp.WriteToUDPAddrPort(e.Append(pkt), dst); err != nil {
 				return err
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		c.mu.Lock()
+		c.inEvent = false
+		c.mu.Unlock()
+		time.Sleep(60 * time.Millisecond)
 	}
 	return nil
 }
