@@ -33,6 +33,7 @@ type Config struct {
 	RTPMax       int
 	MediaTimeout time.Duration
 	NonceTTL     time.Duration
+	Algorithms   []string // digest algorithms offered, in order; default MD5, SHA-256
 	Guard        auth.GuardConfig
 	Limits       registrar.Limits
 	UserAgent    string
@@ -54,6 +55,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Domain == "" || strings.ContainsAny(c.Domain, "\r\n\" ") {
 		return fmt.Errorf("sip domain %q is not usable", c.Domain)
+	}
+	for _, a := range c.Algorithms {
+		if !auth.ValidAlgorithm(a) {
+			return fmt.Errorf("digest algorithm %q: want MD5 or SHA-256", a)
+		}
 	}
 	if c.RTPMin < 1024 || c.RTPMax > 65535 || c.RTPMin >= c.RTPMax {
 		return fmt.Errorf("rtp port range %d-%d is not usable", c.RTPMin, c.RTPMax)
@@ -167,7 +173,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo) error {
 		return sip.ContactHeader{Address: u}
 	}
 	s.ua, s.srv = ua, srv
-	s.digest = auth.NewDigest(s.cfg.Domain, s.cfg.NonceTTL, nil)
+	s.digest = auth.NewDigest(s.cfg.Domain, s.cfg.Algorithms, s.cfg.NonceTTL, nil)
 	s.Guard = auth.NewGuard(s.cfg.Guard, nil)
 	s.Registry = registrar.NewRegistry(5, nil)
 	s.reg = &registrar.Registrar{Registry: s.Registry, Limits: s.cfg.Limits}

@@ -28,6 +28,7 @@ type serveCmd struct {
 	Domain          string        `name:"domain" env:"DIALTONE_DOMAIN" help:"SIP domain and digest realm (default: the host name)."`
 	RTPPorts        string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
 	Advertise       string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
+	Digest          []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
 	MediaTimeout    time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
 	Data            string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
 	LogLevel        string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
@@ -55,7 +56,7 @@ func newLogger(e env, level, format string) *slog.Logger {
 
 // sipConfig maps the flags onto the SIP front's configuration.
 func (c serveCmd) sipConfig() (dsip.Config, error) {
-	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout}
+	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest}
 	if cfg.Domain == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

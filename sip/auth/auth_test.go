@@ -2,6 +2,7 @@ package auth
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,13 +35,14 @@ func answer(t *testing.T, challenge, user, pw string, count int) string {
 
 func TestVerify(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
-	d := NewDigest("pbx.test", 5*time.Minute, c.now)
+	d := NewDigest("pbx.test", nil, 5*time.Minute, c.now)
 	chs := d.Challenges(false)
-	if len(chs) != 2 {
-		t.Fatalf("want SHA-256 and MD5 challenges, got %v", chs)
+	if len(chs) != 2 || !strings.Contains(chs[0], "MD5") || !strings.Contains(chs[1], "SHA-256") {
+		t.Fatalf("want MD5 and SHA-256 challenges, got %v", chs)
 	}
-	sha, md := chs[0], chs[1]
-	other := NewDigest("pbx.test", 5*time.Minute, c.now).Challenges(false)[1]
+	md, sha := chs[0], chs[1]
+	other := NewDigest("pbx.test", nil, 5*time.Minute, c.now).Challenges(false)[0]
+	shaOnly := NewDigest("pbx.test", []string{"SHA-256"}, 5*time.Minute, c.now)
 	tests := []struct {
 		name   string
 		header func() string
@@ -57,6 +59,12 @@ func TestVerify(t *testing.T) {
 		{"wrong password", func() string { return answer(t, md, "1001", "wrong", 3) }, Failed},
 		{"unknown user", func() string { return answer(t, md, "9999", "right-password", 1) }, Failed},
 		{"nonce from another key", func() string { return answer(t, other, "1001", "right-password", 1) }, Failed},
+	}
+	if got := shaOnly.Verify("REGISTER", answer(t, shaOnly.Challenges(false)[0], "1001", "right-password", 1), users); got.Outcome != OK {
+		t.Fatalf("sha-256 only: %d", got.Outcome)
+	}
+	if got := shaOnly.Verify("REGISTER", answer(t, strings.Replace(shaOnly.Challenges(false)[0], "SHA-256", "MD5", 1), "1001", "right-password", 1), users); got.Outcome != Failed {
+		t.Fatalf("md5 answer to a sha-256-only server: %d", got.Outcome)
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

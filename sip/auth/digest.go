@@ -32,12 +32,19 @@ const (
 	OK
 )
 
-// Algorithms offered in challenges, strongest first (RFC 8760 §2.4).
-var algorithms = []string{"SHA-256", "MD5"}
+// DefaultAlgorithms are offered in this order. RFC 8760 §2.4 lets a server
+// order challenges by preference; MD5 comes first because many deployed
+// phones and test tools read only the first challenge and know only MD5,
+// while clients that know SHA-256 still find it offered.
+var DefaultAlgorithms = []string{"MD5", "SHA-256"}
+
+// ValidAlgorithm reports whether alg is a digest algorithm Dialtone verifies.
+func ValidAlgorithm(alg string) bool { return hasher(alg) != nil && alg != "" }
 
 // Digest issues challenges and checks credentials for one realm.
 type Digest struct {
 	realm    string
+	algs     []string
 	key      []byte
 	nonceTTL time.Duration
 	now      func() time.Time
@@ -51,14 +58,18 @@ type nonceUse struct {
 	expires time.Time
 }
 
-// NewDigest returns a verifier for realm. Nonces are valid for nonceTTL.
-func NewDigest(realm string, nonceTTL time.Duration, now func() time.Time) *Digest {
+// NewDigest returns a verifier for realm offering algs (DefaultAlgorithms when
+// empty) in that order. Nonces are valid for nonceTTL.
+func NewDigest(realm string, algs []string, nonceTTL time.Duration, now func() time.Time) *Digest {
+	if len(algs) == 0 {
+		algs = DefaultAlgorithms
+	}
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	if now == nil {
 		now = time.Now
 	}
-	return &Digest{realm: realm, key: key, nonceTTL: nonceTTL, now: now, seen: map[string]nonceUse{}}
+	return &Digest{realm: realm, algs: algs, key: key, nonceTTL: nonceTTL, now: now, seen: map[string]nonceUse{}}
 }
 
 // Realm is the realm challenges name.
@@ -66,8 +77,8 @@ func (d *Digest) Realm() string { return d.realm }
 
 // Challenges returns the header values of a challenge: one per algorithm.
 func (d *Digest) Challenges(stale bool) []string {
-	out := make([]string, len(algorithms))
-	for i, alg := range algorithms {
+	out := make([]string, len(d.algs))
+	for i, alg := range d.algs {
 		c := digest.Challenge{Realm: d.realm, Nonce: d.newNonce(), Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out[i] = c.String()
 	}
@@ -121,6 +132,9 @@ func (d *Digest) Verify(method, header string, password func(user string) (strin
 	}
 	res := Result{Username: c.Username}
 	h := hasher(c.Algorithm)
+	if !d.offers(c.Algorithm) {
+		h = nil
+	}
 	valid, expired := d.checkNonce(c.Nonce)
 	if h == nil || !valid || c.QOP != "auth" || c.Nc <= 0 || c.Cnonce == "" {
 		res.Outcome = Failed
@@ -145,6 +159,18 @@ func (d *Digest) Verify(method, header string, password func(user string) (strin
 		res.Outcome = OK
 	}
 	return res
+}
+
+func (d *Digest) offers(alg string) bool {
+	if alg == "" {
+		alg = "MD5" // RFC 2617: no algorithm means MD5
+	}
+	for _, a := range d.algs {
+		if strings.EqualFold(a, alg) {
+			return true
+		}
+	}
+	return false
 }
 
 // useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4).
