@@ -33,13 +33,16 @@ const e2eKey = "e2e-admin-key"
 
 var rtpRange = 41000
 
-func startPBX(t *testing.T, mediaTimeout time.Duration) *pbx {
+func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCmd)) *pbx {
 	t.Helper()
 	rtpRange += 1000
 	cmd := serveCmd{
 		HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", Domain: "pbx.test",
 		RTPPorts: fmt.Sprintf("%d-%d", rtpRange, rtpRange+999), MediaTimeout: mediaTimeout,
 		Data: t.TempDir(), LogLevel: "warn", LogFormat: "text", ShutdownTimeout: 5 * time.Second,
+	}
+	for _, o := range options {
+		o(&cmd)
 	}
 	log := newLogger(env{stderr: testWriter{t}}, "warn", "text")
 	getenv := func(k string) string {

@@ -67,6 +67,8 @@ func (p *Phone) newCall() (*Call, error) {
 }
 
 func (c *Call) callID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	switch {
 	case c.client != nil:
 		return c.client.InviteRequest.CallID().Value()

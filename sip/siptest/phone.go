@@ -183,7 +183,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 		c.stopMedia()
 		return nil, err
 	}
+	c.mu.Lock()
 	c.client = sess
+	c.mu.Unlock()
 	if err := c.start(sess.InviteResponse.Body()); err != nil {
 		_ = sess.Bye(ctx)
 		c.stopMedia()
@@ -239,8 +241,10 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
 		return
 	}
+	c.mu.Lock()
 	c.server = dlg
 	c.headers = req
+	c.mu.Unlock()
 	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil {
 		c.stopMedia()
 		return
