@@ -184,4 +184,3 @@ func registerCallRecords(a huma.API, s *server) {
 		return &struct{ Body CallRecord }{Body: toCallRecord(r)}, nil
 	})
 }
-

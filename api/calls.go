@@ -55,7 +55,6 @@ func (s *server) memberNumber(ctx context.Context) (string, bool) {
 	return e.Number, true
 }
 
-
 type liveCallList struct {
 	Body struct {
 		Items []LiveCall `json:"items"`
