@@ -85,16 +85,21 @@ while True:
 ids = {i["id"] for i in items}
 answered = sum(1 for i in items if i["disposition"] == "answered")
 lost = exp = 0
+per = {"caller": [0, 0], "callee": [0, 0]}
 for i in items:
     for leg in ("caller", "callee"):
         q = i["media"][leg]
         lost += q["lost"]; exp += q["packets_in"] + q["lost"]
+        per[leg][0] += q["lost"]; per[leg][1] += q["packets_in"] + q["lost"]
 jit = max((i["media"][l]["jitter_ms"] for i in items for l in ("caller", "callee")), default=0)
 print(f"call records: {len(items)} in {pages} pages, {len(ids)} distinct, {answered} answered; "
       f"RTP packets received {exp - lost}, lost {lost} ({100.0 * lost / max(exp, 1):.4f}%); worst jitter {jit:.2f} ms")
+print("loss by leg: " + ", ".join(f"{leg} {l} of {e} ({100.0 * l / max(e, 1):.4f}%)" for leg, (l, e) in per.items()))
 PY
 }
 
+udp_errors() { awk '/^Udp:/ {n++; if (n == 2) print "UDP receive-buffer errors " $6 ", in-errors " $4}' /proc/net/snmp; }
+udp_errors >"$out/udp-before.txt"
 base=$(rss_kb)
 case "$mode" in
   calls)
@@ -111,6 +116,7 @@ case "$mode" in
     # Calls arrive at 100/s and hold 12 s, so all N overlap while the 8 s capture plays.
     run_calls "$n" 100 "$n" 12000 90
     echo "server RSS: idle ${base} kB, peak ${peak} kB, $(( (peak - base) / n )) kB per concurrent call"
+    echo "kernel before: $(cat "$out/udp-before.txt"); after: $(udp_errors)"
     records
     ;;
   *) echo "unknown mode $mode"; exit 2 ;;

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/csv"
 	"net"
 
 	"bytes"
@@ -302,6 +303,25 @@ func TestCallFailures(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("csv export", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", p.api+"/v1/call-records?disposition=failed", nil)
+		req.Header.Set("Authorization", "Bearer "+e2eKey)
+		req.Header.Set("Accept", "text/csv")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		rows, err := csv.NewReader(res.Body).ReadAll()
+		if err != nil || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") {
+			t.Fatalf("csv: %v %s", err, res.Header.Get("Content-Type"))
+		}
+		// header + not registered, unknown number, disabled callee
+		if len(rows) != 4 || rows[0][0] != "id" || rows[1][11] != "failed" {
+			t.Fatalf("csv rows: %v", rows)
+		}
+	})
 
 	t.Run("caller cancels", func(t *testing.T) {
 		ctx, cancel := within(20 * time.Second)

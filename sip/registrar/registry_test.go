@@ -1,0 +1,62 @@
+package registrar
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestRegistry(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	r := NewRegistry(5, c.now)
+	var added, removed int
+	r.OnChange(func(_ core.ExtensionID, a, rm []Binding) { added += len(a); removed += len(rm) })
+	bind := func(contact string, ttl time.Duration, cseq uint32) Binding {
+		return Binding{ExtensionID: "ext_a", Contact: contact, CallID: "cid-" + contact, CSeq: cseq, ExpiresAt: c.t.Add(ttl)}
+	}
+	steps := []struct {
+		name    string
+		do      func()
+		want    int
+		oldest  string
+		advance time.Duration
+	}{
+		{"first", func() { r.Upsert(bind("sip:a@1", time.Hour, 1)) }, 1, "sip:a@1", time.Second},
+		{"refresh keeps one", func() { r.Upsert(bind("sip:a@1", time.Hour, 2)) }, 1, "sip:a@1", time.Second},
+		{"stale retransmission ignored", func() { r.Upsert(bind("sip:a@1", time.Minute, 1)) }, 1, "sip:a@1", time.Second},
+		{"up to five", func() {
+			for i := 2; i <= 5; i++ {
+				r.Upsert(bind(fmt.Sprintf("sip:a@%d", i), time.Hour, 1))
+				c.t = c.t.Add(time.Second)
+			}
+		}, 5, "sip:a@1", 0},
+		{"sixth evicts the oldest", func() { r.Upsert(bind("sip:a@6", time.Hour, 1)) }, 5, "sip:a@2", 0},
+		{"remove one", func() { r.Remove("ext_a", "sip:a@2") }, 4, "sip:a@3", 0},
+		{"short binding", func() { r.Upsert(bind("sip:a@7", 10*time.Second, 1)) }, 5, "sip:a@3", 11 * time.Second},
+		{"expired binding is gone", func() { r.Sweep() }, 4, "sip:a@3", 0},
+		{"remove all", func() { r.RemoveAll("ext_a") }, 0, "", 0},
+	}
+	for _, s := range steps {
+		s.do()
+		got := r.Lookup("ext_a")
+		if len(got) != s.want {
+			t.Fatalf("%s: %d bindings, want %d", s.name, len(got), s.want)
+		}
+		if s.want > 0 && got[0].Contact != s.oldest {
+			t.Fatalf("%s: oldest is %s, want %s", s.name, got[0].Contact, s.oldest)
+		}
+		c.t = c.t.Add(s.advance)
+	}
+	if added != 7 || removed != 7 {
+		t.Fatalf("change notifications: %d added, %d removed", added, removed)
+	}
+	if len(r.All()) != 0 {
+		t.Fatal("All lists bindings after RemoveAll")
+	}
+}
