@@ -187,15 +187,20 @@ func (b *B2BUA) lookupUAC(req *sip.Request) *Call {
 
 // HandleAck routes an in-dialog ACK.
 func (b *B2BUA) HandleAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c := b.lookupUAS(req); c != nil && c.a != nil {
-		_ = c.a.ReadAck(req, tx)
+	if c := b.lookupUAS(req); c != nil {
+		c.mu.Lock()
+		a := c.a
+		c.mu.Unlock()
+		if a != nil {
+			_ = a.ReadAck(req, tx)
+		}
 	}
 }
 
 // HandleBye routes a BYE to its call: from the caller or from the callee.
 func (b *B2BUA) HandleBye(req *sip.Request, tx sip.ServerTransaction) {
 	if c := b.lookupUAS(req); c != nil && c.isALeg(req) {
-		if err := c.a.ReadBye(req, tx); err != nil {
+		if err := c.aDialog().ReadBye(req, tx); err != nil {
 			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
 			return
 		}

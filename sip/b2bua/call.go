@@ -53,6 +53,12 @@ func (c *Call) dialogIDs() []string {
 	return ids
 }
 
+func (c *Call) aDialog() *sipgo.DialogServerSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.a
+}
+
 func (c *Call) bDialog() *sipgo.DialogClientSession {
 	c.mu.Lock()
 	defer c.mu.Unlock()

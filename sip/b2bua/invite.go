@@ -135,12 +135,15 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 	}
 	won, outcome := b.fork(ringCtx, c, bindings, bOffer.Marshal(), caller, callee, onRinging)
 	if won == nil {
+		c.mu.Lock()
+		requested := c.rec.HangupCause // set by an API hangup or a shutdown while ringing
+		c.mu.Unlock()
 		switch {
 		case dlg.Context().Err() != nil:
 			// The caller cancelled; the transaction already answered 487.
 			c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
-		case c.rec.HangupCause == call.CauseAPIHangup || c.rec.HangupCause == call.CauseShutdown:
-			fail(sip.StatusRequestTerminated, "Request Terminated", call.Failed, c.rec.HangupCause, call.BySystem)
+		case requested == call.CauseAPIHangup || requested == call.CauseShutdown:
+			fail(sip.StatusRequestTerminated, "Request Terminated", call.Failed, requested, call.BySystem)
 		case ringCtx.Err() != nil:
 			fail(sip.StatusTemporarilyUnavailable, "No Answer", call.NoAnswer, call.CauseNoAnswer, call.BySystem)
 		default:
