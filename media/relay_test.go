@@ -63,6 +63,15 @@ func TestRelayTranscodesAndRewrites(t *testing.T) {
 
 	// B speaks first so the relay latches onto its real address.
 	_, _ = pb.WriteToUDPAddrPort(rtpPacket(8, 1, 0, 0xbbbb, make([]byte, 160)), b.Local())
+	for deadline := time.Now().Add(time.Second); b.latched.Load() == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the relay did not latch onto B's source address")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if got := *b.latched.Load(); got != addrOf(pb) {
+		t.Fatalf("latched onto %s, want %s", got, addrOf(pb))
+	}
 	tone := &mediatest.Tone{Freq: 1000, Amplitude: 8000}
 	pcm := make([]int16, 160)
 	heard := []int16{}
