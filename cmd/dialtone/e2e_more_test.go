@@ -192,11 +192,7 @@ func TestHoldDTMFAndForking(t *testing.T) {
 	if err := out.SendDigits("159#"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for in.Digits() != "159#" && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if in.Digits() != "159#" {
+	if !eventually(3*time.Second, func() bool { return in.Digits() == "159#" }) {
 		t.Fatalf("callee received digits %q", in.Digits())
 	}
 
@@ -204,19 +200,14 @@ func TestHoldDTMFAndForking(t *testing.T) {
 	if err := out.Hold(ctx, true); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(3 * time.Second)
-	for in.RemoteDirection() != sdp.SendOnly && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if in.RemoteDirection() != sdp.SendOnly {
+	if !eventually(3*time.Second, func() bool { return in.RemoteDirection() == sdp.SendOnly }) {
 		t.Fatalf("callee saw direction %s during hold", in.RemoteDirection())
 	}
 	if err := out.Hold(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(3 * time.Second)
-	for in.RemoteDirection() != sdp.SendRecv && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
+	if !eventually(3*time.Second, func() bool { return in.RemoteDirection() == sdp.SendRecv }) {
+		t.Fatalf("callee saw direction %s after resume", in.RemoteDirection())
 	}
 	if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
 		t.Fatal("no audio after resume")
