@@ -61,13 +61,30 @@ func writeFile(t *testing.T, dir, name, content string) string {
 }
 
 // TestInteropSipp: two sipp instances register with digest; one places calls
-// with PCMA audio from a capture, the other answers and echoes RTP.
+// with PCMA audio from a capture, the other answers and echoes RTP. The
+// callee runs over UDP, then over TCP (the caller stays on UDP).
 func TestInteropSipp(t *testing.T) {
 	requireTool(t, "sipp")
 	if _, err := os.Stat(pcapA); err != nil {
 		t.Fatalf("%s missing: %v", pcapA, err)
 	}
-	const calls = 40
+	tests := []struct {
+		name      string
+		transport string // sipp -t for the callee
+		calls     int
+		port      int
+	}{
+		{"callee on udp", "u1", 40, 25070},
+		{"callee on tcp", "t1", 10, 25270},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSippCalls(t, tt.transport, tt.calls, tt.port)
+		})
+	}
+}
+
+func runSippCalls(t *testing.T, calleeTransport string, calls, port int) {
 	p := startPBX(t, 60*time.Second)
 	caller := p.extension("1001", map[string]any{"sip_password": "interop-caller-pw"})
 	callee := p.extension("1002", map[string]any{"sip_password": "interop-callee-pw"})
@@ -75,24 +92,27 @@ func TestInteropSipp(t *testing.T) {
 	callerCSV := writeFile(t, dir, "caller.csv", "SEQUENTIAL\n1001;\n")
 	calleeCSV := writeFile(t, dir, "callee.csv", "SEQUENTIAL\n1002;\n")
 	pbxAddr := p.sip.String()
+	calleePort, callerPort := fmt.Sprint(port), fmt.Sprint(port+10)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	sipp(t, ctx, pbxAddr, "-sf", sippScenario("register.xml"), "-inf", calleeCSV, "-au", callee.Number, "-ap", callee.SIPPassword,
-		"-i", "127.0.0.3", "-p", "25070", "-m", "1", "-timeout", "10")
+	sipp(t, ctx, pbxAddr, "-t", calleeTransport, "-sf", sippScenario("register.xml"), "-inf", calleeCSV,
+		"-au", callee.Number, "-ap", callee.SIPPassword, "-i", "127.0.0.3", "-p", calleePort, "-m", "1", "-timeout", "10")
 	sipp(t, ctx, pbxAddr, "-sf", sippScenario("register.xml"), "-inf", callerCSV, "-au", caller.Number, "-ap", caller.SIPPassword,
-		"-i", "127.0.0.2", "-p", "25080", "-m", "1", "-timeout", "10")
+		"-i", "127.0.0.2", "-p", callerPort, "-m", "1", "-timeout", "10")
 	var regs struct {
 		Items []struct {
 			UserAgent string `json:"user_agent"`
+			Transport string `json:"transport"`
 		}
 	}
-	p.call("GET", "/v1/registrations", nil, &regs)
-	if len(regs.Items) != 2 || regs.Items[0].UserAgent != "sipp" {
-		t.Fatalf("registrations: %+v", regs)
+	p.call("GET", "/v1/extensions/"+callee.ID+"/registrations", nil, &regs)
+	wantTransport := map[string]string{"u1": "UDP", "t1": "TCP"}[calleeTransport]
+	if len(regs.Items) != 1 || regs.Items[0].UserAgent != "sipp" || regs.Items[0].Transport != wantTransport {
+		t.Fatalf("callee registrations: %+v", regs)
 	}
 
-	uas := exec.CommandContext(ctx, "sipp", "-sf", sippScenario("uas.xml"), "-i", "127.0.0.3", "-p", "25070",
+	uas := exec.CommandContext(ctx, "sipp", "-t", calleeTransport, "-sf", sippScenario("uas.xml"), "-i", "127.0.0.3", "-p", calleePort,
 		"-mp", "26000", "-rtp_echo", "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "100")
 	var uasOut strings.Builder
 	uas.Stdout, uas.Stderr = &uasOut, &uasOut
@@ -101,7 +121,7 @@ func TestInteropSipp(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	sipp(t, ctx, pbxAddr, "-sf", sippScenario("uac.xml"), "-s", callee.Number, "-inf", callerCSV,
-		"-au", caller.Number, "-ap", caller.SIPPassword, "-i", "127.0.0.2", "-p", "25080", "-mp", "26100",
+		"-au", caller.Number, "-ap", caller.SIPPassword, "-i", "127.0.0.2", "-p", callerPort, "-mp", "26100",
 		"-m", fmt.Sprint(calls), "-r", "10", "-l", fmt.Sprint(calls), "-d", "2000", "-timeout", "90")
 	if err := uas.Wait(); err != nil {
 		t.Fatalf("answering sipp: %v\n%s", err, tail([]byte(uasOut.String()), 3000))
