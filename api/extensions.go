@@ -330,7 +330,7 @@ func registerExtensions(a huma.API, s *server) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
-		if err := s.Extensions.Repo.DeleteExtension(ctx, core.ExtensionID(in.ID)); err != nil {
+		if err := s.Extensions.Delete(ctx, core.ExtensionID(in.ID)); err != nil {
 			return nil, s.problem(ctx, err, "path")
 		}
 		return nil, nil

@@ -48,15 +48,16 @@ type ExtensionFilter struct {
 }
 
 // ExtensionRepo stores extensions.
+// The events given to writes are appended in the same transaction.
 type ExtensionRepo interface {
-	CreateExtension(ctx context.Context, e *Extension) error
+	CreateExtension(ctx context.Context, e *Extension, events ...Event) error
 	GetExtension(ctx context.Context, id ExtensionID) (*Extension, error)
 	ListExtensions(ctx context.Context, f ExtensionFilter, p PageRequest) (Page[*Extension], error)
 	// UpdateExtension stores e if the stored version is still expectVersion, and
 	// sets e.Version and e.UpdatedAt to the new values. A version mismatch is
 	// ErrPrecondition.
-	UpdateExtension(ctx context.Context, e *Extension, expectVersion int64) error
-	DeleteExtension(ctx context.Context, id ExtensionID) error
+	UpdateExtension(ctx context.Context, e *Extension, expectVersion int64, events ...Event) error
+	DeleteExtension(ctx context.Context, id ExtensionID, events ...Event) error
 }
 
 // Extension field limits.

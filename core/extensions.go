@@ -40,7 +40,7 @@ func (s *Extensions) Create(ctx context.Context, spec ExtensionSpec, ch Extensio
 	}
 	e.CreatedAt = s.now()
 	e.UpdatedAt = e.CreatedAt
-	if err := s.Repo.CreateExtension(ctx, e); err != nil {
+	if err := s.Repo.CreateExtension(ctx, e, ExtensionEvent(EventExtensionCreated, e, e.CreatedAt)); err != nil {
 		return nil, fmt.Errorf("create extension %s: %w", spec.Number, err)
 	}
 	return e, nil
@@ -73,7 +73,7 @@ func (s *Extensions) Update(ctx context.Context, id ExtensionID, expectVersion i
 		return nil, err
 	}
 	e.UpdatedAt = s.now()
-	if err := s.Repo.UpdateExtension(ctx, e, e.Version); err != nil {
+	if err := s.Repo.UpdateExtension(ctx, e, e.Version, ExtensionEvent(EventExtensionUpdated, e, e.UpdatedAt)); err != nil {
 		return nil, fmt.Errorf("update extension %s: %w", id, err)
 	}
 	return e, nil
@@ -88,10 +88,19 @@ func (s *Extensions) RotateSIPPassword(ctx context.Context, id ExtensionID) (*Ex
 	}
 	e.SIPPassword = NewSIPPassword()
 	e.UpdatedAt = s.now()
-	if err := s.Repo.UpdateExtension(ctx, e, e.Version); err != nil {
+	if err := s.Repo.UpdateExtension(ctx, e, e.Version, ExtensionEvent(EventExtensionUpdated, e, e.UpdatedAt)); err != nil {
 		return nil, fmt.Errorf("rotate sip password of %s: %w", id, err)
 	}
 	return e, nil
+}
+
+// Delete removes an extension and records extension.deleted.
+func (s *Extensions) Delete(ctx context.Context, id ExtensionID) error {
+	e, err := s.Repo.GetExtension(ctx, id)
+	if err != nil {
+		return err
+	}
+	return s.Repo.DeleteExtension(ctx, id, ExtensionEvent(EventExtensionDeleted, e, s.now()))
 }
 
 func applyChange(e *Extension, ch ExtensionChange) error {

@@ -83,14 +83,16 @@ func extensionConflict(ctx context.Context, q sqlx.QueryerContext, err error, e 
 	return err
 }
 
-// CreateExtension inserts a new extension.
-func (db *DB) CreateExtension(ctx context.Context, e *core.Extension) error {
+// CreateExtension inserts a new extension and appends events with it.
+func (db *DB) CreateExtension(ctx context.Context, e *core.Extension, events ...core.Event) error {
 	row := db.extensionToRow(e)
-	_, err := db.w.NamedExecContext(ctx, `INSERT INTO extensions (`+extensionColumns+`) VALUES (
-		:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
-		:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
-		:sip_password_sealed, :hide_from_directory, :version, :created_at, :updated_at)`, row)
-	return extensionConflict(ctx, db.w, err, e)
+	return db.commitWithEvents(ctx, events, func(tx *sqlx.Tx) error {
+		_, err := tx.NamedExecContext(ctx, `INSERT INTO extensions (`+extensionColumns+`) VALUES (
+			:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
+			:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
+			:sip_password_sealed, :hide_from_directory, :version, :created_at, :updated_at)`, row)
+		return extensionConflict(ctx, tx, err, e)
+	})
 }
 
 // GetExtension loads one extension.
@@ -166,9 +168,10 @@ func (db *DB) ListExtensions(ctx context.Context, f core.ExtensionFilter, p core
 	return page, nil
 }
 
-// UpdateExtension writes e over the stored row if its version is still expectVersion.
-func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVersion int64) error {
-	return db.inTx(ctx, func(tx *sqlx.Tx) error {
+// UpdateExtension writes e over the stored row if its version is still
+// expectVersion, and appends events with it.
+func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVersion int64, events ...core.Event) error {
+	return db.commitWithEvents(ctx, events, func(tx *sqlx.Tx) error {
 		var current int64
 		if err := tx.GetContext(ctx, &current, `SELECT version FROM extensions WHERE id = ?`, e.ID); err != nil {
 			return notFound(err, "extension", e.ID)
@@ -194,14 +197,17 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 	})
 }
 
-// DeleteExtension removes an extension and, through the foreign key, its member API keys.
-func (db *DB) DeleteExtension(ctx context.Context, id core.ExtensionID) error {
-	res, err := db.w.ExecContext(ctx, `DELETE FROM extensions WHERE id = ?`, id)
-	if err != nil {
-		return fmt.Errorf("delete extension %s: %w", id, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("extension %s: %w", id, core.ErrNotFound)
-	}
-	return nil
+// DeleteExtension removes an extension and, through the foreign key, its
+// member API keys, and appends events with it.
+func (db *DB) DeleteExtension(ctx context.Context, id core.ExtensionID, events ...core.Event) error {
+	return db.commitWithEvents(ctx, events, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM extensions WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete extension %s: %w", id, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("extension %s: %w", id, core.ErrNotFound)
+		}
+		return nil
+	})
 }

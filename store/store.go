@@ -42,6 +42,8 @@ type DB struct {
 	sealer *sealer
 	path   string
 
+	ev *eventWriter
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -84,7 +86,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(max(4, 2*runtime.NumCPU()))
-	return &DB{w: w, r: r, sealer: s, path: path}, nil
+	db := &DB{w: w, r: r, sealer: s, path: path}
+	db.startEventWriter()
+	return db, nil
 }
 
 func prepareDataDir(dir string) error {
@@ -136,6 +140,8 @@ func (db *DB) Ping(ctx context.Context) error {
 // after the first return the first result.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
+		close(db.ev.quit)
+		<-db.ev.done
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rerr := db.r.Close()

@@ -192,3 +192,26 @@ type Control interface {
 	Call(id ID) (Snapshot, bool)
 	Hangup(ctx context.Context, id ID) error
 }
+
+// EventData is the payload of every call.* event: stable ids plus what a CRM
+// needs to log the call. Fields that do not apply yet are omitted.
+type EventData struct {
+	CallID          string     `json:"call_id"`
+	SIPCallID       string     `json:"sip_call_id"`
+	Direction       Direction  `json:"direction"`
+	FromNumber      string     `json:"from_number"`
+	FromName        string     `json:"from_name,omitempty"`
+	FromExtensionID string     `json:"from_extension_id,omitempty"`
+	ToNumber        string     `json:"to_number"`
+	ToExtensionID   string     `json:"to_extension_id,omitempty"`
+	StartedAt       time.Time  `json:"started_at"`
+	AnsweredAt      *time.Time `json:"answered_at,omitempty"`
+	EndedAt         *time.Time `json:"ended_at,omitempty"`
+	RingSeconds     float64    `json:"ring_seconds,omitempty"`
+	TalkSeconds     float64    `json:"talk_seconds,omitempty"`
+	Disposition     string     `json:"disposition,omitempty"`
+	HangupCause     string     `json:"hangup_cause,omitempty"`
+	HangupBy        string     `json:"hangup_by,omitempty"`
+	HeldBy          string     `json:"held_by,omitempty"` // call.held / call.resumed: caller or callee
+	TransferredTo   string     `json:"transferred_to,omitempty"`
+}
