@@ -154,10 +154,10 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 	return nil
 }
 
+// insertDelivery queues e for hook, due at once; its age counts from the event.
 func insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
-	now := micros(time.Now())
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_seq, order_key, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, now, now)
+		VALUES (?, ?, ?, ?, 0, ?)`, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))
 	return err
 }
 
@@ -248,7 +248,8 @@ type EventFilter struct {
 func (db *DB) EventsAfter(ctx context.Context, after int64, f EventFilter, limit int) ([]core.Event, error) {
 	var out []core.Event
 	for len(out) < limit {
-		q := `SELECT seq, id, type, occurred_at, order_key, extensions, data FROM events WHERE seq > ?`
+		// Pings go to one webhook only, never to the stream.
+		q := `SELECT seq, id, type, occurred_at, order_key, extensions, data FROM events WHERE seq > ? AND type != 'webhook.ping'`
 		args := []any{after}
 		if f.Extension != "" {
 			q += ` AND extensions LIKE ? ESCAPE '\'`
