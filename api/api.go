@@ -40,7 +40,14 @@ type Deps struct {
 	SIP         core.SIPState
 	Calls       call.Control
 	CallRecords call.RecordRepo
-	Logger      *slog.Logger
+	// WebhookRepo stores subscriptions; WebhookSender signs and sends pings.
+	WebhookRepo   core.WebhookRepo
+	WebhookSender Webhooks
+	// Events reads the outbox for the stream and history routes.
+	Events EventReader
+	// Stop is closed when the server shuts down; event streams end then.
+	Stop   <-chan struct{}
+	Logger *slog.Logger
 }
 
 type server struct {
@@ -71,6 +78,9 @@ func register(a huma.API, s *server) {
 	registerSIPState(a, s)
 	registerCalls(a, s)
 	registerCallRecords(a, s)
+	registerWebhooks(a, s)
+	registerEvents(a, s)
+	documentWebhooks(a)
 }
 
 // New returns the whole HTTP handler: request logging, authentication,

@@ -93,7 +93,8 @@ type Server struct {
 }
 
 // Listen binds the SIP sockets and prepares every component; Serve runs them.
-func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo) (*Server, error) {
+// Events of calls, registrations and bans go to events.
+func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo, events core.EventLog) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log, dir: dir, udp: udp, tcp: tcp, Pool: pool, done: make(chan struct{})}
-	if err := s.build(laddr, records); err != nil {
+	if err := s.build(laddr, records, events); err != nil {
 		udp.Close()
 		tcp.Close()
 		return nil, err
@@ -139,7 +140,7 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 	return s, nil
 }
 
-func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo) error {
+func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events core.EventLog) error {
 	// sipgo logs through slog; keep its chatter below our warnings.
 	quiet := s.log.With("component", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent), sipgo.WithUserAgentHostname(s.cfg.Advertise.String()),
@@ -182,7 +183,8 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo) error {
 		b2bua.Clients{
 			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},
 			"TCP": {Client: tcpClient, ContactHDR: contact("TCP"), RewriteContact: true},
-		}, s.dir, s.Registry, s.Pool, records)
+		}, s.dir, s.Registry, s.Pool, records, events)
+	s.publishState(events)
 
 	srv.OnRegister(s.onRegister)
 	srv.OnInvite(s.onInvite)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"net"
+	"sync"
 
 	"bytes"
 	"context"
@@ -28,6 +29,7 @@ type pbx struct {
 	sip    netip.AddrPort
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 const e2eKey = "e2e-admin-key"
@@ -41,6 +43,7 @@ func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCm
 		HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", Domain: "pbx.test",
 		RTPPorts: fmt.Sprintf("%d-%d", rtpRange, rtpRange+999), MediaTimeout: mediaTimeout,
 		Data: t.TempDir(), LogLevel: "warn", LogFormat: "text", ShutdownTimeout: 5 * time.Second,
+		EventRetention: 168 * time.Hour, WebhookRetryBase: 10 * time.Second, Digest: []string{"MD5", "SHA-256"},
 	}
 	for _, o := range options {
 		o(&cmd)
@@ -64,9 +67,11 @@ func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCm
 }
 
 func (p *pbx) stop() {
-	p.cancel()
-	<-p.done
-	_ = p.app.stop(5 * time.Second)
+	p.once.Do(func() {
+		p.cancel()
+		<-p.done
+		_ = p.app.stop(5 * time.Second)
+	})
 }
 
 type testWriter struct{ t *testing.T }

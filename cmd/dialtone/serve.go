@@ -20,20 +20,24 @@ import (
 	"github.com/dialtone-pbx/dialtone/core/call"
 	dsip "github.com/dialtone-pbx/dialtone/sip"
 	"github.com/dialtone-pbx/dialtone/store"
+	"github.com/dialtone-pbx/dialtone/webhook"
 )
 
 type serveCmd struct {
-	HTTP            string        `name:"http" env:"DIALTONE_HTTP" default:"127.0.0.1:8080" help:"Address of the REST API."`
-	SIP             string        `name:"sip" env:"DIALTONE_SIP" default:"0.0.0.0:5060" help:"Address of SIP over UDP and TCP."`
-	Domain          string        `name:"domain" env:"DIALTONE_DOMAIN" help:"SIP domain and digest realm (default: the host name)."`
-	RTPPorts        string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
-	Advertise       string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
-	Digest          []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
-	MediaTimeout    time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
-	Data            string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
-	LogLevel        string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
-	LogFormat       string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
-	ShutdownTimeout time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
+	HTTP                 string        `name:"http" env:"DIALTONE_HTTP" default:"127.0.0.1:8080" help:"Address of the REST API."`
+	SIP                  string        `name:"sip" env:"DIALTONE_SIP" default:"0.0.0.0:5060" help:"Address of SIP over UDP and TCP."`
+	Domain               string        `name:"domain" env:"DIALTONE_DOMAIN" help:"SIP domain and digest realm (default: the host name)."`
+	RTPPorts             string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
+	Advertise            string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
+	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
+	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
+	Data                 string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
+	AllowPrivateWebhooks bool          `name:"allow-private-webhooks" env:"DIALTONE_ALLOW_PRIVATE_WEBHOOKS" help:"Allow webhook URLs on loopback, private and link-local addresses."`
+	EventRetention       time.Duration `name:"event-retention" env:"DIALTONE_EVENT_RETENTION" default:"168h" help:"How long events are kept for replay and redelivery."`
+	WebhookRetryBase     time.Duration `name:"webhook-retry-base" env:"DIALTONE_WEBHOOK_RETRY_BASE" default:"10s" help:"First webhook retry delay; it doubles up to 1 h."`
+	LogLevel             string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
+	LogFormat            string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
+	ShutdownTimeout      time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
 }
 
 type migrateCmd struct {
@@ -78,19 +82,28 @@ func (c serveCmd) sipConfig() (dsip.Config, error) {
 		}
 		cfg.Advertise = a
 	}
+	if c.EventRetention < time.Hour {
+		return cfg, fmt.Errorf("--event-retention %s is too short (at least 1h)", c.EventRetention)
+	}
+	if c.WebhookRetryBase < 100*time.Millisecond {
+		return cfg, fmt.Errorf("--webhook-retry-base %s is too short", c.WebhookRetryBase)
+	}
 	if c.MediaTimeout < time.Second {
 		return cfg, fmt.Errorf("--media-timeout %s is too short", c.MediaTimeout)
 	}
 	return cfg, cfg.Validate()
 }
 
-// app is the running PBX: database, SIP front and REST API.
+// app is the running PBX: database, SIP front, webhook dispatcher and REST API.
 type app struct {
-	log  *slog.Logger
-	db   *store.DB
-	sip  *dsip.Server
-	http *http.Server
-	ln   net.Listener
+	log       *slog.Logger
+	db        *store.DB
+	sip       *dsip.Server
+	http      *http.Server
+	ln        net.Listener
+	webhooks  *webhook.Dispatcher
+	retention time.Duration
+	stopping  chan struct{}
 }
 
 // openApp binds every socket and opens the database; nothing is served yet.
@@ -130,16 +143,22 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	case created:
 		log.Info("admin api key created from DIALTONE_ADMIN_KEY")
 	}
-	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), db, db)
+	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), db, db, db)
 	if err != nil {
 		return fail(err)
 	}
+	hookCfg := webhook.DefaultConfig()
+	hookCfg.AllowPrivate = c.AllowPrivateWebhooks
+	hookCfg.RetryBase = c.WebhookRetryBase
+	dispatcher := webhook.New(hookCfg, db, log.With("component", "webhooks"))
+	stop := make(chan struct{})
 	h := api.New(api.Deps{
 		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
+		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Logger: log.With("component", "api"),
 	})
-	return &app{log: log, db: db, sip: sipSrv, ln: ln, http: &http.Server{
+	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, http: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -153,6 +172,12 @@ func (a *app) serve(ctx context.Context) error {
 	go func() { serveErr <- a.http.Serve(a.ln) }()
 	a.sip.Serve(ctx)
 	go purgeIdempotencyKeys(ctx, a.db, a.log)
+	go a.purgeEvents(ctx)
+	wake, unsubscribe := a.db.SubscribeEvents()
+	go func() {
+		defer unsubscribe()
+		a.webhooks.Run(ctx, wake)
+	}()
 	a.log.Info("dialtone serving", "http", a.ln.Addr().String(), "sip", a.sip.Addr().String(), "version", buildVersion())
 	select {
 	case err := <-serveErr:
@@ -166,6 +191,7 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) stop(timeout time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	close(a.stopping) // ends event streams, which would hold Shutdown up
 	if err := a.http.Shutdown(sctx); err != nil {
 		a.log.Warn("in-flight requests cut off at shutdown", "error", err)
 		_ = a.http.Close()
@@ -189,6 +215,21 @@ func (c serveCmd) Run(parent context.Context, e env) error {
 	}
 	log.Info("stopped")
 	return serveErr
+}
+
+func (a *app) purgeEvents(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := a.db.PurgeEvents(ctx, time.Now().Add(-a.retention)); err != nil && ctx.Err() == nil {
+				a.log.Warn("purge events", "error", err)
+			}
+		}
+	}
 }
 
 func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {

@@ -47,6 +47,7 @@ type B2BUA struct {
 	registry *registrar.Registry
 	pool     *media.PortPool
 	records  call.RecordRepo
+	events   core.EventLog
 
 	mu       sync.Mutex
 	calls    map[call.ID]*Call
@@ -56,14 +57,14 @@ type B2BUA struct {
 }
 
 // New returns a B2BUA.
-func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registrar.Registry, pool *media.PortPool, records call.RecordRepo) *B2BUA {
+func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registrar.Registry, pool *media.PortPool, records call.RecordRepo, events core.EventLog) *B2BUA {
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []codec.Codec{codec.PCMU, codec.PCMA}
 	}
 	if cfg.MediaTimeout == 0 {
 		cfg.MediaTimeout = 60 * time.Second
 	}
-	return &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records,
+	return &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
 		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{}}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
@@ -35,6 +36,8 @@ type Call struct {
 	bLocal     sdp.Local
 	cancelRing context.CancelFunc
 	stopWatch  context.CancelFunc
+	fromExt    core.ExtensionID
+	toExt      core.ExtensionID
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -190,6 +193,7 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 			_ = bLeg.Close()
 		}
 		c.writeRecord(&rec)
+		c.emitEnd(rec)
 		c.b2b.forget(c)
 		close(c.ended)
 		c.log.Info("call ended", "disposition", rec.Disposition, "cause", rec.HangupCause, "by", rec.HangupBy,

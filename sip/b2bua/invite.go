@@ -31,6 +31,7 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		},
 	}
 	c.rec.ID = c.id
+	c.fromExt = caller.ID
 	c.log = b.log.With("call_id", c.id, "from", caller.Number, "to", dialed)
 	if !b.track(c) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Shutting Down", nil))
@@ -43,6 +44,7 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		b.forget(c)
 		return
 	}
+	c.emit(core.EventCallCreated, nil)
 	// Until ReadInvite, rejections are plain responses on the transaction.
 	reject := func(code int, reason string, disp call.Disposition, cause string) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
@@ -68,6 +70,11 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		c.log.Error("route call", "error", err)
 		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
 		return
+	}
+	c.mu.Lock()
+	c.toExt = callee.ID
+	c.mu.Unlock()
+	switch {
 	case !callee.Enabled:
 		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseDisabled)
 		return
@@ -131,6 +138,7 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		c.mu.Unlock()
 		if first {
 			_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+			c.emit(core.EventCallRinging, nil)
 		}
 	}
 	won, outcome := b.fork(ringCtx, c, bindings, bOffer.Marshal(), caller, callee, onRinging)
@@ -340,8 +348,10 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
 	c.log.Info("call answered", "contact", won.binding.Contact)
+	c.emit(core.EventCallAnswered, nil)
 
-	if err := dlg.RespondSDP(answer); err != nil {
+	if err := dlg.RespondSDP(answer); err != nil && dlg.LoadState() != sip.DialogStateEnded {
+		// (Ended means a BYE overtook the ACK; the BYE ends the call.)
 		c.log.Warn("caller did not acknowledge the answer", "error", err)
 		c.hangup(call.BySystem, call.CauseNoAck)
 	}

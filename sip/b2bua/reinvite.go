@@ -6,6 +6,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
@@ -63,6 +64,15 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 			event = "held"
 		}
 		c.log.Info("call "+event, "by_caller", fromA)
+		by := "callee"
+		if fromA {
+			by = "caller"
+		}
+		t := core.EventCallResumed
+		if event == "held" {
+			t = core.EventCallHeld
+		}
+		c.emit(t, func(d *call.EventData) { d.HeldBy = by })
 		go c.relayHold(!fromA, dir)
 	}
 }

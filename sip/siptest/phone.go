@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -32,13 +33,15 @@ const (
 
 // Config of a test phone.
 type Config struct {
-	User      string
-	Password  string
-	Domain    string
-	PBX       netip.AddrPort // the PBX's SIP address (UDP)
-	Codecs    []codec.Codec  // offered/accepted, in order; default PCMU
-	ToneHz    float64        // the tone this phone sends
-	Answer    Answer
+	User     string
+	Password string
+	Domain   string
+	PBX      netip.AddrPort // the PBX's SIP address (UDP)
+	Codecs   []codec.Codec  // offered/accepted, in order; default PCMU
+	ToneHz   float64        // the tone this phone sends
+	Answer   Answer
+	// RingFor is how long the phone rings before it answers (default 50 ms).
+	RingFor   time.Duration
 	UserAgent string
 }
 
@@ -65,6 +68,9 @@ func New(cfg Config) (*Phone, error) {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "siptest"
+	}
+	if cfg.RingFor == 0 {
+		cfg.RingFor = 50 * time.Millisecond
 	}
 	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -231,6 +237,11 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+	select {
+	case <-time.After(p.cfg.RingFor):
+	case <-dlg.Context().Done():
+		return
+	}
 	c, err := p.newCall()
 	if err != nil {
 		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)

@@ -1,0 +1,46 @@
+package sip
+
+import (
+	"context"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/sip/auth"
+	"github.com/dialtone-pbx/dialtone/sip/registrar"
+)
+
+// publishState turns registrar and brute-force guard changes into events.
+func (s *Server) publishState(events core.EventLog) {
+	if events == nil {
+		return
+	}
+	appendEvents := func(evs ...core.Event) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := events.AppendEvents(ctx, evs...); err != nil {
+			s.log.Error("append event", "error", err)
+		}
+	}
+	s.Registry.OnChange(func(ext core.ExtensionID, added, removed []registrar.Binding) {
+		now := time.Now()
+		var evs []core.Event
+		for _, b := range added {
+			evs = append(evs, registrationEvent(core.EventRegistrationCreated, ext, b, now))
+		}
+		for _, b := range removed {
+			evs = append(evs, registrationEvent(core.EventRegistrationRemoved, ext, b, now))
+		}
+		appendEvents(evs...)
+	})
+	s.Guard.OnBan(func(b auth.Ban) {
+		appendEvents(core.NewEvent(core.EventSecurityIPBanned, b.Since, "ban:"+b.IP.String(), nil,
+			core.SecurityBanData{IP: b.IP.String(), Failures: b.Failures, Until: b.Until}))
+	})
+}
+
+func registrationEvent(t core.EventType, ext core.ExtensionID, b registrar.Binding, at time.Time) core.Event {
+	return core.NewEvent(t, at, "registration:"+string(ext), []core.ExtensionID{ext}, core.RegistrationEventData{
+		ExtensionID: string(ext), SIPUsername: b.Username, Contact: b.Contact, SourceAddress: b.Source,
+		Transport: b.Transport, UserAgent: b.UserAgent, ExpiresAt: b.ExpiresAt,
+	})
+}
