@@ -164,72 +164,65 @@ func (b *B2BUA) Shutdown(ctx context.Context) {
 	}
 }
 
-// lookupUAS finds the call whose A-leg a request from the caller belongs to.
-func (b *B2BUA) lookupUAS(req *sip.Request) *Call {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	if err != nil {
-		return nil
+// lookup finds the call and leg an in-dialog request belongs to, whether the
+// PBX is the UAS or the UAC of that leg.
+func (b *B2BUA) lookup(req *sip.Request) (*Call, dialog, bool) {
+	var ids []string
+	if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
+		ids = append(ids, id)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.byDialog[id]
+	if id, err := sip.DialogIDFromRequestUAC(req); err == nil {
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		b.mu.Lock()
+		c := b.byDialog[id]
+		b.mu.Unlock()
+		if c == nil {
+			continue
+		}
+		if d, isA := c.side(req); d != nil {
+			return c, d, isA
+		}
+	}
+	return nil, nil, false
 }
 
-// lookupUAC finds the call whose B-leg a request from the callee belongs to.
-func (b *B2BUA) lookupUAC(req *sip.Request) *Call {
-	id, err := sip.DialogIDFromRequestUAC(req)
-	if err != nil {
-		return nil
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.byDialog[id]
+func noCall(req *sip.Request, tx sip.ServerTransaction) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
 }
 
 // HandleAck routes an in-dialog ACK.
 func (b *B2BUA) HandleAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c := b.lookupUAS(req); c != nil {
-		c.mu.Lock()
-		a := c.a
-		c.mu.Unlock()
-		if a != nil {
-			_ = a.ReadAck(req, tx)
-		}
+	if _, d, _ := b.lookup(req); d != nil {
+		d.readAck(req, tx)
 	}
 }
 
 // HandleBye routes a BYE to its call: from the caller or from the callee.
 func (b *B2BUA) HandleBye(req *sip.Request, tx sip.ServerTransaction) {
-	if c := b.lookupUAS(req); c != nil && c.isALeg(req) {
-		if err := c.aDialog().ReadBye(req, tx); err != nil {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
-			return
-		}
-		c.hangup(call.ByCaller, call.CauseNormal)
+	c, d, isA := b.lookup(req)
+	if d == nil {
+		noCall(req, tx)
 		return
 	}
-	if c := b.lookupUAC(req); c != nil && c.isBLeg(req) {
-		if err := c.bDialog().ReadBye(req, tx); err != nil {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
-			return
-		}
-		c.hangup(call.ByCallee, call.CauseNormal)
+	if err := d.readBye(req, tx); err != nil {
+		noCall(req, tx)
 		return
 	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+	party := call.ByCallee
+	if isA {
+		party = call.ByCaller
+	}
+	c.hangup(party, call.CauseNormal)
 }
 
 // HandleReinvite answers an in-dialog INVITE (hold, resume, session refresh).
 func (b *B2BUA) HandleReinvite(req *sip.Request, tx sip.ServerTransaction) {
-	if c := b.lookupUAS(req); c != nil && c.isALeg(req) {
-		c.reinvite(req, tx, true)
+	c, d, isA := b.lookup(req)
+	if d == nil {
+		noCall(req, tx)
 		return
 	}
-	if c := b.lookupUAC(req); c != nil && c.isBLeg(req) {
-		c.reinvite(req, tx, false)
-		return
-	}
-	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call Does Not Exist", nil))
+	c.reinvite(req, tx, isA)
 }
-
-var _ call.Control = (*B2BUA)(nil)

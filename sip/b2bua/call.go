@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/dialtone-pbx/dialtone/core"
@@ -26,8 +25,8 @@ type Call struct {
 	mu         sync.Mutex
 	rec        call.Record
 	state      call.State
-	a          *sipgo.DialogServerSession
-	b          *sipgo.DialogClientSession
+	a          dialog // the caller (for click-to-call, the first party dialled)
+	b          dialog // the callee
 	bContact   string
 	aLeg       *media.Leg
 	bLeg       *media.Leg
@@ -48,38 +47,26 @@ func (c *Call) dialogIDs() []string {
 	defer c.mu.Unlock()
 	var ids []string
 	if c.a != nil {
-		ids = append(ids, c.a.ID)
+		ids = append(ids, c.a.dialogID())
 	}
 	if c.b != nil {
-		ids = append(ids, c.b.ID)
+		ids = append(ids, c.b.dialogID())
 	}
 	return ids
 }
 
-func (c *Call) aDialog() *sipgo.DialogServerSession {
+// side returns the leg dialog an in-dialog request belongs to, and whether
+// it is the A side.
+func (c *Call) side(req *sip.Request) (dialog, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.a
-}
-
-func (c *Call) bDialog() *sipgo.DialogClientSession {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b
-}
-
-func (c *Call) isALeg(req *sip.Request) bool {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return err == nil && c.a != nil && c.a.ID == id
-}
-
-func (c *Call) isBLeg(req *sip.Request) bool {
-	id, err := sip.DialogIDFromRequestUAC(req)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return err == nil && c.b != nil && c.b.ID == id
+	if c.a != nil && c.a.matches(req) {
+		return c.a, true
+	}
+	if c.b != nil && c.b.matches(req) {
+		return c.b, false
+	}
+	return nil, false
 }
 
 // Snapshot is the live view of the call for the API.
@@ -169,11 +156,11 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		if disp == call.Answered {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			var wg sync.WaitGroup
-			if by != call.ByCaller && a != nil {
+			if by != call.ByCaller && a != nil && a.established() {
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = a.Bye(ctx) }()
 			}
-			if by != call.ByCallee && b != nil {
+			if by != call.ByCallee && b != nil && b.established() {
 				wg.Add(1)
 				go func() { defer wg.Done(); _ = b.Bye(ctx) }()
 			}

@@ -92,7 +92,7 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		return
 	}
 	c.mu.Lock()
-	c.a = dlg
+	c.a = uasDialog{dlg}
 	c.mu.Unlock()
 	b.bindDialog(dlg.ID, c)
 	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
@@ -312,7 +312,7 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, offer []byte, ca
 func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	sess := won.sess
 	c.mu.Lock()
-	c.b = sess
+	c.b = uacDialog{sess}
 	c.bContact = won.binding.Contact
 	bLeg := c.bLeg
 	c.mu.Unlock()

@@ -88,28 +88,15 @@ func (c *Call) relayHold(toA bool, dir sdp.Direction) {
 	local.Direction = dir
 	local.Version++
 	body := local.Marshal()
-	a, b := c.a, c.b
+	d := c.b
+	if toA {
+		d = c.a
+	}
 	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	var res *sip.Response
-	var err error
-	var target sip.Uri
-	if toA {
-		target = a.InviteRequest.Contact().Address
-		req := newReinvite(target, body)
-		if res, err = a.Do(ctx, req); err == nil && res.StatusCode == sip.StatusOK {
-			err = a.WriteRequest(sip.NewRequest(sip.ACK, target))
-		}
-	} else {
-		target = b.InviteResponse.Contact().Address
-		req := newReinvite(target, body)
-		if res, err = b.Do(ctx, req); err == nil && res.StatusCode == sip.StatusOK {
-			err = b.WriteAck(ctx, sip.NewRequest(sip.ACK, target))
-		}
-	}
-	if err != nil || res == nil || res.StatusCode != sip.StatusOK {
+	res, err := d.reinvite(ctx, body)
+	if err != nil || res.StatusCode != sip.StatusOK {
 		c.log.Warn("re-invite to the other leg failed", "error", err)
 		return
 	}
@@ -123,11 +110,4 @@ func (c *Call) relayHold(toA bool, dir sdp.Direction) {
 			leg.SetRemote(media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType, Receive: !m.OnHold()})
 		}
 	}
-}
-
-func newReinvite(target sip.Uri, body []byte) *sip.Request {
-	req := sip.NewRequest(sip.INVITE, target)
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
-	return req
 }

@@ -1,0 +1,100 @@
+package b2bua
+
+import (
+	"context"
+	"errors"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// dialog is one leg's SIP dialog, whichever side of it the PBX is: the UAS
+// for a caller's INVITE, the UAC for a leg the PBX dialled (a callee, or the
+// first party of a click-to-call).
+type dialog interface {
+	dialogID() string
+	matches(req *sip.Request) bool
+	established() bool
+	Bye(ctx context.Context) error
+	Close() error
+	readAck(req *sip.Request, tx sip.ServerTransaction)
+	readBye(req *sip.Request, tx sip.ServerTransaction) error
+	// reinvite sends an in-dialog INVITE with body, ACKs a 200, and returns the answer.
+	reinvite(ctx context.Context, body []byte) (*sip.Response, error)
+}
+
+type uasDialog struct{ s *sipgo.DialogServerSession }
+
+func (d uasDialog) dialogID() string { return d.s.ID }
+
+func (d uasDialog) matches(req *sip.Request) bool {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	return err == nil && id == d.s.ID
+}
+
+func (d uasDialog) established() bool { return d.s.LoadState() >= sip.DialogStateEstablished }
+
+func (d uasDialog) Bye(ctx context.Context) error { return d.s.Bye(ctx) }
+
+func (d uasDialog) Close() error { return d.s.Close() }
+
+func (d uasDialog) readAck(req *sip.Request, tx sip.ServerTransaction) { _ = d.s.ReadAck(req, tx) }
+
+func (d uasDialog) readBye(req *sip.Request, tx sip.ServerTransaction) error {
+	return d.s.ReadBye(req, tx)
+}
+
+func (d uasDialog) reinvite(ctx context.Context, body []byte) (*sip.Response, error) {
+	target := d.s.InviteRequest.Contact().Address
+	res, err := d.s.Do(ctx, newReinvite(target, body))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == sip.StatusOK {
+		err = d.s.WriteRequest(sip.NewRequest(sip.ACK, target))
+	}
+	return res, err
+}
+
+type uacDialog struct{ s *sipgo.DialogClientSession }
+
+func (d uacDialog) dialogID() string { return d.s.ID }
+
+func (d uacDialog) matches(req *sip.Request) bool {
+	id, err := sip.DialogIDFromRequestUAC(req)
+	return err == nil && id == d.s.ID
+}
+
+func (d uacDialog) established() bool { return d.s.LoadState() >= sip.DialogStateEstablished }
+
+func (d uacDialog) Bye(ctx context.Context) error { return d.s.Bye(ctx) }
+
+func (d uacDialog) Close() error { return d.s.Close() }
+
+func (d uacDialog) readAck(*sip.Request, sip.ServerTransaction) {}
+
+func (d uacDialog) readBye(req *sip.Request, tx sip.ServerTransaction) error {
+	return d.s.ReadBye(req, tx)
+}
+
+func (d uacDialog) reinvite(ctx context.Context, body []byte) (*sip.Response, error) {
+	if d.s.InviteResponse == nil || d.s.InviteResponse.Contact() == nil {
+		return nil, errors.New("dialog has no remote target")
+	}
+	target := d.s.InviteResponse.Contact().Address
+	res, err := d.s.Do(ctx, newReinvite(target, body))
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode == sip.StatusOK {
+		err = d.s.WriteAck(ctx, sip.NewRequest(sip.ACK, target))
+	}
+	return res, err
+}
+
+func newReinvite(target sip.Uri, body []byte) *sip.Request {
+	req := sip.NewRequest(sip.INVITE, target)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req
+}
