@@ -77,6 +77,7 @@ func register(a huma.API, s *server) {
 	registerAPIKeys(a, s)
 	registerSIPState(a, s)
 	registerCalls(a, s)
+	registerCallControl(a, s)
 	registerCallRecords(a, s)
 	registerWebhooks(a, s)
 	registerEvents(a, s)

@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -119,4 +121,121 @@ func registerCalls(a huma.API, s *server) {
 		}
 		return nil, nil
 	})
+}
+
+// CallRequest is the body of a click-to-call.
+type CallRequest struct {
+	From       string `json:"from" minLength:"1" maxLength:"64" doc:"The extension that rings first: its number or id."`
+	To         string `json:"to" minLength:"1" maxLength:"32" doc:"The extension number dialled once from answers."`
+	AutoAnswer bool   `json:"auto_answer,omitempty" doc:"Ask from's phone to answer by itself (intercom headers)."`
+}
+
+// CallPlaced is the answer to a click-to-call.
+type CallPlaced struct {
+	ID    string `json:"id"`
+	State string `json:"state" enum:"ringing"`
+}
+
+func registerCallControl(a huma.API, s *server) {
+	tags := []string{"Calls"}
+	huma.Register(a, huma.Operation{
+		OperationID: "create-call", Method: http.MethodPost, Path: "/v1/calls",
+		Summary: "Click-to-call",
+		Description: "Rings from; when from answers, dials to and connects them. Answers at once with the call id; " +
+			"progress arrives as call.* events. A member key may only call from its own extension. " + idempotencyHeaderDoc,
+		Tags: tags, DefaultStatus: http.StatusAccepted,
+		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity, http.StatusServiceUnavailable},
+	}, func(ctx context.Context, in *struct {
+		IdempotencyParam
+		Body CallRequest
+	}) (*struct {
+		Location string `header:"Location"`
+		Body     CallPlaced
+	}, error) {
+		from := in.Body.From
+		if core.HasPrefix(from, core.PrefixExtension) {
+			e, err := s.Extensions.Repo.GetExtension(ctx, core.ExtensionID(from))
+			if err != nil {
+				return nil, s.problem(ctx, core.ValidationError{{Field: "from", Message: "names no extension", Value: from}}, "body")
+			}
+			from = e.Number
+		}
+		if num, member := s.memberNumber(ctx); member && num != from {
+			return nil, huma.Error403Forbidden("a member key may only place calls from its own extension")
+		}
+		id, err := s.Calls.Originate(ctx, call.Originate{From: from, To: in.Body.To, AutoAnswer: in.Body.AutoAnswer})
+		switch {
+		case errors.Is(err, core.ErrNotFound):
+			return nil, s.problem(ctx, core.ValidationError{{Field: "from", Message: "names no extension", Value: in.Body.From}}, "body")
+		case errors.Is(err, core.ErrNoRoute):
+			return nil, s.problem(ctx, core.ValidationError{{Field: "to", Message: err.Error(), Value: in.Body.To}}, "body")
+		case errors.Is(err, core.ErrUnavailable):
+			return nil, huma.Error409Conflict(err.Error())
+		case err != nil:
+			return nil, s.problem(ctx, err, "body")
+		}
+		out := &struct {
+			Location string `header:"Location"`
+			Body     CallPlaced
+		}{Location: "/v1/calls/" + string(id), Body: CallPlaced{ID: string(id), State: "ringing"}}
+		return out, nil
+	})
+
+	control := func(op, summary, doc string, run func(ctx context.Context, id call.ID, body *callControlBody) error) {
+		huma.Register(a, huma.Operation{
+			OperationID: op + "-call", Method: http.MethodPost, Path: "/v1/calls/{id}/" + op,
+			Summary: summary, Description: doc + " " + idempotencyHeaderDoc, Tags: tags, DefaultStatus: http.StatusAccepted,
+			Errors: []int{http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		}, func(ctx context.Context, in *struct {
+			ID string `path:"id" doc:"Call id."`
+			IdempotencyParam
+			Body *callControlBody `required:"false"`
+		}) (*struct{}, error) {
+			c, ok := s.Calls.Call(call.ID(in.ID))
+			if !ok || !s.callVisible(ctx, c) {
+				return nil, huma.Error404NotFound("no live call " + in.ID)
+			}
+			body := in.Body
+			if body == nil {
+				body = &callControlBody{}
+			}
+			if body.Party == "" {
+				body.Party = "callee"
+			}
+			if err := run(ctx, call.ID(in.ID), body); err != nil {
+				if errors.Is(err, core.ErrNoRoute) {
+					return nil, s.problem(ctx, core.ValidationError{{Field: "to", Message: err.Error(), Value: body.To}}, "body")
+				}
+				if errors.Is(err, core.ErrUnavailable) {
+					return nil, huma.Error409Conflict(err.Error())
+				}
+				return nil, s.problem(ctx, err, "body")
+			}
+			return nil, nil
+		})
+	}
+	control("hold", "Hold a call", "Puts both parties on hold: each phone is asked to stop sending (a re-INVITE with sendonly).",
+		func(ctx context.Context, id call.ID, _ *callControlBody) error { return s.Calls.Hold(ctx, id, true) })
+	control("resume", "Resume a held call", "Takes both parties off hold.",
+		func(ctx context.Context, id call.ID, _ *callControlBody) error { return s.Calls.Hold(ctx, id, false) })
+	control("dtmf", "Send DTMF digits", "Plays digits (0-9, *, #, A-D; at most 32) to the party as RFC 4733 events.",
+		func(ctx context.Context, id call.ID, b *callControlBody) error {
+			if b.Digits == "" || len(b.Digits) > 32 || strings.Trim(strings.ToUpper(b.Digits), "0123456789*#ABCD") != "" {
+				return core.ValidationError{{Field: "digits", Message: "must be 1 to 32 of 0-9 * # A-D", Value: b.Digits}}
+			}
+			return s.Calls.SendDTMF(ctx, id, b.Party, b.Digits)
+		})
+	control("transfer", "Blind transfer", "Connects the other party to `to` instead of `party`, which is released once `to` answers. If `to` does not answer, the call goes on.",
+		func(ctx context.Context, id call.ID, b *callControlBody) error {
+			if b.To == "" {
+				return core.ValidationError{{Field: "to", Message: "is required"}}
+			}
+			return s.Calls.Transfer(ctx, id, b.Party, b.To)
+		})
+}
+
+type callControlBody struct {
+	Party  string `json:"party,omitempty" enum:"caller,callee" doc:"For dtmf: who hears the digits. For transfer: who is released. Default callee."`
+	Digits string `json:"digits,omitempty" maxLength:"32" doc:"dtmf: the digits."`
+	To     string `json:"to,omitempty" maxLength:"32" doc:"transfer: the extension number to connect instead."`
 }

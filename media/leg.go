@@ -38,8 +38,14 @@ type Leg struct {
 
 	packetsOut, bytesOut atomic.Uint64
 
-	// tx: written only by the single goroutine that feeds this leg.
-	tx txState
+	// tx is the outgoing stream's state; txMu serialises the relay and
+	// injected audio (DTMF, prompts) feeding this leg. It is uncontended
+	// while only the relay feeds the leg.
+	txMu sync.Mutex
+	tx   txState
+	// injecting mutes the relay towards this leg while DTMF is played to it,
+	// so the events' timestamps stay those of one source.
+	injecting atomic.Bool
 
 	closeOnce sync.Once
 }
@@ -144,6 +150,13 @@ var errNoDestination = errors.New("media: far end has no address yet")
 // number and timestamp into this leg's continuous outgoing stream (RFC 3550
 // §8.2 and §5.1: a change of source must not look like a jump).
 func (l *Leg) send(pkt []byte, now time.Time) error {
+	return l.write(pkt, now, false)
+}
+
+func (l *Leg) write(pkt []byte, now time.Time, injected bool) error {
+	if l.injecting.Load() && !injected {
+		return nil
+	}
 	r := l.remote.Load()
 	if r == nil || !r.Receive {
 		return nil
@@ -152,8 +165,10 @@ func (l *Leg) send(pkt []byte, now time.Time) error {
 	if !ok {
 		return errNoDestination
 	}
+	l.txMu.Lock()
 	l.rewrite(pkt, now)
 	n, err := l.conn.WriteToUDPAddrPort(pkt, dst)
+	l.txMu.Unlock()
 	if err == nil {
 		l.packetsOut.Add(1)
 		l.bytesOut.Add(uint64(n))

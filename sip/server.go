@@ -71,6 +71,7 @@ func (c *Config) Validate() error {
 type Directory interface {
 	ExtensionBySIPUsername(ctx context.Context, username string) (*core.Extension, error)
 	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
+	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
 }
 
 // Server is the running SIP front.

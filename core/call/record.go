@@ -186,11 +186,27 @@ type Snapshot struct {
 	Legs       []LegSnapshot
 }
 
+// Originate asks for a click-to-call: ring From (an extension number); when
+// it answers, dial To and connect the two.
+type Originate struct {
+	From       string
+	To         string
+	AutoAnswer bool // ask From's phone to answer by itself (desk phone intercom)
+}
+
 // Control is the live call control the API uses.
 type Control interface {
 	Calls() []Snapshot
 	Call(id ID) (Snapshot, bool)
 	Hangup(ctx context.Context, id ID) error
+	Originate(ctx context.Context, o Originate) (ID, error)
+	// Hold puts both parties on hold (hold true) or takes them off it.
+	Hold(ctx context.Context, id ID, hold bool) error
+	// SendDTMF plays RFC 4733 digits to one party ("caller" or "callee").
+	SendDTMF(ctx context.Context, id ID, party string, digits string) error
+	// Transfer connects the party that stays to number instead of the other
+	// party ("caller" or "callee", the one released); blind transfer.
+	Transfer(ctx context.Context, id ID, released string, number string) error
 }
 
 // EventData is the payload of every call.* event: stable ids plus what a CRM

@@ -25,6 +25,7 @@ import (
 // Directory finds extensions.
 type Directory interface {
 	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
+	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
 }
 
 // Config of the B2BUA.

@@ -153,7 +153,8 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		rec := c.rec
 		c.mu.Unlock()
 
-		if disp == call.Answered {
+		{
+			// Every leg still up gets a BYE, but the one that hung up.
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			var wg sync.WaitGroup
 			if by != call.ByCaller && a != nil && a.established() {

@@ -32,7 +32,12 @@ func (d uasDialog) matches(req *sip.Request) bool {
 	return err == nil && id == d.s.ID
 }
 
-func (d uasDialog) established() bool { return d.s.LoadState() >= sip.DialogStateEstablished }
+func (d uasDialog) established() bool { return live(d.s.LoadState()) }
+
+// live reports whether a dialog is up: established or confirmed, not ended.
+func live(s sip.DialogState) bool {
+	return s == sip.DialogStateEstablished || s == sip.DialogStateConfirmed
+}
 
 func (d uasDialog) Bye(ctx context.Context) error { return d.s.Bye(ctx) }
 
@@ -65,7 +70,7 @@ func (d uacDialog) matches(req *sip.Request) bool {
 	return err == nil && id == d.s.ID
 }
 
-func (d uacDialog) established() bool { return d.s.LoadState() >= sip.DialogStateEstablished }
+func (d uacDialog) established() bool { return live(d.s.LoadState()) }
 
 func (d uacDialog) Bye(ctx context.Context) error { return d.s.Bye(ctx) }
 

@@ -141,7 +141,7 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 			c.emit(core.EventCallRinging, nil)
 		}
 	}
-	won, outcome := b.fork(ringCtx, c, bindings, bOffer.Marshal(), caller, callee, onRinging)
+	won, outcome := b.fork(ringCtx, bindings, dialSpec{offer: bOffer.Marshal(), from: caller, to: callee, onRinging: onRinging})
 	if won == nil {
 		c.mu.Lock()
 		requested := c.rec.HangupCause // set by an API hangup or a shutdown while ringing
@@ -186,9 +186,18 @@ type forkOutcome struct {
 	cause  string
 }
 
+// dialSpec is what every fork of one dial sends.
+type dialSpec struct {
+	offer     []byte
+	from      *core.Extension // presented as the caller
+	to        *core.Extension // the party rung
+	headers   []sip.Header
+	onRinging func()
+}
+
 // fork rings every contact at once. The first 2xx wins and the other forks are
 // cancelled; a late 2xx from a loser is acknowledged and hung up at once.
-func (b *B2BUA) fork(ctx context.Context, c *Call, bindings []registrar.Binding, offer []byte, caller, callee *core.Extension, onRinging func()) (*forkWin, forkOutcome) {
+func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dialSpec) (*forkWin, forkOutcome) {
 	type result struct {
 		i    int
 		sess *sipgo.DialogClientSession
@@ -200,7 +209,7 @@ func (b *B2BUA) fork(ctx context.Context, c *Call, bindings []registrar.Binding,
 		fctx, cancel := context.WithCancel(ctx)
 		cancels[i] = cancel
 		go func() {
-			sess, err := b.dial(fctx, bd, offer, caller, callee, onRinging)
+			sess, err := b.dial(fctx, bd, spec)
 			results <- result{i, sess, err}
 		}()
 	}
@@ -276,7 +285,8 @@ func worse(cur forkOutcome, code int) forkOutcome {
 
 // dial sends one fork's INVITE to a registered contact, at the address the
 // contact registered from, and waits for its answer.
-func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, offer []byte, caller, callee *core.Extension, onRinging func()) (*sipgo.DialogClientSession, error) {
+func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (*sipgo.DialogClientSession, error) {
+	caller, callee := spec.from, spec.to
 	var uri sip.Uri
 	if err := sip.ParseUri(bd.Contact, &uri); err != nil {
 		return nil, err
@@ -290,14 +300,17 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, offer []byte, ca
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: callee.Number, Host: b.cfg.Domain}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
-	req.SetBody(offer)
+	for _, h := range spec.headers {
+		req.AppendHeader(h)
+	}
+	req.SetBody(spec.offer)
 	sess, err := b.dialogUA(bd.Transport).WriteInvite(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
-		if res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress {
-			onRinging()
+		if (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) && spec.onRinging != nil {
+			spec.onRinging()
 		}
 		return nil
 	}})
@@ -307,36 +320,40 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, offer []byte, ca
 	return sess, nil
 }
 
-// answer connects the winning fork: read its SDP, ACK it, bridge media and
-// answer the caller.
-func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
-	sess := won.sess
-	c.mu.Lock()
-	c.b = uacDialog{sess}
-	c.bContact = won.binding.Contact
-	bLeg := c.bLeg
-	c.mu.Unlock()
-	b.bindDialog(sess.ID, c)
-
+// accept reads the SDP answer of a winning fork, ACKs it and points the media
+// leg at the far end.
+func (b *B2BUA) accept(won *forkWin, leg *media.Leg) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	ackErr := sess.Ack(ctx)
+	ackErr := won.sess.Ack(ctx)
 	cancel()
-	ans, err := sdp.Parse(sess.InviteResponse.Body())
+	ans, err := sdp.Parse(won.sess.InviteResponse.Body())
 	var f sdp.Format
 	if err == nil {
 		f, err = ans.Choose(b.cfg.Codecs)
 	}
-	if err != nil || ackErr != nil {
-		c.log.Warn("callee answer unusable", "sdp_error", err, "ack_error", ackErr)
-		if dlg.Context().Err() == nil {
-			_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		}
-		c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
-		return
+	if err != nil {
+		return err
 	}
-	bLeg.SetRemote(media.Remote{Addr: ans.Addr, Codec: f.Codec, PayloadType: f.PayloadType,
+	if ackErr != nil {
+		return ackErr
+	}
+	leg.SetRemote(media.Remote{Addr: ans.Addr, Codec: f.Codec, PayloadType: f.PayloadType,
 		DTMFType: ans.DTMFPayloadType, Receive: !ans.OnHold()})
+	return nil
+}
 
+// connect makes the winning fork the call's B side and bridges media.
+func (b *B2BUA) connect(c *Call, won *forkWin) error {
+	c.mu.Lock()
+	c.b = uacDialog{won.sess}
+	c.bContact = won.binding.Contact
+	bLeg := c.bLeg
+	c.mu.Unlock()
+	b.bindDialog(won.sess.ID, c)
+	if err := b.accept(won, bLeg); err != nil {
+		c.log.Warn("callee answer unusable", "error", err)
+		return err
+	}
 	c.mu.Lock()
 	now := time.Now().UTC()
 	c.rec.AnsweredAt = &now
@@ -344,12 +361,25 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	c.relay = media.Bridge(c.aLeg, bLeg)
 	watchCtx, stop := context.WithCancel(context.Background())
 	c.stopWatch = stop
-	answer := c.aLocal.Marshal()
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
 	c.log.Info("call answered", "contact", won.binding.Contact)
 	c.emit(core.EventCallAnswered, nil)
+	return nil
+}
 
+// answer connects the winning fork and answers the caller with our SDP.
+func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
+	if err := b.connect(c, won); err != nil {
+		if dlg.Context().Err() == nil {
+			_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		}
+		c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
+		return
+	}
+	c.mu.Lock()
+	answer := c.aLocal.Marshal()
+	c.mu.Unlock()
 	if err := dlg.RespondSDP(answer); err != nil && dlg.LoadState() != sip.DialogStateEnded {
 		// (Ended means a BYE overtook the ACK; the BYE ends the call.)
 		c.log.Warn("caller did not acknowledge the answer", "error", err)
