@@ -214,16 +214,19 @@ func (d *Dispatcher) attempt(ctx context.Context, h *core.Webhook, dl *core.Deli
 	res := d.Post(ctx, h, dl.Event)
 	now := res.At
 	dl.Attempts++
+	// h is shared by the deliveries of one RunOnce; its health is decided under d.mu.
+	var markHealthy, markFailing bool
+	disableReason := ""
+	d.mu.Lock()
 	switch {
 	case res.Status >= 200 && res.Status <= 299:
 		dl.Status = core.DeliverySucceeded
 		if h.FailingSince != nil {
-			_ = d.repo.MarkWebhookHealth(ctx, h.ID, nil)
-			h.FailingSince = nil
+			h.FailingSince, markHealthy = nil, true
 		}
 	case res.Status == http.StatusGone:
 		dl.Status = core.DeliveryFailed
-		d.disable(ctx, h, "the endpoint answered 410 Gone")
+		disableReason = "the endpoint answered 410 Gone"
 	default:
 		if now.Sub(dl.CreatedAt) >= d.cfg.GiveUpAfter {
 			dl.Status = core.DeliveryFailed
@@ -231,11 +234,25 @@ func (d *Dispatcher) attempt(ctx context.Context, h *core.Webhook, dl *core.Deli
 			dl.NextAttemptAt = now.Add(d.backoff(dl.Attempts))
 		}
 		if h.FailingSince == nil {
-			h.FailingSince = &now
-			_ = d.repo.MarkWebhookHealth(ctx, h.ID, &now)
+			h.FailingSince, markFailing = &now, true
 		} else if now.Sub(*h.FailingSince) >= d.cfg.GiveUpAfter {
-			d.disable(ctx, h, fmt.Sprintf("failing since %s: %s", h.FailingSince.Format(time.RFC3339), res.Error))
+			disableReason = fmt.Sprintf("failing since %s: %s", h.FailingSince.Format(time.RFC3339), res.Error)
 		}
+	}
+	if disableReason != "" && h.Enabled {
+		h.Enabled = false
+	} else {
+		disableReason = ""
+	}
+	d.mu.Unlock()
+	switch {
+	case markHealthy:
+		_ = d.repo.MarkWebhookHealth(ctx, h.ID, nil)
+	case markFailing:
+		_ = d.repo.MarkWebhookHealth(ctx, h.ID, &now)
+	}
+	if disableReason != "" {
+		d.disable(ctx, h.ID, disableReason)
 	}
 	if err := d.repo.RecordAttempt(ctx, dl, res); err != nil && ctx.Err() == nil {
 		d.log.Error("record delivery attempt", "delivery", dl.ID, "error", err)
@@ -252,16 +269,12 @@ func (d *Dispatcher) backoff(attempts int) time.Duration {
 	return time.Duration(float64(delay) * d.Jitter())
 }
 
-func (d *Dispatcher) disable(ctx context.Context, h *core.Webhook, reason string) {
-	if !h.Enabled {
+func (d *Dispatcher) disable(ctx context.Context, id core.WebhookID, reason string) {
+	ev := core.NewEvent(core.EventWebhookDisabled, d.Now(), "webhook:"+string(id), nil,
+		core.WebhookEventData{WebhookID: string(id), Reason: reason})
+	if err := d.repo.DisableWebhook(ctx, id, reason, ev); err != nil {
+		d.log.Error("disable webhook", "webhook", id, "error", err)
 		return
 	}
-	h.Enabled = false
-	ev := core.NewEvent(core.EventWebhookDisabled, d.Now(), "webhook:"+string(h.ID), nil,
-		core.WebhookEventData{WebhookID: string(h.ID), Reason: reason})
-	if err := d.repo.DisableWebhook(ctx, h.ID, reason, ev); err != nil {
-		d.log.Error("disable webhook", "webhook", h.ID, "error", err)
-		return
-	}
-	d.log.Warn("webhook disabled", "webhook", h.ID, "reason", reason)
+	d.log.Warn("webhook disabled", "webhook", id, "reason", reason)
 }
