@@ -111,17 +111,11 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Dialtone"
 	}
-	udp, err := net.ListenPacket("udp", cfg.Listen)
+	udp, tcp, err := listenBoth(cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("listen for sip on udp %s: %w", cfg.Listen, errors.Unwrap(err))
+		return nil, err
 	}
 	laddr := udp.LocalAddr().(*net.UDPAddr).AddrPort()
-	// TCP on the same port as UDP (the UDP port is known once bound, also for port 0).
-	tcp, err := net.Listen("tcp", netip.AddrPortFrom(laddr.Addr(), laddr.Port()).String())
-	if err != nil {
-		udp.Close()
-		return nil, fmt.Errorf("listen for sip on tcp %s: %w", cfg.Listen, errors.Unwrap(err))
-	}
 	if !cfg.Advertise.IsValid() {
 		cfg.Advertise = advertiseAddr(laddr.Addr())
 	}
@@ -194,6 +188,28 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	srv.OnOptions(s.onOptions)
 	srv.OnNoRoute(s.onUnknownMethod)
 	return nil
+}
+
+// listenBoth binds UDP and TCP on the same address and port. With port 0 the
+// UDP port is chosen first and TCP follows it; if another program holds that
+// TCP port, another pair is tried.
+func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen for sip on udp %s: %w", addr, errors.Unwrap(err))
+		}
+		laddr := udp.LocalAddr().(*net.UDPAddr).AddrPort()
+		tcp, err := net.Listen("tcp", laddr.String())
+		if err == nil {
+			return udp, tcp, nil
+		}
+		udp.Close()
+		if port != "0" || attempt == 20 {
+			return nil, nil, fmt.Errorf("listen for sip on tcp %s: %w", laddr, errors.Unwrap(err))
+		}
+	}
 }
 
 // advertiseAddr picks the address to put in SIP and SDP when listening on
