@@ -66,26 +66,17 @@ type Dispatcher struct {
 // New returns a dispatcher.
 func New(cfg Config, repo core.WebhookRepo, log *slog.Logger) *Dispatcher {
 	def := DefaultConfig()
+	for _, f := range []struct{ v, d *time.Duration }{
+		{&cfg.ConnectTimeout, &def.ConnectTimeout}, {&cfg.RequestTimeout, &def.RequestTimeout},
+		{&cfg.RetryBase, &def.RetryBase}, {&cfg.RetryMax, &def.RetryMax},
+		{&cfg.GiveUpAfter, &def.GiveUpAfter}, {&cfg.Rotation, &def.Rotation},
+	} {
+		if *f.v == 0 {
+			*f.v = *f.d
+		}
+	}
 	if cfg.Workers == 0 {
 		cfg.Workers = def.Workers
-	}
-	if cfg.ConnectTimeout == 0 {
-		cfg.ConnectTimeout = def.ConnectTimeout
-	}
-	if cfg.RequestTimeout == 0 {
-		cfg.RequestTimeout = def.RequestTimeout
-	}
-	if cfg.RetryBase == 0 {
-		cfg.RetryBase = def.RetryBase
-	}
-	if cfg.RetryMax == 0 {
-		cfg.RetryMax = def.RetryMax
-	}
-	if cfg.GiveUpAfter == 0 {
-		cfg.GiveUpAfter = def.GiveUpAfter
-	}
-	if cfg.Rotation == 0 {
-		cfg.Rotation = def.Rotation
 	}
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout}
 	if !cfg.AllowPrivate {

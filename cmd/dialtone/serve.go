@@ -171,8 +171,14 @@ func (a *app) serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.http.Serve(a.ln) }()
 	a.sip.Serve(ctx)
-	go purgeIdempotencyKeys(ctx, a.db, a.log)
-	go a.purgeEvents(ctx)
+	go every(ctx, time.Hour, a.log, "purge idempotency keys", func(ctx context.Context) error {
+		_, err := a.db.PurgeIdempotencyKeys(ctx, time.Now().Add(-api.IdempotencyTTL))
+		return err
+	})
+	go every(ctx, time.Hour, a.log, "purge events", func(ctx context.Context) error {
+		_, err := a.db.PurgeEvents(ctx, time.Now().Add(-a.retention))
+		return err
+	})
 	wake, unsubscribe := a.db.SubscribeEvents()
 	go func() {
 		defer unsubscribe()
@@ -217,31 +223,17 @@ func (c serveCmd) Run(parent context.Context, e env) error {
 	return serveErr
 }
 
-func (a *app) purgeEvents(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
+// every runs fn each period until ctx ends, logging what fails.
+func every(ctx context.Context, period time.Duration, log *slog.Logger, what string, fn func(context.Context) error) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := a.db.PurgeEvents(ctx, time.Now().Add(-a.retention)); err != nil && ctx.Err() == nil {
-				a.log.Warn("purge events", "error", err)
-			}
-		}
-	}
-}
-
-func purgeIdempotencyKeys(ctx context.Context, db *store.DB, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := db.PurgeIdempotencyKeys(ctx, time.Now().Add(-api.IdempotencyTTL)); err != nil && ctx.Err() == nil {
-				log.Warn("purge idempotency keys", "error", err)
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				log.Warn(what, "error", err)
 			}
 		}
 	}
