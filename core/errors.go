@@ -75,3 +75,17 @@ func (e *ConflictError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrConflict) true.
 func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// InUseError says a resource cannot go while others refer to it.
+type InUseError struct {
+	Resource string
+	UsedBy   string   // what kind of thing refers to it
+	Refs     []string // which ones (the first few)
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("%s is used by %s: %s", e.Resource, e.UsedBy, strings.Join(e.Refs, ", "))
+}
+
+// Unwrap makes errors.Is(err, ErrConflict) true.
+func (e *InUseError) Unwrap() error { return ErrConflict }

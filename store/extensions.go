@@ -201,6 +201,13 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 // member API keys, and appends events with it.
 func (db *DB) DeleteExtension(ctx context.Context, id core.ExtensionID, events ...core.Event) error {
 	return db.commitWithEvents(ctx, events, func(tx *sqlx.Tx) error {
+		var routed []string
+		if err := tx.SelectContext(ctx, &routed, `SELECT number FROM numbers WHERE route_extension_id = ? ORDER BY number LIMIT 20`, id); err != nil {
+			return err
+		}
+		if len(routed) > 0 {
+			return &core.InUseError{Resource: "extension " + string(id), UsedBy: "the routes of numbers", Refs: routed}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM extensions WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delete extension %s: %w", id, err)
