@@ -44,7 +44,11 @@ type Deps struct {
 	WebhookRepo   core.WebhookRepo
 	WebhookSender Webhooks
 	// Events reads the outbox for the stream and history routes.
-	Events EventReader
+	Events  EventReader
+	Trunks  core.TrunkRepo
+	Numbers core.NumberRepo
+	// Country is the home country (ISO 3166 alpha-2) national numbers are read in.
+	Country string
 	// Stop is closed when the server shuts down; event streams end then.
 	Stop   <-chan struct{}
 	Logger *slog.Logger
@@ -80,6 +84,8 @@ func register(a huma.API, s *server) {
 	registerCallControl(a, s)
 	registerCallRecords(a, s)
 	registerWebhooks(a, s)
+	registerTrunks(a, s)
+	registerNumbers(a, s)
 	registerEvents(a, s)
 	documentWebhooks(a)
 }

@@ -31,6 +31,7 @@ type serveCmd struct {
 	Advertise            string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
 	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
 	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
+	Country              string        `name:"country" env:"DIALTONE_COUNTRY" default:"US" help:"Home country (ISO 3166 alpha-2) for reading and classifying national numbers."`
 	Data                 string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
 	AllowPrivateWebhooks bool          `name:"allow-private-webhooks" env:"DIALTONE_ALLOW_PRIVATE_WEBHOOKS" help:"Allow webhook URLs on loopback, private and link-local addresses."`
 	EventRetention       time.Duration `name:"event-retention" env:"DIALTONE_EVENT_RETENTION" default:"168h" help:"How long events are kept for replay and redelivery."`
@@ -81,6 +82,9 @@ func (c serveCmd) sipConfig() (dsip.Config, error) {
 			return cfg, fmt.Errorf("--advertise %q is not an IP address", c.Advertise)
 		}
 		cfg.Advertise = a
+	}
+	if len(c.Country) != 2 || strings.ToUpper(c.Country) != c.Country {
+		return cfg, fmt.Errorf("--country %q: want an ISO 3166 alpha-2 code such as US or GB", c.Country)
 	}
 	if c.EventRetention < time.Hour {
 		return cfg, fmt.Errorf("--event-retention %s is too short (at least 1h)", c.EventRetention)
@@ -156,6 +160,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
+		Trunks: db, Numbers: db, Country: c.Country,
 		Logger: log.With("component", "api"),
 	})
 	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, http: &http.Server{

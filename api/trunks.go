@@ -1,0 +1,224 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+// Trunk is a SIP trunk as the API shows it: never its password.
+type Trunk struct {
+	ID              string    `json:"id" example:"trk_0m3k9x2c8v1z4q7d"`
+	Name            string    `json:"name"`
+	Host            string    `json:"host"`
+	Port            int       `json:"port"`
+	Transport       string    `json:"transport" enum:"udp,tcp"`
+	AuthMode        string    `json:"auth_mode" enum:"register,ip"`
+	Username        string    `json:"username,omitempty"`
+	PasswordSet     bool      `json:"password_set"`
+	Realm           string    `json:"realm,omitempty"`
+	RegisterExpires int       `json:"register_expires,omitempty"`
+	AllowedCIDRs    []string  `json:"allowed_cidrs"`
+	OutboundProxy   string    `json:"outbound_proxy,omitempty"`
+	FromUser        string    `json:"from_user,omitempty"`
+	FromDomain      string    `json:"from_domain,omitempty"`
+	DIDSource       string    `json:"did_source" enum:"request_uri,to"`
+	Codecs          []string  `json:"codecs"`
+	MaxChannels     int       `json:"max_channels"`
+	Enabled         bool      `json:"enabled"`
+	CreatedAt       time.Time `json:"created_at"`
+	UpdatedAt       time.Time `json:"updated_at"`
+}
+
+// TrunkInput is the body of create and (merged over the stored trunk) of update.
+type TrunkInput struct {
+	Name            *string  `json:"name,omitempty" maxLength:"100"`
+	Host            *string  `json:"host,omitempty" maxLength:"253"`
+	Port            *int     `json:"port,omitempty" minimum:"1" maximum:"65535"`
+	Transport       *string  `json:"transport,omitempty" enum:"udp,tcp"`
+	AuthMode        *string  `json:"auth_mode,omitempty" enum:"register,ip"`
+	Username        *string  `json:"username,omitempty" maxLength:"100"`
+	Password        *string  `json:"password,omitempty" writeOnly:"true" maxLength:"128"`
+	Realm           *string  `json:"realm,omitempty" maxLength:"253"`
+	RegisterExpires *int     `json:"register_expires,omitempty"`
+	AllowedCIDRs    []string `json:"allowed_cidrs,omitempty" maxItems:"50"`
+	OutboundProxy   *string  `json:"outbound_proxy,omitempty" maxLength:"253"`
+	FromUser        *string  `json:"from_user,omitempty" maxLength:"100"`
+	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253"`
+	DIDSource       *string  `json:"did_source,omitempty" enum:"request_uri,to"`
+	Codecs          []string `json:"codecs,omitempty" maxItems:"2"`
+	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0"`
+	Enabled         *bool    `json:"enabled,omitempty"`
+}
+
+func (in *TrunkInput) apply(t *core.Trunk) {
+	str := func(dst *string, src *string) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	num := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	str(&t.Name, in.Name)
+	str(&t.Host, in.Host)
+	num(&t.Port, in.Port)
+	str(&t.Transport, in.Transport)
+	str(&t.AuthMode, in.AuthMode)
+	str(&t.Username, in.Username)
+	str(&t.Realm, in.Realm)
+	num(&t.RegisterExpires, in.RegisterExpires)
+	str(&t.OutboundProxy, in.OutboundProxy)
+	str(&t.FromUser, in.FromUser)
+	str(&t.FromDomain, in.FromDomain)
+	str(&t.DIDSource, in.DIDSource)
+	num(&t.MaxChannels, in.MaxChannels)
+	if in.Password != nil {
+		t.Password = core.Secret(*in.Password)
+	}
+	if in.AllowedCIDRs != nil {
+		t.AllowedCIDRs = in.AllowedCIDRs
+	}
+	if in.Codecs != nil {
+		t.Codecs = in.Codecs
+	}
+	if in.Enabled != nil {
+		t.Enabled = *in.Enabled
+	}
+}
+
+func toTrunk(t *core.Trunk) Trunk {
+	cidrs := t.AllowedCIDRs
+	if cidrs == nil {
+		cidrs = []string{}
+	}
+	return Trunk{ID: string(t.ID), Name: t.Name, Host: t.Host, Port: t.Port, Transport: t.Transport, AuthMode: t.AuthMode,
+		Username: t.Username, PasswordSet: t.Password != "", Realm: t.Realm, RegisterExpires: t.RegisterExpires,
+		AllowedCIDRs: cidrs, OutboundProxy: t.OutboundProxy, FromUser: t.FromUser, FromDomain: t.FromDomain,
+		DIDSource: t.DIDSource, Codecs: t.Codecs, MaxChannels: t.MaxChannels, Enabled: t.Enabled,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
+}
+
+type trunkOutput struct {
+	ETag     string `header:"ETag"`
+	Location string `header:"Location"`
+	Body     Trunk
+}
+
+type trunkList struct {
+	Body struct {
+		Items      []Trunk `json:"items"`
+		NextCursor string  `json:"next_cursor,omitempty"`
+	}
+}
+
+// TrunkIDParam is the {id} path parameter of trunk routes.
+type TrunkIDParam struct {
+	ID string `path:"id" doc:"Trunk id."`
+}
+
+func registerTrunks(a huma.API, s *server) {
+	tags := []string{"Trunks"}
+	huma.Register(a, huma.Operation{
+		OperationID: "create-trunk", Method: http.MethodPost, Path: "/v1/trunks", Summary: "Create a SIP trunk",
+		Description: "auth_mode register: the PBX registers with username/password; auth_mode ip: inbound calls are accepted from allowed_cidrs. The password is write-only. " + idempotencyHeaderDoc,
+		Tags:        tags, DefaultStatus: http.StatusCreated, Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
+	}, func(ctx context.Context, in *struct {
+		IdempotencyParam
+		Body TrunkInput
+	}) (*trunkOutput, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		t := &core.Trunk{ID: core.TrunkID(core.NewID(core.PrefixTrunk)), Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
+		in.Body.apply(t)
+		if err := t.Validate(); err != nil {
+			return nil, s.problem(ctx, err, "body")
+		}
+		if err := s.Trunks.CreateTrunk(ctx, t); err != nil {
+			return nil, s.problem(ctx, err, "body")
+		}
+		return &trunkOutput{ETag: etag(t.Version), Location: "/v1/trunks/" + string(t.ID), Body: toTrunk(t)}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "list-trunks", Method: http.MethodGet, Path: "/v1/trunks", Summary: "List trunks",
+		Tags: tags, Errors: []int{http.StatusForbidden},
+	}, func(ctx context.Context, in *ListParams) (*trunkList, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		page, err := s.Trunks.ListTrunks(ctx, in.page())
+		if err != nil {
+			return nil, s.problem(ctx, err, "query")
+		}
+		out := &trunkList{}
+		out.Body.Items = make([]Trunk, 0, len(page.Items))
+		for _, t := range page.Items {
+			out.Body.Items = append(out.Body.Items, toTrunk(t))
+		}
+		out.Body.NextCursor = page.NextCursor
+		return out, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "get-trunk", Method: http.MethodGet, Path: "/v1/trunks/{id}", Summary: "Get a trunk",
+		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+	}, func(ctx context.Context, in *TrunkIDParam) (*trunkOutput, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		t, err := s.Trunks.GetTrunk(ctx, core.TrunkID(in.ID))
+		if err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		return &trunkOutput{ETag: etag(t.Version), Body: toTrunk(t)}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "update-trunk", Method: http.MethodPatch, Path: "/v1/trunks/{id}", Summary: "Change a trunk",
+		Description: "Merges the given fields over the trunk (If-Match honoured). Takes effect on the next call.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+	}, func(ctx context.Context, in *struct {
+		TrunkIDParam
+		IfMatch string `header:"If-Match"`
+		Body    TrunkInput
+	}) (*trunkOutput, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		t, err := s.Trunks.GetTrunk(ctx, core.TrunkID(in.ID))
+		if err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		if !ifMatch(in.IfMatch, t.Version) {
+			return nil, huma.Error412PreconditionFailed("the trunk changed since the ETag in If-Match was read")
+		}
+		in.Body.apply(t)
+		if err := t.Validate(); err != nil {
+			return nil, s.problem(ctx, err, "body")
+		}
+		t.UpdatedAt = time.Now().UTC().Truncate(time.Microsecond)
+		if err := s.Trunks.UpdateTrunk(ctx, t, t.Version); err != nil {
+			return nil, s.problem(ctx, err, "body")
+		}
+		return &trunkOutput{ETag: etag(t.Version), Body: toTrunk(t)}, nil
+	})
+	huma.Register(a, huma.Operation{
+		OperationID: "delete-trunk", Method: http.MethodDelete, Path: "/v1/trunks/{id}", Summary: "Delete a trunk",
+		Description: "Refused with 409, naming them, while numbers use the trunk.",
+		Tags:        tags, DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+	}, func(ctx context.Context, in *TrunkIDParam) (*struct{}, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.Trunks.DeleteTrunk(ctx, core.TrunkID(in.ID)); err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		return nil, nil
+	})
+}
