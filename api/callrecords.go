@@ -30,6 +30,8 @@ type CallRecord struct {
 	FromNumber  string     `json:"from_number"`
 	FromName    string     `json:"from_name"`
 	ToNumber    string     `json:"to_number"`
+	TrunkID     string     `json:"trunk_id,omitempty"`
+	NumberID    string     `json:"number_id,omitempty"`
 	StartedAt   time.Time  `json:"started_at"`
 	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
@@ -44,7 +46,7 @@ type CallRecord struct {
 func toCallRecord(r *call.Record) CallRecord {
 	return CallRecord{
 		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
-		FromName: r.FromName, ToNumber: r.ToNumber, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingSeconds: round2(r.RingSeconds()), TalkSeconds: round2(r.TalkSeconds()), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
 	}

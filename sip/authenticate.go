@@ -108,6 +108,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if t := s.trunkFor(req); t != nil {
+		s.inbound(req, tx, t)
+		return
+	}
 	ext := s.authenticate(req, tx)
 	if ext == nil {
 		return

@@ -37,6 +37,7 @@ type Config struct {
 	Guard        auth.GuardConfig
 	Limits       registrar.Limits
 	UserAgent    string
+	Country      string // home country for reading national numbers from trunks
 }
 
 // Validate checks the configuration.
@@ -72,6 +73,8 @@ type Directory interface {
 	ExtensionBySIPUsername(ctx context.Context, username string) (*core.Extension, error)
 	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
 	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
+	EnabledTrunks(ctx context.Context) ([]*core.Trunk, error)
+	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
 }
 
 // Server is the running SIP front.

@@ -28,10 +28,12 @@ type callRecordRow struct {
 	HangupBy      string        `db:"hangup_by"`
 	CallerQuality string        `db:"caller_quality"`
 	CalleeQuality string        `db:"callee_quality"`
+	TrunkID       string        `db:"trunk_id"`
+	NumberID      string        `db:"number_id"`
 }
 
 const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
-	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality`
+	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id`
 
 func optMicros(t *time.Time) sql.NullInt64 {
 	if t == nil {
@@ -56,7 +58,7 @@ func toCallRecordRow(r *call.Record) callRecordRow {
 		FromNumber: r.FromNumber, FromName: r.FromName, ToNumber: r.ToNumber,
 		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
 		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
-		CallerQuality: string(cq), CalleeQuality: string(dq),
+		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID,
 	}
 }
 
@@ -66,6 +68,7 @@ func (row *callRecordRow) record() *call.Record {
 		FromNumber: row.FromNumber, FromName: row.FromName, ToNumber: row.ToNumber,
 		StartedAt: fromMicros(row.StartedAt), AnsweredAt: optTime(row.AnsweredAt), EndedAt: optTime(row.EndedAt),
 		Disposition: call.Disposition(row.Disposition), HangupCause: row.HangupCause, HangupBy: call.Party(row.HangupBy),
+		TrunkID: row.TrunkID, NumberID: row.NumberID,
 	}
 	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
 	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
@@ -76,7 +79,7 @@ func (row *callRecordRow) record() *call.Record {
 func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
 	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
 		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
-		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality)`,
+		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id)`,
 		toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("create call record %s: %w", r.ID, err)

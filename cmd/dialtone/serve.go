@@ -61,7 +61,7 @@ func newLogger(e env, level, format string) *slog.Logger {
 
 // sipConfig maps the flags onto the SIP front's configuration.
 func (c serveCmd) sipConfig() (dsip.Config, error) {
-	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest}
+	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest, Country: c.Country}
 	if cfg.Domain == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

@@ -65,6 +65,8 @@ const (
 	CauseNoAck         = "no_ack"
 	CauseAPIHangup     = "api_hangup"
 	CauseShutdown      = "shutdown"
+	CauseRejected      = "rejected"
+	CauseNoRoute       = "no_route"
 	CauseError         = "error"
 )
 
@@ -87,6 +89,8 @@ type Record struct {
 	FromNumber  string
 	FromName    string
 	ToNumber    string
+	TrunkID     string // inbound and outbound calls: the trunk used
+	NumberID    string // inbound calls: the number dialled
 	StartedAt   time.Time
 	AnsweredAt  *time.Time
 	EndedAt     *time.Time
@@ -218,6 +222,8 @@ type EventData struct {
 	FromNumber      string     `json:"from_number"`
 	FromName        string     `json:"from_name,omitempty"`
 	FromExtensionID string     `json:"from_extension_id,omitempty"`
+	TrunkID         string     `json:"trunk_id,omitempty"`
+	NumberID        string     `json:"number_id,omitempty"`
 	ToNumber        string     `json:"to_number"`
 	ToExtensionID   string     `json:"to_extension_id,omitempty"`
 	StartedAt       time.Time  `json:"started_at"`

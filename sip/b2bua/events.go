@@ -20,6 +20,7 @@ func (c *Call) emit(t core.EventType, extra func(*call.EventData)) {
 	d := call.EventData{
 		CallID: string(r.ID), SIPCallID: r.SIPCallID, Direction: r.Direction, FromNumber: r.FromNumber,
 		FromName: r.FromName, ToNumber: r.ToNumber, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		TrunkID: r.TrunkID, NumberID: r.NumberID,
 	}
 	if c.fromExt != "" {
 		d.FromExtensionID = string(c.fromExt)

@@ -21,36 +21,93 @@ import (
 // HandleInvite runs a new call from an authenticated caller to the number in
 // the Request-URI. It returns once the caller has a final response.
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
-	now := time.Now().UTC()
 	dialed := req.Recipient.User
-	c := &Call{
-		id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRouting,
-		rec: call.Record{
-			SIPCallID: req.CallID().Value(), Direction: call.Internal,
-			FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed, StartedAt: now,
-		},
-	}
-	c.rec.ID = c.id
+	c := b.newCall(req, call.Record{Direction: call.Internal, FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed})
 	c.fromExt = caller.ID
-	c.log = b.log.With("call_id", c.id, "from", caller.Number, "to", dialed)
-	if !b.track(c) {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Shutting Down", nil))
+	if !b.start(c, req, tx) {
 		return
 	}
-	ctx := context.Background()
-	if err := b.records.CreateCallRecord(ctx, &c.rec); err != nil {
+	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		c.reject(req, tx, sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
+		return
+	case err != nil:
+		c.log.Error("route call", "error", err)
+		c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+		return
+	}
+	b.ring(c, req, tx, callee)
+}
+
+// Inbound describes a call a trunk delivered to one of the PBX's numbers.
+type Inbound struct {
+	Trunk      *core.Trunk
+	Number     *core.PhoneNumber
+	FromNumber string // E.164 where it could be read, or "anonymous"
+	FromName   string
+}
+
+// HandleInbound runs a call from a trunk to the target its number routes to.
+func (b *B2BUA) HandleInbound(req *sip.Request, tx sip.ServerTransaction, in Inbound) {
+	c := b.newCall(req, call.Record{Direction: call.Inbound, FromNumber: in.FromNumber, FromName: in.FromName,
+		ToNumber: in.Number.Number, TrunkID: string(in.Trunk.ID), NumberID: string(in.Number.ID)})
+	if !b.start(c, req, tx) {
+		return
+	}
+	switch in.Number.Route.Type {
+	case core.RouteExtension:
+		callee, err := b.dir.GetExtension(context.Background(), in.Number.Route.ExtensionID)
+		if err != nil {
+			c.log.Error("route inbound call", "error", err)
+			c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+			return
+		}
+		b.ring(c, req, tx, callee)
+	case core.RouteReject:
+		c.reject(req, tx, 603, "Decline", call.Failed, call.CauseRejected)
+	default:
+		// external_number routes need an outbound route to leave by.
+		c.reject(req, tx, sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
+	}
+}
+
+func (b *B2BUA) newCall(req *sip.Request, rec call.Record) *Call {
+	c := &Call{id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRouting, rec: rec}
+	c.rec.ID = c.id
+	c.rec.SIPCallID = req.CallID().Value()
+	c.rec.StartedAt = time.Now().UTC()
+	c.log = b.log.With("call_id", c.id, "from", rec.FromNumber, "to", rec.ToNumber, "direction", rec.Direction)
+	return c
+}
+
+// start registers a new call and its record; false means it was refused.
+func (b *B2BUA) start(c *Call, req *sip.Request, tx sip.ServerTransaction) bool {
+	if !b.track(c) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Shutting Down", nil))
+		return false
+	}
+	if err := b.records.CreateCallRecord(context.Background(), &c.rec); err != nil {
 		c.log.Error("create call record", "error", err)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Error", nil))
 		b.forget(c)
-		return
+		return false
 	}
 	c.emit(core.EventCallCreated, nil)
-	// Until ReadInvite, rejections are plain responses on the transaction.
-	reject := func(code int, reason string, disp call.Disposition, cause string) {
-		_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
-		c.finish(call.BySystem, cause, disp)
-	}
+	return true
+}
 
+// reject answers the INVITE (before ReadInvite) with a final failure and ends the call.
+func (c *Call) reject(req *sip.Request, tx sip.ServerTransaction, code int, reason string, disp call.Disposition, cause string) {
+	_ = tx.Respond(sip.NewResponseFromRequest(req, code, reason, nil))
+	c.finish(call.BySystem, cause, disp)
+}
+
+// ring rings callee's phones for a call whose caller is waiting on the INVITE.
+func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee *core.Extension) {
+	reject := func(code int, reason string, disp call.Disposition, cause string) {
+		c.reject(req, tx, code, reason, disp, cause)
+	}
 	offer, err := sdp.Parse(req.Body())
 	if err != nil {
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
@@ -61,21 +118,10 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
 		return
 	}
-	callee, err := b.dir.ExtensionByNumber(ctx, dialed)
-	switch {
-	case errors.Is(err, core.ErrNotFound):
-		reject(sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
-		return
-	case err != nil:
-		c.log.Error("route call", "error", err)
-		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
-		return
-	}
 	c.mu.Lock()
 	c.toExt = callee.ID
 	c.mu.Unlock()
-	switch {
-	case !callee.Enabled:
+	if !callee.Enabled {
 		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseDisabled)
 		return
 	}
@@ -141,7 +187,9 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 			c.emit(core.EventCallRinging, nil)
 		}
 	}
-	won, outcome := b.fork(ringCtx, bindings, dialSpec{offer: bOffer.Marshal(), from: caller, to: callee, onRinging: onRinging})
+	// The callee's phone shows the caller: an extension, or the trunk caller's number.
+	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
+	won, outcome := b.fork(ringCtx, bindings, dialSpec{offer: bOffer.Marshal(), from: presented, to: callee, onRinging: onRinging})
 	if won == nil {
 		c.mu.Lock()
 		requested := c.rec.HangupCause // set by an API hangup or a shutdown while ringing

@@ -54,7 +54,7 @@ type Call struct {
 }
 
 func (p *Phone) newCall() (*Call, error) {
-	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(p.cfg.IP)})
 	if err != nil {
 		return nil, err
 	}

@@ -43,6 +43,9 @@ type Config struct {
 	// RingFor is how long the phone rings before it answers (default 50 ms).
 	RingFor   time.Duration
 	UserAgent string
+	// IP is the loopback address the phone uses (default 127.0.0.1), so a
+	// test can give a carrier a source address of its own.
+	IP string
 }
 
 // Phone is a SIP phone on a loopback UDP port.
@@ -72,25 +75,28 @@ func New(cfg Config) (*Phone, error) {
 	if cfg.RingFor == 0 {
 		cfg.RingFor = 50 * time.Millisecond
 	}
-	conn, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if cfg.IP == "" {
+		cfg.IP = "127.0.0.1"
+	}
+	conn, err := net.ListenPacket("udp", cfg.IP+":0")
 	if err != nil {
 		return nil, err
 	}
 	laddr := conn.LocalAddr().(*net.UDPAddr)
-	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname("127.0.0.1"))
+	ua, err := sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(cfg.IP))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
 	srv, _ := sipgo.NewServer(ua)
-	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname("127.0.0.1"), sipgo.WithClientPort(laddr.Port),
+	client, err := sipgo.NewClient(ua, sipgo.WithClientHostname(cfg.IP), sipgo.WithClientPort(laddr.Port),
 		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()))
 	if err != nil {
 		conn.Close()
 		return nil, err
 	}
 	p := &Phone{cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, incoming: make(chan *Call, 8)}
-	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: cfg.User, Host: "127.0.0.1", Port: laddr.Port}}
+	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: cfg.User, Host: cfg.IP, Port: laddr.Port}}
 	p.dsc = sipgo.NewDialogServerCache(client, p.contact)
 	p.dcc = sipgo.NewDialogClientCache(client, p.contact)
 	srv.OnInvite(p.onInvite)
