@@ -47,6 +47,8 @@ type Deps struct {
 	Events  EventReader
 	Trunks  core.TrunkRepo
 	Numbers core.NumberRepo
+	// OutboundRoutes stores the ordered outbound routes.
+	OutboundRoutes core.OutboundRouteRepo
 	// Country is the home country (ISO 3166 alpha-2) national numbers are read in.
 	Country string
 	// Stop is closed when the server shuts down; event streams end then.
@@ -86,6 +88,7 @@ func register(a huma.API, s *server) {
 	registerWebhooks(a, s)
 	registerTrunks(a, s)
 	registerNumbers(a, s)
+	registerOutboundRoutes(a, s)
 	registerEvents(a, s)
 	documentWebhooks(a)
 }

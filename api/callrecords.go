@@ -32,6 +32,7 @@ type CallRecord struct {
 	ToNumber    string     `json:"to_number"`
 	TrunkID     string     `json:"trunk_id,omitempty"`
 	NumberID    string     `json:"number_id,omitempty"`
+	Attempts    int        `json:"trunk_attempts,omitempty" doc:"Outbound calls: trunks tried; more than one after failover."`
 	StartedAt   time.Time  `json:"started_at"`
 	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
@@ -46,7 +47,7 @@ type CallRecord struct {
 func toCallRecord(r *call.Record) CallRecord {
 	return CallRecord{
 		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
-		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingSeconds: round2(r.RingSeconds()), TalkSeconds: round2(r.TalkSeconds()), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
 	}

@@ -30,10 +30,11 @@ type callRecordRow struct {
 	CalleeQuality string        `db:"callee_quality"`
 	TrunkID       string        `db:"trunk_id"`
 	NumberID      string        `db:"number_id"`
+	Attempts      int           `db:"attempts"`
 }
 
 const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
-	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id`
+	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts`
 
 func optMicros(t *time.Time) sql.NullInt64 {
 	if t == nil {
@@ -58,7 +59,7 @@ func toCallRecordRow(r *call.Record) callRecordRow {
 		FromNumber: r.FromNumber, FromName: r.FromName, ToNumber: r.ToNumber,
 		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
 		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
-		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID,
+		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts,
 	}
 }
 
@@ -68,7 +69,7 @@ func (row *callRecordRow) record() *call.Record {
 		FromNumber: row.FromNumber, FromName: row.FromName, ToNumber: row.ToNumber,
 		StartedAt: fromMicros(row.StartedAt), AnsweredAt: optTime(row.AnsweredAt), EndedAt: optTime(row.EndedAt),
 		Disposition: call.Disposition(row.Disposition), HangupCause: row.HangupCause, HangupBy: call.Party(row.HangupBy),
-		TrunkID: row.TrunkID, NumberID: row.NumberID,
+		TrunkID: row.TrunkID, NumberID: row.NumberID, Attempts: row.Attempts,
 	}
 	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
 	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
@@ -79,7 +80,7 @@ func (row *callRecordRow) record() *call.Record {
 func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
 	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
 		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
-		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id)`,
+		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts)`,
 		toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("create call record %s: %w", r.ID, err)
@@ -92,7 +93,7 @@ func (db *DB) FinishCallRecord(ctx context.Context, r *call.Record) error {
 	res, err := db.w.NamedExecContext(ctx, `UPDATE call_records SET answered_at = :answered_at,
 		ended_at = :ended_at, disposition = :disposition, hangup_cause = :hangup_cause,
 		hangup_by = :hangup_by, caller_quality = :caller_quality, callee_quality = :callee_quality,
-		from_name = :from_name WHERE id = :id`, toCallRecordRow(r))
+		from_name = :from_name, trunk_id = :trunk_id, attempts = :attempts WHERE id = :id`, toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("finish call record %s: %w", r.ID, err)
 	}

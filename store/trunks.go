@@ -164,6 +164,14 @@ func (db *DB) DeleteTrunk(ctx context.Context, id core.TrunkID) error {
 		if len(users) > 0 {
 			return &core.InUseError{Resource: "trunk " + string(id), UsedBy: "numbers", Refs: users}
 		}
+		var routes []string
+		if err := tx.SelectContext(ctx, &routes, `SELECT name FROM outbound_routes WHERE ',' || trunk_ids || ',' LIKE ? ESCAPE '\' ORDER BY position LIMIT 20`,
+			likePattern("%,", string(id), ",%")); err != nil {
+			return err
+		}
+		if len(routes) > 0 {
+			return &core.InUseError{Resource: "trunk " + string(id), UsedBy: "outbound routes", Refs: routes}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM trunks WHERE id = ?`, id)
 		if err != nil {
 			return err

@@ -90,3 +90,95 @@ func TestInboundFromIPTrunk(t *testing.T) {
 		t.Fatalf("bad number: %d", code)
 	}
 }
+
+// carrier starts a Go carrier on ip that answers (code 0) or rejects every call.
+func carrier(t *testing.T, p *pbx, ip string, code int) *siptest.Phone {
+	t.Helper()
+	c, err := siptest.New(siptest.Config{User: "carrier", Domain: "carrier.test", PBX: p.sip, ToneHz: 1000, IP: ip, RejectCode: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// TestOutboundFailover: an outbound route with two trunks; the first answers
+// 503 and the call fails over to the second; a 486 does not fail over.
+func TestOutboundFailover(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	ext := p.extension("2000", map[string]any{"outbound_caller_id": "+14155550100"})
+	phone := p.phone(ext, 600, siptest.AnswerNow, "PCMU")
+	down := carrier(t, p, "127.0.0.6", 503)
+	up := carrier(t, p, "127.0.0.7", 0)
+	busy := carrier(t, p, "127.0.0.8", 486)
+	trunk := func(name, ip string) string {
+		var tr struct{ ID string }
+		host, port := ip, 0
+		for _, c := range []*siptest.Phone{down, up, busy} {
+			if c.Addr().Addr().String() == ip {
+				port = int(c.Addr().Port())
+			}
+		}
+		if code := p.call("POST", "/v1/trunks", map[string]any{"name": name, "host": host, "port": port, "auth_mode": "ip",
+			"allowed_cidrs": []string{ip + "/32"}}, &tr); code != 201 {
+			t.Fatalf("create trunk %s: %d", name, code)
+		}
+		return tr.ID
+	}
+	tDown, tUp, tBusy := trunk("down", "127.0.0.6"), trunk("up", "127.0.0.7"), trunk("busy", "127.0.0.8")
+	for _, r := range []map[string]any{
+		{"name": "national", "patterns": []string{"9|NXXNXXXXXX"}, "prepend": "+1", "trunk_ids": []string{tDown, tUp}},
+		{"name": "busy test", "patterns": []string{"8|NXXNXXXXXX"}, "prepend": "+1", "trunk_ids": []string{tBusy, tUp}},
+	} {
+		if code := p.call("POST", "/v1/outbound-routes", r, nil); code != 201 {
+			t.Fatalf("create route: %d", code)
+		}
+	}
+	ctx, cancel := within(30 * time.Second)
+	defer cancel()
+	out, err := phone.Dial(ctx, "92125550123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := up.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, 1000) || !in.WaitHears(ctx, 600) {
+		t.Fatal("no audio through the second trunk")
+	}
+	_ = out.Hangup(ctx)
+	<-in.HungUp()
+	p.lastRecord()
+	var list struct {
+		Items []struct {
+			Direction   string `json:"direction"`
+			ToNumber    string `json:"to_number"`
+			TrunkID     string `json:"trunk_id"`
+			Attempts    int    `json:"trunk_attempts"`
+			Disposition string `json:"disposition"`
+		}
+	}
+	p.call("GET", "/v1/call-records?direction=outbound", nil, &list)
+	if len(list.Items) != 1 || list.Items[0].TrunkID != tUp || list.Items[0].Attempts != 2 || list.Items[0].ToNumber != "+12125550123" || list.Items[0].Disposition != "answered" {
+		t.Fatalf("outbound record: %+v", list)
+	}
+
+	// Busy is the callee's answer: no failover to the next trunk.
+	_, err = phone.Dial(ctx, "82125550123")
+	if de, ok := err.(*siptest.DialError); !ok || de.Code != 486 {
+		t.Fatalf("busy: %v", err)
+	}
+	select {
+	case c := <-incomingOf(up):
+		t.Fatalf("a busy call failed over: %v", c)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// Nothing matches: 404.
+	if _, err := phone.Dial(ctx, "12345678"); err == nil || err.(*siptest.DialError).Code != 404 {
+		t.Fatalf("unmatched: %v", err)
+	}
+	if code := p.call("DELETE", "/v1/trunks/"+tUp, nil, nil); code != 409 {
+		t.Fatalf("delete a trunk routes use: %d", code)
+	}
+}

@@ -91,6 +91,7 @@ type Record struct {
 	ToNumber    string
 	TrunkID     string // inbound and outbound calls: the trunk used
 	NumberID    string // inbound calls: the number dialled
+	Attempts    int    // outbound calls: trunks tried (more than one after failover)
 	StartedAt   time.Time
 	AnsweredAt  *time.Time
 	EndedAt     *time.Time

@@ -26,6 +26,8 @@ import (
 type Directory interface {
 	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
 	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
+	GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error)
+	ListOutboundRoutes(ctx context.Context) ([]*core.OutboundRoute, error)
 }
 
 // Config of the B2BUA.

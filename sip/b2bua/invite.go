@@ -22,12 +22,22 @@ import (
 // the Request-URI. It returns once the caller has a final response.
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
 	dialed := req.Recipient.User
+	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
+	if errors.Is(err, core.ErrNotFound) {
+		if route, number, rerr := b.matchOutbound(context.Background(), dialed); rerr == nil && route != nil {
+			c := b.newCall(req, call.Record{Direction: call.Outbound, FromNumber: caller.Number, FromName: caller.Name, ToNumber: number})
+			c.fromExt = caller.ID
+			if b.start(c, req, tx) {
+				b.dialOut(c, req, tx, caller, route, number)
+			}
+			return
+		}
+	}
 	c := b.newCall(req, call.Record{Direction: call.Internal, FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed})
 	c.fromExt = caller.ID
 	if !b.start(c, req, tx) {
 		return
 	}
-	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
 	switch {
 	case errors.Is(err, core.ErrNotFound):
 		c.reject(req, tx, sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
@@ -105,6 +115,33 @@ func (c *Call) reject(req *sip.Request, tx sip.ServerTransaction, code int, reas
 
 // ring rings callee's phones for a call whose caller is waiting on the INVITE.
 func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee *core.Extension) {
+	c.mu.Lock()
+	c.toExt = callee.ID
+	c.mu.Unlock()
+	if !callee.Enabled {
+		c.reject(req, tx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseDisabled)
+		return
+	}
+	bindings := b.registry.Lookup(callee.ID)
+	if len(bindings) == 0 {
+		c.reject(req, tx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseNotRegistered)
+		return
+	}
+	// The callee's phone shows the caller: an extension, or the trunk caller's number.
+	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
+	b.bridgeCaller(c, req, tx, time.Duration(callee.RingTimeoutSeconds)*time.Second,
+		func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
+			return b.fork(ctx, bindings, dialSpec{offer: offer, from: presented, to: callee, onRinging: onRinging})
+		})
+}
+
+// dialFunc rings the far side of a call with our offer and returns the
+// winning answer, or why there is none.
+type dialFunc func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome)
+
+// bridgeCaller takes the caller's INVITE, anchors media, dials the far side
+// and answers the caller once it answers (or relays why it did not).
+func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction, ringFor time.Duration, dial dialFunc) {
 	reject := func(code int, reason string, disp call.Disposition, cause string) {
 		c.reject(req, tx, code, reason, disp, cause)
 	}
@@ -116,18 +153,6 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 	format, err := offer.Choose(b.cfg.Codecs)
 	if err != nil {
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-		return
-	}
-	c.mu.Lock()
-	c.toExt = callee.ID
-	c.mu.Unlock()
-	if !callee.Enabled {
-		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseDisabled)
-		return
-	}
-	bindings := b.registry.Lookup(callee.ID)
-	if len(bindings) == 0 {
-		reject(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseNotRegistered)
 		return
 	}
 
@@ -165,7 +190,7 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 	sessionID := rand.Uint64() >> 1
 	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: preferring(format.Codec, b.cfg.Codecs),
 		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
-	ringCtx, cancelRing := context.WithTimeout(dlg.Context(), time.Duration(callee.RingTimeoutSeconds)*time.Second)
+	ringCtx, cancelRing := context.WithTimeout(dlg.Context(), ringFor)
 	defer cancelRing()
 	c.mu.Lock()
 	c.aLeg, c.bLeg = aLeg, bLeg
@@ -187,9 +212,7 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 			c.emit(core.EventCallRinging, nil)
 		}
 	}
-	// The callee's phone shows the caller: an extension, or the trunk caller's number.
-	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
-	won, outcome := b.fork(ringCtx, bindings, dialSpec{offer: bOffer.Marshal(), from: presented, to: callee, onRinging: onRinging})
+	won, outcome := dial(ringCtx, bOffer.Marshal(), onRinging)
 	if won == nil {
 		c.mu.Lock()
 		requested := c.rec.HangupCause // set by an API hangup or a shutdown while ringing
@@ -232,6 +255,7 @@ type forkOutcome struct {
 	reason string
 	disp   call.Disposition
 	cause  string
+	last   int // the last final status a fork got; 0 for no answer at all (timeout, transport)
 }
 
 // dialSpec is what every fork of one dial sends.
@@ -241,6 +265,10 @@ type dialSpec struct {
 	to        *core.Extension // the party rung
 	headers   []sip.Header
 	onRinging func()
+	fromHost  string // default: the SIP domain
+	toHost    string // default: the SIP domain
+	authUser  string // answer the far end's digest challenge with these (trunks)
+	authPass  string
 }
 
 // fork rings every contact at once. The first 2xx wins and the other forks are
@@ -304,6 +332,7 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 			var de *sipgo.ErrDialogResponse
 			if errors.As(r.err, &de) {
 				outcome = worse(outcome, de.Res.StatusCode)
+				outcome.last = de.Res.StatusCode
 			}
 		case <-ctx.Done():
 			for _, cancel := range cancels {
@@ -327,6 +356,8 @@ func worse(cur forkOutcome, code int) forkOutcome {
 		return forkOutcome{code: sip.StatusBusyHere, reason: "Busy Here", disp: call.Busy, cause: call.CauseBusy}
 	case code == 603 && cur.disp != call.Busy:
 		return forkOutcome{code: 603, reason: "Decline", disp: call.Busy, cause: call.CauseDeclined}
+	case code == sip.StatusNotFound || code == sip.StatusAddressIncomplete:
+		return forkOutcome{code: code, reason: "Not Found", disp: call.Failed, cause: call.CauseUnknownNumber}
 	}
 	return cur
 }
@@ -342,10 +373,17 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport(bd.Transport)
 	req.SetDestination(bd.Source)
-	from := &sip.FromHeader{DisplayName: headerSafe(caller.Name), Address: sip.Uri{Scheme: "sip", User: caller.Number, Host: b.cfg.Domain}, Params: sip.NewParams()}
+	fromHost, toHost := b.cfg.Domain, b.cfg.Domain
+	if spec.fromHost != "" {
+		fromHost = spec.fromHost
+	}
+	if spec.toHost != "" {
+		toHost = spec.toHost
+	}
+	from := &sip.FromHeader{DisplayName: headerSafe(caller.Name), Address: sip.Uri{Scheme: "sip", User: caller.Number, Host: fromHost}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: callee.Number, Host: b.cfg.Domain}, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: callee.Number, Host: toHost}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
 	for _, h := range spec.headers {
@@ -356,7 +394,7 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (
 	if err != nil {
 		return nil, err
 	}
-	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{OnResponse: func(res *sip.Response) error {
+	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: spec.authUser, Password: spec.authPass, OnResponse: func(res *sip.Response) error {
 		if (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) && spec.onRinging != nil {
 			spec.onRinging()
 		}

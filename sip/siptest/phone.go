@@ -40,6 +40,8 @@ type Config struct {
 	Codecs   []codec.Codec  // offered/accepted, in order; default PCMU
 	ToneHz   float64        // the tone this phone sends
 	Answer   Answer
+	// RejectCode, when set, is the final response to every incoming call.
+	RejectCode int
 	// RingFor is how long the phone rings before it answers (default 50 ms).
 	RingFor   time.Duration
 	UserAgent string
@@ -233,6 +235,10 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			_ = dlg.Close()
 		}
 	}()
+	if p.cfg.RejectCode != 0 {
+		_ = dlg.Respond(p.cfg.RejectCode, "Rejected", nil)
+		return
+	}
 	switch p.cfg.Answer {
 	case RejectBusy:
 		_ = dlg.Respond(sip.StatusBusyHere, "Busy Here", nil)
