@@ -33,6 +33,8 @@ type Extension struct {
 	VoicemailPINSet    bool      `json:"voicemail_pin_set" doc:"Whether a voicemail PIN is set; the PIN itself is never shown."`
 	SIPUsername        string    `json:"sip_username" example:"1001" doc:"Digest user name; defaults to the number."`
 	HideFromDirectory  bool      `json:"hide_from_directory"`
+	CallPermissions    []string  `json:"call_permissions" doc:"Classes of outside numbers the extension may call: internal, local, national, mobile, international, premium."`
+	EmergencyCallback  string    `json:"emergency_callback_number" doc:"E.164 presented on emergency calls."`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
 }
@@ -46,20 +48,22 @@ type ExtensionWithSecret struct {
 
 // ExtensionInput is the body of create and, as a JSON merge patch, of update.
 type ExtensionInput struct {
-	Number             *string `json:"number,omitempty" pattern:"^[0-9]{2,6}$" doc:"Internal number, 2 to 6 digits. Required on create."`
-	Name               *string `json:"name,omitempty" maxLength:"100"`
-	Email              *string `json:"email,omitempty" maxLength:"254"`
-	Mobile             *string `json:"mobile,omitempty" doc:"E.164 mobile number."`
-	OutboundCallerID   *string `json:"outbound_caller_id,omitempty" doc:"E.164 caller ID for external calls, or empty."`
-	Language           *string `json:"language,omitempty" default:"en" doc:"BCP 47 language tag."`
-	Timezone           *string `json:"timezone,omitempty" default:"UTC" doc:"IANA time zone."`
-	Enabled            *bool   `json:"enabled,omitempty" default:"true"`
-	RingTimeoutSeconds *int    `json:"ring_timeout_seconds,omitempty" default:"30" minimum:"5" maximum:"300"`
-	VoicemailEnabled   *bool   `json:"voicemail_enabled,omitempty" default:"false"`
-	VoicemailPIN       *string `json:"voicemail_pin,omitempty" writeOnly:"true" doc:"4 to 10 digits. Write-only; null or empty clears it."`
-	SIPUsername        *string `json:"sip_username,omitempty" doc:"Digest user name; defaults to the number."`
-	SIPPassword        *string `json:"sip_password,omitempty" writeOnly:"true" minLength:"12" maxLength:"128" doc:"Generated when omitted on create."`
-	HideFromDirectory  *bool   `json:"hide_from_directory,omitempty" default:"false"`
+	Number             *string  `json:"number,omitempty" pattern:"^[0-9]{2,6}$" doc:"Internal number, 2 to 6 digits. Required on create."`
+	Name               *string  `json:"name,omitempty" maxLength:"100"`
+	Email              *string  `json:"email,omitempty" maxLength:"254"`
+	Mobile             *string  `json:"mobile,omitempty" doc:"E.164 mobile number."`
+	OutboundCallerID   *string  `json:"outbound_caller_id,omitempty" doc:"E.164 caller ID for external calls, or empty."`
+	Language           *string  `json:"language,omitempty" default:"en" doc:"BCP 47 language tag."`
+	Timezone           *string  `json:"timezone,omitempty" default:"UTC" doc:"IANA time zone."`
+	Enabled            *bool    `json:"enabled,omitempty" default:"true"`
+	RingTimeoutSeconds *int     `json:"ring_timeout_seconds,omitempty" default:"30" minimum:"5" maximum:"300"`
+	VoicemailEnabled   *bool    `json:"voicemail_enabled,omitempty" default:"false"`
+	VoicemailPIN       *string  `json:"voicemail_pin,omitempty" writeOnly:"true" doc:"4 to 10 digits. Write-only; null or empty clears it."`
+	SIPUsername        *string  `json:"sip_username,omitempty" doc:"Digest user name; defaults to the number."`
+	SIPPassword        *string  `json:"sip_password,omitempty" writeOnly:"true" minLength:"12" maxLength:"128" doc:"Generated when omitted on create."`
+	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty" default:"false"`
+	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Default internal, local, national, mobile."`
+	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
 }
 
 // apply copies the fields that are set onto spec and returns the secrets to change.
@@ -89,6 +93,10 @@ func (in *ExtensionInput) apply(spec *core.ExtensionSpec) core.ExtensionChange {
 	if in.HideFromDirectory != nil {
 		spec.HideFromDirectory = *in.HideFromDirectory
 	}
+	if in.CallPermissions != nil {
+		spec.CallPermissions = in.CallPermissions
+	}
+	set(&spec.EmergencyCallbackNumber, in.EmergencyCallback)
 	return core.ExtensionChange{SIPPassword: in.SIPPassword, VoicemailPIN: in.VoicemailPIN}
 }
 
@@ -98,7 +106,8 @@ func toExtension(e *core.Extension) Extension {
 		OutboundCallerID: e.OutboundCallerID, Language: e.Language, Timezone: e.Timezone,
 		Enabled: e.Enabled, RingTimeoutSeconds: e.RingTimeoutSeconds, VoicemailEnabled: e.VoicemailEnabled,
 		VoicemailPINSet: e.VoicemailPINHash != "", SIPUsername: e.SIPUsername,
-		HideFromDirectory: e.HideFromDirectory, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		HideFromDirectory: e.HideFromDirectory, CallPermissions: orEmpty(e.CallPermissions),
+		EmergencyCallback: e.EmergencyCallbackNumber, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }
 
@@ -177,7 +186,14 @@ func adminOnly(ctx context.Context) error {
 }
 
 // memberLockedFields are the fields only an admin may change.
-var memberLockedFields = []string{"number", "sip_username", "enabled", "outbound_caller_id"}
+var memberLockedFields = []string{"number", "sip_username", "enabled", "outbound_caller_id", "call_permissions"}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
 
 func registerExtensions(a huma.API, s *server) {
 	tags := []string{"Extensions"}
@@ -396,13 +412,14 @@ type extensionPatch struct {
 
 // clearedBy is what a null in a merge patch sets each clearable field to.
 var clearedBy = map[string]func(*core.ExtensionSpec, *core.ExtensionChange){
-	"name":               func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Name = "" },
-	"email":              func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Email = "" },
-	"mobile":             func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Mobile = "" },
-	"outbound_caller_id": func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.OutboundCallerID = "" },
-	"language":           func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Language = "" },
-	"timezone":           func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Timezone = "" },
-	"sip_username":       func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPUsername = "" },
+	"name":                      func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Name = "" },
+	"email":                     func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Email = "" },
+	"mobile":                    func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Mobile = "" },
+	"outbound_caller_id":        func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.OutboundCallerID = "" },
+	"language":                  func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Language = "" },
+	"timezone":                  func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Timezone = "" },
+	"sip_username":              func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPUsername = "" },
+	"emergency_callback_number": func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.EmergencyCallbackNumber = "" },
 	"voicemail_pin": func(_ *core.ExtensionSpec, c *core.ExtensionChange) {
 		empty := ""
 		c.VoicemailPIN = &empty

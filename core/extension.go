@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -25,6 +26,10 @@ type ExtensionSpec struct {
 	VoicemailEnabled   bool
 	SIPUsername        string
 	HideFromDirectory  bool
+	// CallPermissions are the classes of numbers the extension may call.
+	CallPermissions []string
+	// EmergencyCallbackNumber is presented on emergency calls (E.164).
+	EmergencyCallbackNumber string
 }
 
 // Extension is a phone user: a short number, SIP credentials and preferences.
@@ -83,6 +88,7 @@ func DefaultExtensionSpec() ExtensionSpec {
 		Timezone:           "UTC",
 		Enabled:            true,
 		RingTimeoutSeconds: DefaultRingTimeoutSeconds,
+		CallPermissions:    append([]string(nil), DefaultCallPermissions...),
 	}
 }
 
@@ -132,6 +138,15 @@ func (s *ExtensionSpec) Validate() error {
 	}
 	if s.RingTimeoutSeconds < MinRingTimeoutSeconds || s.RingTimeoutSeconds > MaxRingTimeoutSeconds {
 		v.Add("ring_timeout_seconds", "must be between 5 and 300", s.RingTimeoutSeconds)
+	}
+	for _, p := range s.CallPermissions {
+		if !slices.Contains(CallClasses, p) {
+			v.Add("call_permissions", "must be a set of internal, local, national, mobile, international, premium", p)
+			break
+		}
+	}
+	if s.EmergencyCallbackNumber != "" && !e164RE.MatchString(s.EmergencyCallbackNumber) {
+		v.Add("emergency_callback_number", "must be empty or an E.164 number", s.EmergencyCallbackNumber)
 	}
 	if !sipUsernameRE.MatchString(s.SIPUsername) {
 		v.Add("sip_username", "must be 1 to 64 letters, digits or ._~+- and start with a letter or digit", s.SIPUsername)

@@ -37,7 +37,8 @@ type Config struct {
 	Guard        auth.GuardConfig
 	Limits       registrar.Limits
 	UserAgent    string
-	Country      string // home country for reading national numbers from trunks
+	Country      string   // home country for reading and classifying numbers
+	Emergency    []string // emergency numbers, always allowed
 }
 
 // Validate checks the configuration.
@@ -178,7 +179,8 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	s.Guard = auth.NewGuard(s.cfg.Guard, nil)
 	s.Registry = registrar.NewRegistry(5, nil)
 	s.reg = &registrar.Registrar{Registry: s.Registry, Limits: s.cfg.Limits}
-	s.B2BUA = b2bua.New(b2bua.Config{Domain: s.cfg.Domain, Advertise: s.cfg.Advertise, MediaTimeout: s.cfg.MediaTimeout},
+	s.B2BUA = b2bua.New(b2bua.Config{Domain: s.cfg.Domain, Advertise: s.cfg.Advertise, MediaTimeout: s.cfg.MediaTimeout,
+		Country: s.cfg.Country, Emergency: s.cfg.Emergency},
 		s.log.With("component", "b2bua"),
 		b2bua.Clients{
 			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},

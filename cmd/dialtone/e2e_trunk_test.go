@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -181,4 +182,47 @@ func TestOutboundFailover(t *testing.T) {
 	if code := p.call("DELETE", "/v1/trunks/"+tUp, nil, nil); code != 409 {
 		t.Fatalf("delete a trunk routes use: %d", code)
 	}
+
+	// Calling permissions: international is not in the defaults; emergency numbers always pass.
+	if code := p.call("POST", "/v1/outbound-routes", map[string]any{"name": "international", "patterns": []string{"011|."},
+		"prepend": "+", "trunk_ids": []string{tUp}}, nil); code != 201 {
+		t.Fatalf("create route: %d", code)
+	}
+	if _, err := phone.Dial(ctx, "011442079460000"); err == nil || err.(*siptest.DialError).Code != 403 {
+		t.Fatalf("international without permission: %v", err)
+	}
+	rec := p.lastRecord()
+	if rec.Disposition != "failed" || rec.HangupCause != "not_permitted_international" || rec.Direction != "outbound" {
+		t.Fatalf("refused call record: %+v", rec)
+	}
+	p.call("PATCH", "/v1/extensions/"+ext.ID, map[string]any{"emergency_callback_number": "+14155550999"}, nil)
+	emergency, err := phone.Dial(ctx, "911")
+	if err != nil {
+		t.Fatalf("911: %v", err)
+	}
+	in, err = up.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from := in.Invite().From().Address.User; from != "+14155550999" {
+		t.Fatalf("emergency call presented %s", from)
+	}
+	_ = emergency.Hangup(ctx)
+	<-in.HungUp()
+	// *82 hides the caller ID for one call (RFC 3325 towards the trunk).
+	hidden, err := phone.Dial(ctx, "*8292125550123")
+	if err != nil {
+		t.Fatalf("*82: %v", err)
+	}
+	in, err = up.Incoming(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := in.Invite()
+	if inv.From().Address.User != "anonymous" || inv.GetHeader("Privacy") == nil || inv.GetHeader("P-Asserted-Identity") == nil ||
+		!strings.Contains(inv.GetHeader("P-Asserted-Identity").Value(), "+14155550100") {
+		t.Fatalf("*82 INVITE: %s", inv.String())
+	}
+	_ = hidden.Hangup(ctx)
+	<-in.HungUp()
 }

@@ -31,6 +31,7 @@ type serveCmd struct {
 	Advertise            string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
 	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
 	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
+	Emergency            []string      `name:"emergency-numbers" env:"DIALTONE_EMERGENCY_NUMBERS" default:"911,933,112" help:"Numbers always allowed, over the highest-priority trunk."`
 	Country              string        `name:"country" env:"DIALTONE_COUNTRY" default:"US" help:"Home country (ISO 3166 alpha-2) for reading and classifying national numbers."`
 	Data                 string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
 	AllowPrivateWebhooks bool          `name:"allow-private-webhooks" env:"DIALTONE_ALLOW_PRIVATE_WEBHOOKS" help:"Allow webhook URLs on loopback, private and link-local addresses."`
@@ -61,7 +62,8 @@ func newLogger(e env, level, format string) *slog.Logger {
 
 // sipConfig maps the flags onto the SIP front's configuration.
 func (c serveCmd) sipConfig() (dsip.Config, error) {
-	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest, Country: c.Country}
+	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest, Country: c.Country,
+		Emergency: c.Emergency}
 	if cfg.Domain == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

@@ -28,6 +28,7 @@ type Directory interface {
 	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
 	GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error)
 	ListOutboundRoutes(ctx context.Context) ([]*core.OutboundRoute, error)
+	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
 }
 
 // Config of the B2BUA.
@@ -36,6 +37,8 @@ type Config struct {
 	Advertise    netip.Addr    // our address in SDP
 	MediaTimeout time.Duration // hang up when no RTP flows either way for this long
 	Codecs       []codec.Codec // offered and accepted, in order of preference
+	Country      string        // home country for classifying dialled numbers
+	Emergency    []string      // always allowed, whatever the permissions
 }
 
 // Clients are the SIP clients and contacts per transport ("UDP", "TCP").
@@ -63,6 +66,12 @@ type B2BUA struct {
 func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registrar.Registry, pool *media.PortPool, records call.RecordRepo, events core.EventLog) *B2BUA {
 	if len(cfg.Codecs) == 0 {
 		cfg.Codecs = []codec.Codec{codec.PCMU, codec.PCMA}
+	}
+	if len(cfg.Emergency) == 0 {
+		cfg.Emergency = core.DefaultEmergencyNumbers
+	}
+	if cfg.Country == "" {
+		cfg.Country = "US"
 	}
 	if cfg.MediaTimeout == 0 {
 		cfg.MediaTimeout = 60 * time.Second

@@ -22,17 +22,10 @@ import (
 // the Request-URI. It returns once the caller has a final response.
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
 	dialed := req.Recipient.User
-	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
-	if errors.Is(err, core.ErrNotFound) {
-		if route, number, rerr := b.matchOutbound(context.Background(), dialed); rerr == nil && route != nil {
-			c := b.newCall(req, call.Record{Direction: call.Outbound, FromNumber: caller.Number, FromName: caller.Name, ToNumber: number})
-			c.fromExt = caller.ID
-			if b.start(c, req, tx) {
-				b.dialOut(c, req, tx, caller, route, number)
-			}
-			return
-		}
+	if b.outbound(req, tx, caller, dialed) {
+		return
 	}
+	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
 	c := b.newCall(req, call.Record{Direction: call.Internal, FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed})
 	c.fromExt = caller.ID
 	if !b.start(c, req, tx) {

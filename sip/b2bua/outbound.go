@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,17 +36,88 @@ func (b *B2BUA) matchOutbound(ctx context.Context, dialled string) (*core.Outbou
 	return nil, "", nil
 }
 
+// outbound handles a dialled string that is not an extension: emergency
+// numbers, then outbound routes with calling permissions, with *82 hiding
+// the caller ID for the call. It reports false when the call is not its to
+// handle (an extension number, or nothing matches).
+func (b *B2BUA) outbound(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension, dialed string) bool {
+	ctx := context.Background()
+	hide := false
+	if rest, ok := strings.CutPrefix(dialed, "*82"); ok && rest != "" {
+		hide, dialed = true, rest
+	}
+	emergency := slices.Contains(b.cfg.Emergency, dialed)
+	if !emergency && !hide {
+		if _, err := b.dir.ExtensionByNumber(ctx, dialed); err == nil {
+			return false
+		}
+	}
+	route, number, err := b.matchOutbound(ctx, dialed)
+	if err != nil {
+		return false
+	}
+	if emergency && route == nil {
+		route, number = b.firstRoute(ctx), dialed
+	}
+	if route == nil {
+		return false
+	}
+	c := b.newCall(req, call.Record{Direction: call.Outbound, FromNumber: caller.Number, FromName: caller.Name, ToNumber: number})
+	c.fromExt = caller.ID
+	if !b.start(c, req, tx) {
+		return true
+	}
+	if emergency {
+		c.log.Warn("emergency call", "number", number)
+	} else if class := core.ClassifyDialled(number, b.cfg.Country); !caller.MayCall(class) {
+		c.log.Warn("call refused by calling permissions", "class", class, "security", true)
+		c.reject(req, tx, sip.StatusForbidden, "Not Permitted", call.Failed, "not_permitted_"+class)
+		return true
+	}
+	b.dialOut(c, req, tx, caller, route, number, emergency, hide)
+	return true
+}
+
+// firstRoute is the highest-priority enabled route, for emergency calls no pattern matches.
+func (b *B2BUA) firstRoute(ctx context.Context) *core.OutboundRoute {
+	routes, err := b.dir.ListOutboundRoutes(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, r := range routes {
+		if r.Enabled {
+			return r
+		}
+	}
+	return nil
+}
+
 // dialOut sends a call out through the route's trunks, in order, moving on to
 // the next trunk only when one fails for its own reasons (core.Failover).
-func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, caller *core.Extension, route *core.OutboundRoute, number string) {
+func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, caller *core.Extension, route *core.OutboundRoute, number string, emergency, hide bool) {
 	callerID := caller.OutboundCallerID
 	if callerID == "" {
 		callerID = route.CallerID
 	}
+	if emergency && caller.EmergencyCallbackNumber != "" {
+		callerID = caller.EmergencyCallbackNumber
+	}
 	if callerID == "" {
 		callerID = caller.Number
 	}
+	if n, err := b.dir.NumberByE164(context.Background(), callerID); err == nil && n.BlockCallerID {
+		hide = true
+	}
+	hide = hide && !emergency // emergency services always get the caller
 	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: callerID, Name: caller.Name}}
+	var headers []sip.Header
+	if hide {
+		// RFC 3325: the trunk learns who calls (P-Asserted-Identity) and is
+		// asked not to pass it on (Privacy: id); From says anonymous.
+		headers = append(headers, sip.NewHeader("P-Asserted-Identity", "<sip:"+callerID+"@"+b.cfg.Domain+">"),
+			sip.NewHeader("Privacy", "id"))
+		presented = &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: "anonymous", Name: "Anonymous"}}
+	}
 	b.bridgeCaller(c, req, tx, outboundRingFor, func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
 		last := forkOutcome{code: sip.StatusServiceUnavailable, reason: "No Trunk Available", disp: call.Failed, cause: call.CauseNoRoute}
 		for i, id := range route.TrunkIDs {
@@ -59,7 +131,7 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			c.mu.Unlock()
 			won, out := b.fork(ctx, []registrar.Binding{trunkBinding(t, number)}, dialSpec{
 				offer: offer, from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
-				onRinging: onRinging, fromHost: firstNonEmpty(t.FromDomain, t.Host), toHost: t.Host,
+				onRinging: onRinging, fromHost: firstNonEmpty(t.FromDomain, t.Host), toHost: t.Host, headers: headers,
 				authUser: t.Username, authPass: t.Password.Reveal(),
 			})
 			if won != nil {

@@ -108,6 +108,13 @@ func (c *Call) start(remoteSDP []byte) error {
 	return nil
 }
 
+// Invite is the INVITE of an incoming call (nil for calls the phone placed).
+func (c *Call) Invite() *sip.Request {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.headers
+}
+
 // Codec is the codec the call negotiated.
 func (c *Call) Codec() codec.Codec {
 	c.mu.Lock()
