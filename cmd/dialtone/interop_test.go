@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,69 @@ func TestInteropBaresip(t *testing.T) {
 	}
 	if rec := p.lastRecord(); rec.Disposition != "answered" || rec.Media.Callee.PacketsIn < 20 {
 		t.Fatalf("record: %+v", rec)
+	}
+}
+
+// TestInteropSippCarrier: sipp plays a carrier on an IP trunk and delivers
+// calls to a number routed to an extension, which a registered sipp answers.
+func TestInteropSippCarrier(t *testing.T) {
+	requireTool(t, "sipp")
+	calls := 40 // DIALTONE_CARRIER_CALLS raises it for a load run
+	if n, err := strconv.Atoi(os.Getenv("DIALTONE_CARRIER_CALLS")); err == nil && n > 0 && n <= 500 {
+		calls = n
+	}
+	p := startPBX(t, 60*time.Second)
+	callee := p.extension("1002", map[string]any{"sip_password": "interop-callee-pw"})
+	var trunk struct{ ID string }
+	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "sipp carrier", "host": "127.0.0.9", "auth_mode": "ip",
+		"allowed_cidrs": []string{"127.0.0.9/32"}}, &trunk); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	var number struct{ ID string }
+	if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550100", "trunk_id": trunk.ID,
+		"route": map[string]any{"type": "extension", "extension_id": callee.ID}}, &number); code != 201 {
+		t.Fatalf("create number: %d", code)
+	}
+	dir := t.TempDir()
+	calleeCSV := writeFile(t, dir, "callee.csv", "SEQUENTIAL\n1002;\n")
+	carrierCSV := writeFile(t, dir, "carrier.csv", "SEQUENTIAL\n+12125550123;\n")
+	pbxAddr := p.sip.String()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sipp(t, ctx, pbxAddr, "-sf", sippScenario("register.xml"), "-inf", calleeCSV, "-au", callee.Number, "-ap", callee.SIPPassword,
+		"-i", "127.0.0.3", "-p", "25370", "-m", "1", "-timeout", "10")
+	uas := exec.CommandContext(ctx, "sipp", "-sf", sippScenario("uas.xml"), "-i", "127.0.0.3", "-p", "25370",
+		"-mp", "26200", "-rtp_echo", "-m", fmt.Sprint(calls), "-nostdin", "-timeout", "100")
+	var uasOut strings.Builder
+	uas.Stdout, uas.Stderr = &uasOut, &uasOut
+	if err := uas.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	sipp(t, ctx, pbxAddr, "-sf", sippScenario("carrier-uac.xml"), "-s", "+14155550100", "-inf", carrierCSV,
+		"-i", "127.0.0.9", "-p", "25390", "-mp", "26300", "-m", fmt.Sprint(calls), "-r", "20", "-l", fmt.Sprint(calls),
+		"-d", "2000", "-timeout", "90")
+	if err := uas.Wait(); err != nil {
+		t.Fatalf("answering sipp: %v\n%s", err, tail([]byte(uasOut.String()), 3000))
+	}
+	var list struct {
+		Items []struct {
+			Direction   string `json:"direction"`
+			FromNumber  string `json:"from_number"`
+			ToNumber    string `json:"to_number"`
+			TrunkID     string `json:"trunk_id"`
+			NumberID    string `json:"number_id"`
+			Disposition string `json:"disposition"`
+		}
+	}
+	p.call("GET", "/v1/call-records?limit=500", nil, &list)
+	if len(list.Items) != calls {
+		t.Fatalf("%d call records, want %d", len(list.Items), calls)
+	}
+	for _, r := range list.Items {
+		if r.Direction != "inbound" || r.TrunkID != trunk.ID || r.NumberID != number.ID || r.ToNumber != "+14155550100" ||
+			r.FromNumber != "+12125550123" || r.Disposition != "answered" {
+			t.Fatalf("record: %+v", r)
+		}
 	}
 }
