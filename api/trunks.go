@@ -105,6 +105,26 @@ func toTrunk(t *core.Trunk) Trunk {
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt}
 }
 
+// TrunkStatus is the live state of a trunk.
+type TrunkStatus struct {
+	TrunkID         string     `json:"trunk_id"`
+	Registration    string     `json:"registration" enum:"registered,registering,failed,not_applicable,unknown"`
+	RegisteredUntil *time.Time `json:"registered_until,omitempty"`
+	LastError       string     `json:"last_error,omitempty"`
+	LastErrorCode   int        `json:"last_error_code,omitempty" doc:"SIP status of the last failure (401, 403, 503...); 0 when nothing answered."`
+	LastErrorAt     *time.Time `json:"last_error_at,omitempty"`
+	Reachable       bool       `json:"reachable" doc:"Whether the last OPTIONS was answered."`
+	OptionsRTTMs    float64    `json:"options_rtt_ms" doc:"Round trip of the last answered OPTIONS."`
+	LastOptionsAt   *time.Time `json:"last_options_at,omitempty"`
+	ActiveChannels  int        `json:"active_channels"`
+}
+
+func (s *server) trunksChanged() {
+	if s.SIP != nil {
+		s.SIP.TrunksChanged()
+	}
+}
+
 type trunkOutput struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
@@ -145,6 +165,7 @@ func registerTrunks(a huma.API, s *server) {
 		if err := s.Trunks.CreateTrunk(ctx, t); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
+		s.trunksChanged()
 		return &trunkOutput{ETag: etag(t.Version), Location: "/v1/trunks/" + string(t.ID), Body: toTrunk(t)}, nil
 	})
 	huma.Register(a, huma.Operation{
@@ -206,8 +227,30 @@ func registerTrunks(a huma.API, s *server) {
 		if err := s.Trunks.UpdateTrunk(ctx, t, t.Version); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
+		s.trunksChanged()
 		return &trunkOutput{ETag: etag(t.Version), Body: toTrunk(t)}, nil
 	})
+	huma.Register(a, huma.Operation{
+		OperationID: "get-trunk-status", Method: http.MethodGet, Path: "/v1/trunks/{id}/status", Summary: "Live state of a trunk",
+		Description: "Registration state (register trunks), the last error with its SIP status, the last OPTIONS round trip, active channels.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+	}, func(ctx context.Context, in *TrunkIDParam) (*struct{ Body TrunkStatus }, error) {
+		if err := adminOnly(ctx); err != nil {
+			return nil, err
+		}
+		if _, err := s.Trunks.GetTrunk(ctx, core.TrunkID(in.ID)); err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		st, ok := s.SIP.TrunkStatus(core.TrunkID(in.ID))
+		out := TrunkStatus{TrunkID: in.ID, Registration: "unknown", ActiveChannels: st.ActiveChannels}
+		if ok {
+			out.Registration, out.RegisteredUntil, out.LastError, out.LastErrorCode = st.Registration, st.RegisteredUntil, st.LastError, st.LastErrorCode
+			out.LastErrorAt, out.Reachable, out.LastOptionsAt = st.LastErrorAt, st.Reachable, st.LastOptionsAt
+			out.OptionsRTTMs = float64(st.LastOptionsRTT.Microseconds()) / 1000
+		}
+		return &struct{ Body TrunkStatus }{Body: out}, nil
+	})
+
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-trunk", Method: http.MethodDelete, Path: "/v1/trunks/{id}", Summary: "Delete a trunk",
 		Description: "Refused with 409, naming them, while numbers use the trunk.",
@@ -219,6 +262,7 @@ func registerTrunks(a huma.API, s *server) {
 		if err := s.Trunks.DeleteTrunk(ctx, core.TrunkID(in.ID)); err != nil {
 			return nil, s.problem(ctx, err, "path")
 		}
+		s.trunksChanged()
 		return nil, nil
 	})
 }

@@ -31,4 +31,8 @@ type SIPState interface {
 	Registrations(ext ExtensionID) []Registration
 	Bans() []Ban
 	Unban(ip netip.Addr) bool
+	// TrunkStatus is the live state of a trunk (false when not known yet).
+	TrunkStatus(id TrunkID) (TrunkStatus, bool)
+	// TrunksChanged says trunk settings changed, so registrations follow at once.
+	TrunksChanged()
 }

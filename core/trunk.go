@@ -128,6 +128,15 @@ func (t *Trunk) Validate() error {
 	return v.Err()
 }
 
+// OutboundProxyHost is the host part of OutboundProxy ("" when unset).
+func (t *Trunk) OutboundProxyHost() string {
+	h := t.OutboundProxy
+	if i := strings.LastIndexByte(h, ':'); i > 0 && !strings.Contains(h[i:], "]") {
+		h = h[:i]
+	}
+	return strings.Trim(h, "[]")
+}
+
 // Accepts reports whether an inbound request from ip belongs to this ip trunk.
 func (t *Trunk) Accepts(ip netip.Addr) bool {
 	if !t.Enabled || t.AuthMode != "ip" {
@@ -139,4 +148,18 @@ func (t *Trunk) Accepts(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// TrunkStatus is the live state of a trunk.
+type TrunkStatus struct {
+	TrunkID         TrunkID
+	Registration    string // registered, registering, failed, not_applicable
+	LastError       string
+	LastErrorCode   int // the SIP status of the last failure, 0 for none or no answer
+	LastErrorAt     *time.Time
+	RegisteredUntil *time.Time
+	LastOptionsRTT  time.Duration
+	LastOptionsAt   *time.Time
+	Reachable       bool
+	ActiveChannels  int
 }

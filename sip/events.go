@@ -9,6 +9,33 @@ import (
 	"github.com/dialtone-pbx/dialtone/sip/registrar"
 )
 
+// publish appends one event, logging a failure.
+func (s *Server) publish(ev core.Event) {
+	if s.events == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.events.AppendEvents(ctx, ev); err != nil {
+		s.log.Error("append event", "error", err)
+	}
+}
+
+// TrunksChanged tells the trunk keeper to read trunk settings again now.
+func (s *Server) TrunksChanged() {
+	select {
+	case s.trunkChanged <- struct{}{}:
+	default:
+	}
+}
+
+// TrunkStatus is the live state of a trunk.
+func (s *Server) TrunkStatus(id core.TrunkID) (core.TrunkStatus, bool) {
+	st, ok := s.trunks.get(id)
+	st.ActiveChannels = s.B2BUA.TrunkChannels(id)
+	return st, ok
+}
+
 // publishState turns registrar and brute-force guard changes into events.
 func (s *Server) publishState(events core.EventLog) {
 	if events == nil {

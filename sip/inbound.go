@@ -2,7 +2,10 @@ package sip
 
 import (
 	"context"
+	"net"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -21,6 +24,18 @@ func (s *Server) trunkFor(req *sip.Request) *core.Trunk {
 	}
 	for _, t := range trunks {
 		if t.Accepts(ip) {
+			return t
+		}
+	}
+	// A register trunk's calls come from the carrier it registers with.
+	for _, t := range trunks {
+		if t.AuthMode != "register" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", firstOf(t.OutboundProxyHost(), t.Host))
+		cancel()
+		if err == nil && slices.Contains(addrs, ip) {
 			return t
 		}
 	}

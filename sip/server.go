@@ -37,6 +37,7 @@ type Config struct {
 	Guard        auth.GuardConfig
 	Limits       registrar.Limits
 	UserAgent    string
+	Trunks       TrunkTiming
 	Country      string   // home country for reading and classifying numbers
 	Emergency    []string // emergency numbers, always allowed
 }
@@ -97,6 +98,10 @@ type Server struct {
 	Pool     *media.PortPool
 	cancel   context.CancelFunc
 	done     chan struct{}
+	events   core.EventLog
+	trunks   *trunkKeeper
+	// trunkChanged wakes the trunk keeper after a trunk changed over the API.
+	trunkChanged chan struct{}
 }
 
 // Listen binds the SIP sockets and prepares every component; Serve runs them.
@@ -132,7 +137,9 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 		tcp.Close()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, dir: dir, udp: udp, tcp: tcp, Pool: pool, done: make(chan struct{})}
+	s := &Server{cfg: cfg, log: log, dir: dir, udp: udp, tcp: tcp, Pool: pool, done: make(chan struct{}), events: events,
+		trunkChanged: make(chan struct{}, 1)}
+	s.trunks = newTrunkKeeper(s, cfg.Trunks)
 	if err := s.build(laddr, records, events); err != nil {
 		udp.Close()
 		tcp.Close()
@@ -244,6 +251,7 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 func (s *Server) Serve(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
 	ServeUDP(s.ua, s.srv, s.udp)
+	go s.trunks.run(ctx)
 	go func() { _ = s.srv.ServeTCP(s.tcp) }()
 	go func() {
 		defer close(s.done)

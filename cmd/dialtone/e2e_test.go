@@ -43,7 +43,7 @@ func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCm
 		HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", Domain: "pbx.test",
 		RTPPorts: fmt.Sprintf("%d-%d", rtpRange, rtpRange+999), MediaTimeout: mediaTimeout,
 		Data: t.TempDir(), LogLevel: "warn", LogFormat: "text", ShutdownTimeout: 5 * time.Second,
-		EventRetention: 168 * time.Hour, Country: "US", WebhookRetryBase: 10 * time.Second, Digest: []string{"MD5", "SHA-256"},
+		EventRetention: 168 * time.Hour, Country: "US", TrunkRetry: 30 * time.Second, WebhookRetryBase: 10 * time.Second, Digest: []string{"MD5", "SHA-256"},
 	}
 	for _, o := range options {
 		o(&cmd)

@@ -1,7 +1,16 @@
 package main
 
 import (
+	"net"
+	"net/netip"
 	"strings"
+	"sync/atomic"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	dsip "github.com/dialtone-pbx/dialtone/sip"
+	"github.com/dialtone-pbx/dialtone/sip/auth"
 	"testing"
 	"time"
 
@@ -225,4 +234,92 @@ func TestOutboundFailover(t *testing.T) {
 	}
 	_ = hidden.Hangup(ctx)
 	<-in.HungUp()
+}
+
+// carrierRegistrar is a carrier's registrar: digest-challenged REGISTER for
+// one user, OPTIONS answered.
+func carrierRegistrar(t *testing.T, ip, user, password string) (netip.AddrPort, *atomic.Int32) {
+	t.Helper()
+	ua, _ := sipgo.NewUA(sipgo.WithUserAgentHostname(ip))
+	srv, _ := sipgo.NewServer(ua)
+	conn, err := net.ListenPacket("udp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ua.Close(); conn.Close() })
+	d := auth.NewDigest("carrier.test", []string{"MD5"}, time.Minute, nil)
+	registered := &atomic.Int32{}
+	srv.OnRegister(func(req *sip.Request, tx sip.ServerTransaction) {
+		var h string
+		if a := req.GetHeader("Authorization"); a != nil {
+			h = a.Value()
+		}
+		res := d.Verify("REGISTER", h, func(u string) (string, bool) { return password, u == user })
+		switch res.Outcome {
+		case auth.OK:
+			registered.Add(1)
+			ok := sip.NewResponseFromRequest(req, 200, "OK", nil)
+			ok.AppendHeader(sip.NewHeader("Expires", "120"))
+			_ = tx.Respond(ok)
+		case auth.Failed:
+			_ = tx.Respond(sip.NewResponseFromRequest(req, 403, "Forbidden", nil))
+		default:
+			ch := sip.NewResponseFromRequest(req, 401, "Unauthorized", nil)
+			ch.AppendHeader(sip.NewHeader("WWW-Authenticate", d.Challenges(false)[0]))
+			_ = tx.Respond(ch)
+		}
+	})
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 200, "OK", nil))
+	})
+	dsip.ServeUDP(ua, srv, conn)
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort(), registered
+}
+
+func TestRegisterTrunkLifecycle(t *testing.T) {
+	p := startPBX(t, time.Minute, func(c *serveCmd) { c.TrunkRetry = 200 * time.Millisecond })
+	addr, registered := carrierRegistrar(t, "127.0.0.10", "acme", "right-secret")
+	var trunk struct{ ID string }
+	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "acme", "host": addr.Addr().String(), "port": addr.Port(),
+		"auth_mode": "register", "username": "acme", "password": "wrong-secret", "register_expires": 300}, &trunk); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	type status struct {
+		Registration  string  `json:"registration"`
+		LastErrorCode int     `json:"last_error_code"`
+		LastError     string  `json:"last_error"`
+		Reachable     bool    `json:"reachable"`
+		OptionsRTTMs  float64 `json:"options_rtt_ms"`
+	}
+	var st status
+	read := func() status {
+		var s status
+		p.call("GET", "/v1/trunks/"+trunk.ID+"/status", nil, &s)
+		return s
+	}
+	if !eventually(10*time.Second, func() bool { st = read(); return st.Registration == "failed" && st.LastErrorCode == 403 }) {
+		t.Fatalf("wrong password: status %+v", st)
+	}
+	if code := p.call("PATCH", "/v1/trunks/"+trunk.ID, map[string]any{"password": "right-secret"}, nil); code != 200 {
+		t.Fatalf("fix password: %d", code)
+	}
+	if !eventually(10*time.Second, func() bool { st = read(); return st.Registration == "registered" }) {
+		t.Fatalf("after the fix: status %+v", st)
+	}
+	if st.LastErrorCode != 0 || registered.Load() < 1 || !st.Reachable {
+		t.Fatalf("registered status %+v (%d registrations)", st, registered.Load())
+	}
+	var hist struct {
+		Items []struct {
+			Data struct{ Status string } `json:"data"`
+		}
+	}
+	p.call("GET", "/v1/events/history?types=trunk.status_changed", nil, &hist)
+	var seen []string
+	for _, e := range hist.Items {
+		seen = append(seen, e.Data.Status)
+	}
+	if len(seen) < 3 || seen[len(seen)-1] != "registered" || !strings.Contains(strings.Join(seen, ","), "failed") {
+		t.Fatalf("trunk.status_changed: %v", seen)
+	}
 }

@@ -32,6 +32,7 @@ type serveCmd struct {
 	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
 	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
 	Emergency            []string      `name:"emergency-numbers" env:"DIALTONE_EMERGENCY_NUMBERS" default:"911,933,112" help:"Numbers always allowed, over the highest-priority trunk."`
+	TrunkRetry           time.Duration `name:"trunk-retry" env:"DIALTONE_TRUNK_RETRY" default:"30s" help:"First retry delay after a failed trunk registration; it doubles up to 5m."`
 	Country              string        `name:"country" env:"DIALTONE_COUNTRY" default:"US" help:"Home country (ISO 3166 alpha-2) for reading and classifying national numbers."`
 	Data                 string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
 	AllowPrivateWebhooks bool          `name:"allow-private-webhooks" env:"DIALTONE_ALLOW_PRIVATE_WEBHOOKS" help:"Allow webhook URLs on loopback, private and link-local addresses."`
@@ -63,7 +64,7 @@ func newLogger(e env, level, format string) *slog.Logger {
 // sipConfig maps the flags onto the SIP front's configuration.
 func (c serveCmd) sipConfig() (dsip.Config, error) {
 	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest, Country: c.Country,
-		Emergency: c.Emergency}
+		Emergency: c.Emergency, Trunks: dsip.TrunkTiming{RetryFirst: c.TrunkRetry}}
 	if cfg.Domain == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

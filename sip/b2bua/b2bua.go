@@ -118,6 +118,28 @@ func (b *B2BUA) forget(c *Call) {
 	b.mu.Unlock()
 }
 
+// Client is the SIP client for a transport ("UDP" or "TCP").
+func (b *B2BUA) Client(transport string) *sipgo.Client { return b.dialogUA(transport).Client }
+
+// TrunkChannels counts the live calls using a trunk.
+func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
+	b.mu.Lock()
+	list := make([]*Call, 0, len(b.calls))
+	for _, c := range b.calls {
+		list = append(list, c)
+	}
+	b.mu.Unlock()
+	n := 0
+	for _, c := range list {
+		c.mu.Lock()
+		if c.rec.TrunkID == string(id) && c.state != call.StateEnded {
+			n++
+		}
+		c.mu.Unlock()
+	}
+	return n
+}
+
 // Calls returns a snapshot of every live call.
 func (b *B2BUA) Calls() []call.Snapshot {
 	b.mu.Lock()

@@ -1,0 +1,260 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+// TrunkTiming sets how trunks are kept: how often trunk settings are read
+// again and trunks qualified with OPTIONS, and the first retry delay after a
+// failed registration (doubling up to 5 minutes).
+type TrunkTiming struct {
+	Reload     time.Duration
+	RetryFirst time.Duration
+}
+
+func (t TrunkTiming) withDefaults() TrunkTiming {
+	if t.Reload == 0 {
+		t.Reload = 30 * time.Second
+	}
+	if t.RetryFirst == 0 {
+		t.RetryFirst = 30 * time.Second
+	}
+	return t
+}
+
+// trunkKeeper registers register-mode trunks, qualifies every trunk with
+// OPTIONS and keeps their status.
+type trunkKeeper struct {
+	s      *Server
+	timing TrunkTiming
+
+	mu     sync.Mutex
+	status map[core.TrunkID]*core.TrunkStatus
+	regs   map[core.TrunkID]*trunkReg
+}
+
+type trunkReg struct {
+	version int64
+	cancel  context.CancelFunc
+}
+
+func newTrunkKeeper(s *Server, timing TrunkTiming) *trunkKeeper {
+	return &trunkKeeper{s: s, timing: timing.withDefaults(), status: map[core.TrunkID]*core.TrunkStatus{}, regs: map[core.TrunkID]*trunkReg{}}
+}
+
+// run reloads trunks until ctx ends: a changed trunk (new version) is registered again at once.
+func (k *trunkKeeper) run(ctx context.Context) {
+	t := time.NewTicker(k.timing.Reload)
+	defer t.Stop()
+	for {
+		k.sync(ctx)
+		select {
+		case <-ctx.Done():
+			k.mu.Lock()
+			for _, r := range k.regs {
+				r.cancel()
+			}
+			k.mu.Unlock()
+			return
+		case <-t.C:
+		case <-k.s.trunkChanged:
+		}
+	}
+}
+
+func (k *trunkKeeper) sync(ctx context.Context) {
+	trunks, err := k.s.dir.EnabledTrunks(ctx)
+	if err != nil {
+		return
+	}
+	seen := map[core.TrunkID]bool{}
+	for _, t := range trunks {
+		seen[t.ID] = true
+		go k.qualify(ctx, t)
+		if t.AuthMode != "register" {
+			k.set(t.ID, func(st *core.TrunkStatus) { st.Registration = "not_applicable" })
+			continue
+		}
+		k.mu.Lock()
+		r, ok := k.regs[t.ID]
+		if ok && r.version == t.Version {
+			k.mu.Unlock()
+			continue
+		}
+		if ok {
+			r.cancel()
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		k.regs[t.ID] = &trunkReg{version: t.Version, cancel: cancel}
+		k.mu.Unlock()
+		go k.register(rctx, t)
+	}
+	k.mu.Lock()
+	for id, r := range k.regs {
+		if !seen[id] {
+			r.cancel()
+			delete(k.regs, id)
+			delete(k.status, id)
+		}
+	}
+	k.mu.Unlock()
+}
+
+func (k *trunkKeeper) set(id core.TrunkID, f func(*core.TrunkStatus)) {
+	k.mu.Lock()
+	st, ok := k.status[id]
+	if !ok {
+		st = &core.TrunkStatus{TrunkID: id}
+		k.status[id] = st
+	}
+	before := st.Registration
+	f(st)
+	after, reason := st.Registration, st.LastError
+	k.mu.Unlock()
+	if before != after {
+		k.s.publish(core.NewEvent(core.EventTrunkStatusChanged, time.Now(), "trunk:"+string(id), nil,
+			core.TrunkStatusData{TrunkID: string(id), Status: after, Reason: reason}))
+	}
+}
+
+func (k *trunkKeeper) get(id core.TrunkID) (core.TrunkStatus, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st, ok := k.status[id]
+	if !ok {
+		return core.TrunkStatus{}, false
+	}
+	return *st, true
+}
+
+func trunkTarget(t *core.Trunk) string {
+	if t.OutboundProxy != "" {
+		if strings.Contains(t.OutboundProxy, ":") {
+			return t.OutboundProxy
+		}
+		return net.JoinHostPort(t.OutboundProxy, "5060")
+	}
+	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
+}
+
+func (k *trunkKeeper) client(t *core.Trunk) *sipgo.Client {
+	if strings.EqualFold(t.Transport, "tcp") {
+		return k.s.B2BUA.Client("TCP")
+	}
+	return k.s.B2BUA.Client("UDP")
+}
+
+// register keeps one trunk registered: refresh before expiry, back off on failure.
+func (k *trunkKeeper) register(ctx context.Context, t *core.Trunk) {
+	retry := k.timing.RetryFirst
+	for {
+		k.set(t.ID, func(st *core.TrunkStatus) {
+			if st.Registration != "registered" {
+				st.Registration = "registering"
+			}
+		})
+		granted, code, err := k.registerOnce(ctx, t)
+		if ctx.Err() != nil {
+			return
+		}
+		var wait time.Duration
+		if err == nil {
+			retry = k.timing.RetryFirst
+			until := time.Now().Add(granted)
+			k.set(t.ID, func(st *core.TrunkStatus) {
+				st.Registration, st.RegisteredUntil, st.LastError, st.LastErrorCode = "registered", &until, "", 0
+			})
+			wait = granted * 8 / 10
+		} else {
+			now := time.Now()
+			k.set(t.ID, func(st *core.TrunkStatus) {
+				st.Registration, st.LastError, st.LastErrorCode, st.LastErrorAt = "failed", err.Error(), code, &now
+			})
+			k.s.log.Warn("trunk registration failed", "trunk", t.ID, "status", code, "error", err, "retry_in", retry)
+			wait = retry
+			retry = min(retry*2, 5*time.Minute)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Duration, int, error) {
+	domain := firstOf(t.Realm, t.FromDomain, t.Host)
+	aor := sip.Uri{Scheme: "sip", User: t.Username, Host: domain}
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: t.Host, Port: t.Port})
+	req.SetDestination(trunkTarget(t))
+	req.SetTransport(strings.ToUpper(t.Transport))
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(12))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: t.Username, Host: k.s.cfg.Advertise.String(), Port: int(k.s.Addr().Port())}})
+	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(t.RegisterExpires)))
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c := k.client(t)
+	res, err := c.Do(rctx, req)
+	if err != nil {
+		return 0, 0, fmt.Errorf("no answer: %w", err)
+	}
+	if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+		res, err = c.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password.Reveal()})
+		if err != nil {
+			return 0, 0, fmt.Errorf("no answer to the authenticated REGISTER: %w", err)
+		}
+	}
+	if res.StatusCode != sip.StatusOK {
+		return 0, res.StatusCode, fmt.Errorf("registrar answered %d %s", res.StatusCode, res.Reason)
+	}
+	granted := time.Duration(t.RegisterExpires) * time.Second
+	if h := res.GetHeader("Expires"); h != nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(h.Value())); err == nil && n > 0 {
+			granted = time.Duration(n) * time.Second
+		}
+	}
+	return granted, 0, nil
+}
+
+// qualify sends OPTIONS and records the round trip.
+func (k *trunkKeeper) qualify(ctx context.Context, t *core.Trunk) {
+	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: t.Host, Port: t.Port})
+	req.SetDestination(trunkTarget(t))
+	req.SetTransport(strings.ToUpper(t.Transport))
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := k.client(t).Do(rctx, req)
+	rtt := time.Since(start)
+	now := time.Now()
+	k.set(t.ID, func(st *core.TrunkStatus) {
+		st.LastOptionsAt = &now
+		st.Reachable = err == nil && res != nil
+		if st.Reachable {
+			st.LastOptionsRTT = rtt
+		}
+	})
+}
+
+func firstOf(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
