@@ -33,6 +33,8 @@ type CallRecord struct {
 	TrunkID     string     `json:"trunk_id,omitempty"`
 	NumberID    string     `json:"number_id,omitempty"`
 	Attempts    int        `json:"trunk_attempts,omitempty" doc:"Outbound calls: trunks tried; more than one after failover."`
+	Dialled     string     `json:"dialled,omitempty" doc:"What the caller dialled; to_number is the normalised number called."`
+	CallerID    string     `json:"caller_id_presented,omitempty" doc:"Outbound calls: the caller ID sent to the trunk."`
 	StartedAt   time.Time  `json:"started_at"`
 	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
 	EndedAt     *time.Time `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
@@ -47,7 +49,7 @@ type CallRecord struct {
 func toCallRecord(r *call.Record) CallRecord {
 	return CallRecord{
 		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
-		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, Dialled: r.Dialled, CallerID: r.CallerIDPresented, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingSeconds: round2(r.RingSeconds()), TalkSeconds: round2(r.TalkSeconds()), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
 	}

@@ -77,6 +77,7 @@ type Directory interface {
 	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
 	EnabledTrunks(ctx context.Context) ([]*core.Trunk, error)
 	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
+	FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error)
 	GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error)
 	ListOutboundRoutes(ctx context.Context) ([]*core.OutboundRoute, error)
 }

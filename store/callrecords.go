@@ -31,10 +31,12 @@ type callRecordRow struct {
 	TrunkID       string        `db:"trunk_id"`
 	NumberID      string        `db:"number_id"`
 	Attempts      int           `db:"attempts"`
+	Dialled       string        `db:"dialled"`
+	CallerID      string        `db:"caller_id_presented"`
 }
 
 const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
-	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts`
+	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts, dialled, caller_id_presented`
 
 func optMicros(t *time.Time) sql.NullInt64 {
 	if t == nil {
@@ -60,6 +62,7 @@ func toCallRecordRow(r *call.Record) callRecordRow {
 		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
 		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
 		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts,
+		Dialled: r.Dialled, CallerID: r.CallerIDPresented,
 	}
 }
 
@@ -70,6 +73,7 @@ func (row *callRecordRow) record() *call.Record {
 		StartedAt: fromMicros(row.StartedAt), AnsweredAt: optTime(row.AnsweredAt), EndedAt: optTime(row.EndedAt),
 		Disposition: call.Disposition(row.Disposition), HangupCause: row.HangupCause, HangupBy: call.Party(row.HangupBy),
 		TrunkID: row.TrunkID, NumberID: row.NumberID, Attempts: row.Attempts,
+		Dialled: row.Dialled, CallerIDPresented: row.CallerID,
 	}
 	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
 	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
@@ -80,7 +84,7 @@ func (row *callRecordRow) record() *call.Record {
 func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
 	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
 		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
-		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts)`,
+		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts, :dialled, :caller_id_presented)`,
 		toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("create call record %s: %w", r.ID, err)
@@ -93,7 +97,8 @@ func (db *DB) FinishCallRecord(ctx context.Context, r *call.Record) error {
 	res, err := db.w.NamedExecContext(ctx, `UPDATE call_records SET answered_at = :answered_at,
 		ended_at = :ended_at, disposition = :disposition, hangup_cause = :hangup_cause,
 		hangup_by = :hangup_by, caller_quality = :caller_quality, callee_quality = :callee_quality,
-		from_name = :from_name, trunk_id = :trunk_id, attempts = :attempts WHERE id = :id`, toCallRecordRow(r))
+		from_name = :from_name, trunk_id = :trunk_id, attempts = :attempts,
+		caller_id_presented = :caller_id_presented WHERE id = :id`, toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("finish call record %s: %w", r.ID, err)
 	}

@@ -97,6 +97,17 @@ func (db *DB) NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber,
 	return r.number(), nil
 }
 
+// FirstNumberOfTrunk is the lowest bidirectional number delivered by a trunk.
+func (db *DB) FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error) {
+	var r numberRow
+	err := db.r.GetContext(ctx, &r, `SELECT `+numberColumns+` FROM numbers WHERE trunk_id = ? AND direction = 'bidirectional'
+		ORDER BY number LIMIT 1`, id)
+	if err != nil {
+		return nil, notFound(err, "number of trunk", id)
+	}
+	return r.number(), nil
+}
+
 // ListNumbers returns one page of numbers ordered by number.
 func (db *DB) ListNumbers(ctx context.Context, p core.PageRequest) (core.Page[*core.PhoneNumber], error) {
 	limit := pageLimit(p.Limit)

@@ -167,10 +167,13 @@ func TestOutboundFailover(t *testing.T) {
 			TrunkID     string `json:"trunk_id"`
 			Attempts    int    `json:"trunk_attempts"`
 			Disposition string `json:"disposition"`
+			Dialled     string `json:"dialled"`
+			CallerID    string `json:"caller_id_presented"`
 		}
 	}
 	p.call("GET", "/v1/call-records?direction=outbound", nil, &list)
-	if len(list.Items) != 1 || list.Items[0].TrunkID != tUp || list.Items[0].Attempts != 2 || list.Items[0].ToNumber != "+12125550123" || list.Items[0].Disposition != "answered" {
+	if len(list.Items) != 1 || list.Items[0].TrunkID != tUp || list.Items[0].Attempts != 2 || list.Items[0].ToNumber != "+12125550123" ||
+		list.Items[0].Disposition != "answered" || list.Items[0].Dialled != "92125550123" || list.Items[0].CallerID != "+14155550100" {
 		t.Fatalf("outbound record: %+v", list)
 	}
 

@@ -83,23 +83,25 @@ type LegQuality struct {
 
 // Record is the call record (CDR) of one call.
 type Record struct {
-	ID          ID
-	SIPCallID   string
-	Direction   Direction
-	FromNumber  string
-	FromName    string
-	ToNumber    string
-	TrunkID     string // inbound and outbound calls: the trunk used
-	NumberID    string // inbound calls: the number dialled
-	Attempts    int    // outbound calls: trunks tried (more than one after failover)
-	StartedAt   time.Time
-	AnsweredAt  *time.Time
-	EndedAt     *time.Time
-	Disposition Disposition
-	HangupCause string
-	HangupBy    Party
-	Caller      LegQuality
-	Callee      LegQuality
+	ID                ID
+	SIPCallID         string
+	Direction         Direction
+	FromNumber        string
+	FromName          string
+	ToNumber          string
+	TrunkID           string // inbound and outbound calls: the trunk used
+	NumberID          string // inbound calls: the number dialled
+	Attempts          int    // outbound calls: trunks tried (more than one after failover)
+	Dialled           string // what the caller dialled, before patterns and normalisation
+	CallerIDPresented string // outbound calls: the caller ID sent to the trunk ("anonymous" when hidden)
+	StartedAt         time.Time
+	AnsweredAt        *time.Time
+	EndedAt           *time.Time
+	Disposition       Disposition
+	HangupCause       string
+	HangupBy          Party
+	Caller            LegQuality
+	Callee            LegQuality
 }
 
 // RingSeconds is the time from start to answer (or to the end, unanswered).

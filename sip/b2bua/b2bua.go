@@ -29,6 +29,7 @@ type Directory interface {
 	GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error)
 	ListOutboundRoutes(ctx context.Context) ([]*core.OutboundRoute, error)
 	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
+	FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error)
 }
 
 // Config of the B2BUA.

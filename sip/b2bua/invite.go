@@ -79,6 +79,7 @@ func (b *B2BUA) newCall(req *sip.Request, rec call.Record) *Call {
 	c := &Call{id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRouting, rec: rec}
 	c.rec.ID = c.id
 	c.rec.SIPCallID = req.CallID().Value()
+	c.rec.Dialled = req.Recipient.User
 	c.rec.StartedAt = time.Now().UTC()
 	c.log = b.log.With("call_id", c.id, "from", rec.FromNumber, "to", rec.ToNumber, "direction", rec.Direction)
 	return c

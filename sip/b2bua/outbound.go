@@ -102,21 +102,30 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 	if emergency && caller.EmergencyCallbackNumber != "" {
 		callerID = caller.EmergencyCallbackNumber
 	}
-	if callerID == "" {
-		callerID = caller.Number
-	}
-	if n, err := b.dir.NumberByE164(context.Background(), callerID); err == nil && n.BlockCallerID {
-		hide = true
-	}
-	hide = hide && !emergency // emergency services always get the caller
-	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: callerID, Name: caller.Name}}
-	var headers []sip.Header
-	if hide {
+	// identity is what the trunk is told of the caller, per trunk: the
+	// extension's or route's caller ID, else the trunk's first number.
+	identity := func(t *core.Trunk) (*core.Extension, []sip.Header, string) {
+		id := callerID
+		if id == "" {
+			if n, err := b.dir.FirstNumberOfTrunk(context.Background(), t.ID); err == nil {
+				id = n.Number
+			}
+		}
+		if id == "" {
+			id = caller.Number
+		}
+		hidden := hide
+		if n, err := b.dir.NumberByE164(context.Background(), id); err == nil && n.BlockCallerID {
+			hidden = true
+		}
+		if !hidden || emergency { // emergency services always get the caller
+			return &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: id, Name: caller.Name}}, nil, id
+		}
 		// RFC 3325: the trunk learns who calls (P-Asserted-Identity) and is
 		// asked not to pass it on (Privacy: id); From says anonymous.
-		headers = append(headers, sip.NewHeader("P-Asserted-Identity", "<sip:"+callerID+"@"+b.cfg.Domain+">"),
-			sip.NewHeader("Privacy", "id"))
-		presented = &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: "anonymous", Name: "Anonymous"}}
+		return &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: "anonymous", Name: "Anonymous"}},
+			[]sip.Header{sip.NewHeader("P-Asserted-Identity", "<sip:"+id+"@"+b.cfg.Domain+">"), sip.NewHeader("Privacy", "id")},
+			"anonymous"
 	}
 	b.bridgeCaller(c, req, tx, outboundRingFor, func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
 		last := forkOutcome{code: sip.StatusServiceUnavailable, reason: "No Trunk Available", disp: call.Failed, cause: call.CauseNoRoute}
@@ -125,9 +134,15 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			if err != nil || !t.Enabled {
 				continue
 			}
+			if t.MaxChannels > 0 && b.TrunkChannels(t.ID) >= t.MaxChannels {
+				c.log.Info("trunk at its channel limit, trying the next", "trunk", t.ID)
+				continue
+			}
+			presented, headers, shown := identity(t)
 			c.mu.Lock()
 			c.rec.TrunkID = string(t.ID)
 			c.rec.Attempts = i + 1
+			c.rec.CallerIDPresented = shown
 			c.mu.Unlock()
 			won, out := b.fork(ctx, []registrar.Binding{trunkBinding(t, number)}, dialSpec{
 				offer: offer, from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
