@@ -222,7 +222,7 @@ func TestInteropSippCarrier(t *testing.T) {
 	p := startPBX(t, 60*time.Second)
 	callee := p.extension("1002", map[string]any{"sip_password": "interop-callee-pw"})
 	var trunk struct{ ID string }
-	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "sipp carrier", "host": "127.0.0.9", "auth_mode": "ip",
+	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "sipp carrier", "host": "127.0.0.9", "port": 25390, "auth_mode": "ip",
 		"allowed_cidrs": []string{"127.0.0.9/32"}}, &trunk); code != 201 {
 		t.Fatalf("create trunk: %d", code)
 	}
@@ -271,6 +271,52 @@ func TestInteropSippCarrier(t *testing.T) {
 		if r.Direction != "inbound" || r.TrunkID != trunk.ID || r.NumberID != number.ID || r.ToNumber != "+14155550100" ||
 			r.FromNumber != "+12125550123" || r.Disposition != "answered" {
 			t.Fatalf("record: %+v", r)
+		}
+	}
+
+	// The carrier answers outbound calls: a registered sipp extension dials out through a route.
+	const outCalls = 20
+	caller := p.extension("1001", map[string]any{"sip_password": "interop-caller-pw", "outbound_caller_id": "+14155550100"})
+	if code := p.call("POST", "/v1/outbound-routes", map[string]any{"name": "national", "patterns": []string{"9|NXXNXXXXXX"},
+		"prepend": "+1", "trunk_ids": []string{trunk.ID}}, nil); code != 201 {
+		t.Fatalf("create route: %d", code)
+	}
+	callerCSV := writeFile(t, dir, "caller.csv", "SEQUENTIAL\n1001;\n")
+	sipp(t, ctx, pbxAddr, "-sf", sippScenario("register.xml"), "-inf", callerCSV, "-au", caller.Number, "-ap", caller.SIPPassword,
+		"-i", "127.0.0.2", "-p", "25380", "-m", "1", "-timeout", "10")
+	far := exec.CommandContext(ctx, "sipp", "-sf", sippScenario("uas.xml"), "-i", "127.0.0.9", "-p", "25390",
+		"-mp", "26400", "-rtp_echo", "-m", fmt.Sprint(outCalls), "-nostdin", "-timeout", "100")
+	var farOut strings.Builder
+	far.Stdout, far.Stderr = &farOut, &farOut
+	if err := far.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	sipp(t, ctx, pbxAddr, "-sf", sippScenario("uac.xml"), "-s", "92125550123", "-inf", callerCSV,
+		"-au", caller.Number, "-ap", caller.SIPPassword, "-i", "127.0.0.2", "-p", "25380", "-mp", "26500",
+		"-m", fmt.Sprint(outCalls), "-r", "10", "-l", fmt.Sprint(outCalls), "-d", "2000", "-timeout", "90")
+	if err := far.Wait(); err != nil {
+		t.Fatalf("carrier sipp: %v\n%s", err, tail([]byte(farOut.String()), 3000))
+	}
+	var outbound struct {
+		Items []struct {
+			ToNumber    string `json:"to_number"`
+			TrunkID     string `json:"trunk_id"`
+			Disposition string `json:"disposition"`
+			Media       struct {
+				Callee struct {
+					PacketsIn int `json:"packets_in"`
+				} `json:"callee"`
+			} `json:"media"`
+		}
+	}
+	p.call("GET", "/v1/call-records?direction=outbound&limit=500", nil, &outbound)
+	if len(outbound.Items) != outCalls {
+		t.Fatalf("%d outbound records, want %d", len(outbound.Items), outCalls)
+	}
+	for _, r := range outbound.Items {
+		if r.ToNumber != "+12125550123" || r.TrunkID != trunk.ID || r.Disposition != "answered" || r.Media.Callee.PacketsIn < 50 {
+			t.Fatalf("outbound record: %+v", r)
 		}
 	}
 }
