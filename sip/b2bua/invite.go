@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,10 +23,11 @@ import (
 // the Request-URI. It returns once the caller has a final response.
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
 	dialed := req.Recipient.User
-	if b.outbound(req, tx, caller, dialed) {
+	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
+	special := strings.HasPrefix(dialed, "*82") || slices.Contains(b.cfg.Emergency, dialed)
+	if (errors.Is(err, core.ErrNotFound) || special) && b.outbound(req, tx, caller, dialed) {
 		return
 	}
-	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
 	c := b.newCall(req, call.Record{Direction: call.Internal, FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed})
 	c.fromExt = caller.ID
 	if !b.start(c, req, tx) {

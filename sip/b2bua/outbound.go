@@ -36,10 +36,10 @@ func (b *B2BUA) matchOutbound(ctx context.Context, dialled string) (*core.Outbou
 	return nil, "", nil
 }
 
-// outbound handles a dialled string that is not an extension: emergency
-// numbers, then outbound routes with calling permissions, with *82 hiding
-// the caller ID for the call. It reports false when the call is not its to
-// handle (an extension number, or nothing matches).
+// outbound handles a dialled string that is not an extension (or is an
+// emergency number, or starts with *82): emergency numbers, then outbound
+// routes with calling permissions, with *82 hiding the caller ID for the
+// call. It reports false when no route matches.
 func (b *B2BUA) outbound(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension, dialed string) bool {
 	ctx := context.Background()
 	hide := false
@@ -47,11 +47,6 @@ func (b *B2BUA) outbound(req *sip.Request, tx sip.ServerTransaction, caller *cor
 		hide, dialed = true, rest
 	}
 	emergency := slices.Contains(b.cfg.Emergency, dialed)
-	if !emergency && !hide {
-		if _, err := b.dir.ExtensionByNumber(ctx, dialed); err == nil {
-			return false
-		}
-	}
 	route, number, err := b.matchOutbound(ctx, dialed)
 	if err != nil {
 		return false
