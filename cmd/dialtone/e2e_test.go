@@ -34,14 +34,17 @@ type pbx struct {
 
 const e2eKey = "e2e-admin-key"
 
-var rtpRange = 41000
+// pbxStarts gives every PBX of a test run its own RTP port range, between
+// 32000 and 63999; the pool skips ports another program holds.
+var pbxStarts int
 
 func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCmd)) *pbx {
 	t.Helper()
-	rtpRange += 1000
+	pbxStarts++
+	rtpLow := 32000 + (pbxStarts%32)*1000
 	cmd := serveCmd{
 		HTTP: "127.0.0.1:0", SIP: "127.0.0.1:0", Domain: "pbx.test",
-		RTPPorts: fmt.Sprintf("%d-%d", rtpRange, rtpRange+999), MediaTimeout: mediaTimeout,
+		RTPPorts: fmt.Sprintf("%d-%d", rtpLow, rtpLow+999), MediaTimeout: mediaTimeout,
 		Data: t.TempDir(), LogLevel: "warn", LogFormat: "text", ShutdownTimeout: 5 * time.Second,
 		EventRetention: 168 * time.Hour, Country: "US", TrunkRetry: 30 * time.Second, WebhookRetryBase: 10 * time.Second, Digest: []string{"MD5", "SHA-256"},
 	}
