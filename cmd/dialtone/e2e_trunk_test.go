@@ -312,16 +312,20 @@ func TestRegisterTrunkLifecycle(t *testing.T) {
 	if st.LastErrorCode != 0 || registered.Load() < 1 || !st.Reachable {
 		t.Fatalf("registered status %+v (%d registrations)", st, registered.Load())
 	}
-	var hist struct {
-		Items []struct {
-			Data struct{ Status string } `json:"data"`
-		}
-	}
-	p.call("GET", "/v1/events/history?types=trunk.status_changed", nil, &hist)
 	var seen []string
-	for _, e := range hist.Items {
-		seen = append(seen, e.Data.Status)
-	}
+	eventually(5*time.Second, func() bool {
+		var hist struct {
+			Items []struct {
+				Data struct{ Status string } `json:"data"`
+			}
+		}
+		p.call("GET", "/v1/events/history?types=trunk.status_changed", nil, &hist)
+		seen = seen[:0]
+		for _, e := range hist.Items {
+			seen = append(seen, e.Data.Status)
+		}
+		return len(seen) > 0 && seen[len(seen)-1] == "registered"
+	})
 	if len(seen) < 3 || seen[len(seen)-1] != "registered" || !strings.Contains(strings.Join(seen, ","), "failed") {
 		t.Fatalf("trunk.status_changed: %v", seen)
 	}

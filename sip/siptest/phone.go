@@ -104,6 +104,9 @@ func New(cfg Config) (*Phone, error) {
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dsc.ReadAck(req, tx) })
 	srv.OnBye(p.onBye)
+	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
 	dsip.ServeUDP(ua, srv, conn)
 	return p, nil
 }
