@@ -62,7 +62,14 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.
 		return ext
 	case auth.Failed:
 		if s.Guard.Fail(ip) {
-			s.log.Warn("sip address banned after repeated authentication failures", "ip", ip.String())
+			s.log.Warn("sip address banned after repeated authentication failures", "ip", ip.String(), "security", true)
+			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
+			return nil
+		}
+		if proxy {
+			// A call from a source that is neither a trunk nor an extension
+			// that can authenticate: refuse it (phones retry REGISTER instead).
+			s.log.Warn("call refused: authentication failed", "ip", ip.String(), "method", string(req.Method), "security", true)
 			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
 			return nil
 		}

@@ -124,6 +124,18 @@ func TestRegistrationAuthAndBans(t *testing.T) {
 		t.Fatalf("registrations: %+v", regs)
 	}
 
+	// A call with wrong credentials (an unknown source that is no extension) is refused with 403.
+	intruder, err := siptest.New(siptest.Config{User: e.Number, Password: "not-the-password", Domain: "pbx.test", PBX: p.sip, IP: "127.0.0.24"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer intruder.Close()
+	ictx, icancel := within(5 * time.Second)
+	defer icancel()
+	if _, err := intruder.Dial(ictx, "4001"); err == nil || err.(*siptest.DialError).Code != 403 {
+		t.Fatalf("call with a wrong password: %v", err)
+	}
+
 	// A disabled extension cannot register.
 	p.call("PATCH", "/v1/extensions/"+e.ID, map[string]any{"enabled": false}, nil)
 	if res := rawRegister(t, p, "127.0.0.23", e.Number, e.SIPPassword); res == nil || res.StatusCode != 403 {
