@@ -105,14 +105,14 @@ func TestClickToCallAndControl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-inB.HungUp()
+	waitHungUp(t, inB)
 	if !inA.WaitHears(ctx, 1000) || !inC.WaitHears(ctx, 600) {
 		t.Fatal("no audio after transfer")
 	}
 	if err := inA.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-inC.HungUp()
+	waitHungUp(t, inC)
 
 	var types []string
 	eventually(5*time.Second, func() bool {

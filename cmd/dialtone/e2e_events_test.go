@@ -35,7 +35,7 @@ func placeCalls(t *testing.T, caller, callee *siptest.Phone, number string, n in
 			t.Fatalf("call %d not answered: %v", i, err)
 		}
 		_ = out.Hangup(ctx)
-		<-in.HungUp()
+		waitHungUp(t, in)
 		cancel()
 	}
 }

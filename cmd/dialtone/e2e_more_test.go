@@ -227,7 +227,7 @@ func TestHoldDTMFAndForking(t *testing.T) {
 	if err := in.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	<-out.HungUp()
+	waitHungUp(t, out)
 	if rec := p.lastRecord(); rec.Disposition != "answered" || rec.HangupBy != "callee" {
 		t.Fatalf("record: %+v", rec)
 	}
@@ -254,7 +254,7 @@ func TestMediaTimeoutAndAPIHangup(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("a silent call was not hung up")
 	}
-	<-in.HungUp()
+	waitHungUp(t, in)
 	if rec := p.lastRecord(); rec.HangupCause != "media_timeout" || rec.HangupBy != "system" || rec.Disposition != "answered" {
 		t.Fatalf("record: %+v", rec)
 	}
@@ -272,8 +272,8 @@ func TestMediaTimeoutAndAPIHangup(t *testing.T) {
 	if code := p.call("POST", "/v1/calls/"+live.Items[0].ID+"/hangup", nil, nil); code != 202 {
 		t.Fatalf("hangup: %d", code)
 	}
-	<-out.HungUp()
-	<-in.HungUp()
+	waitHungUp(t, out)
+	waitHungUp(t, in)
 	if rec := p.lastRecord(); rec.HangupCause != "api_hangup" || rec.ID != live.Items[0].ID {
 		t.Fatalf("record: %+v", rec)
 	}

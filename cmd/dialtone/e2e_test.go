@@ -186,6 +186,16 @@ func (p *pbx) lastRecord() callRecord {
 	return callRecord{}
 }
 
+// waitHungUp waits for the far end of c to hang up.
+func waitHungUp(t *testing.T, c *siptest.Call) {
+	t.Helper()
+	select {
+	case <-c.HungUp():
+	case <-time.After(15 * time.Second):
+		t.Fatal("the far end did not hang up")
+	}
+}
+
 // eventually polls cond until it holds or d has passed.
 func eventually(d time.Duration, cond func() bool) bool {
 	for deadline := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
@@ -250,10 +260,10 @@ func TestCallCarriesAudioBothWays(t *testing.T) {
 			}
 			if tt.hangupByCaller {
 				err = out.Hangup(ctx)
-				<-in.HungUp()
+				waitHungUp(t, in)
 			} else {
 				err = in.Hangup(ctx)
-				<-out.HungUp()
+				waitHungUp(t, out)
 			}
 			if err != nil {
 				t.Fatal(err)

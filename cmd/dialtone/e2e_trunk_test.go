@@ -56,7 +56,7 @@ func TestInboundFromIPTrunk(t *testing.T) {
 		t.Fatal("no audio between the carrier and the extension")
 	}
 	_ = out.Hangup(ctx)
-	<-in.HungUp()
+	waitHungUp(t, in)
 	p.lastRecord()
 	var list struct {
 		Items []struct {
@@ -158,7 +158,7 @@ func TestOutboundFailover(t *testing.T) {
 		t.Fatal("no audio through the second trunk")
 	}
 	_ = out.Hangup(ctx)
-	<-in.HungUp()
+	waitHungUp(t, in)
 	p.lastRecord()
 	var list struct {
 		Items []struct {
@@ -220,7 +220,7 @@ func TestOutboundFailover(t *testing.T) {
 		t.Fatalf("emergency call presented %s", from)
 	}
 	_ = emergency.Hangup(ctx)
-	<-in.HungUp()
+	waitHungUp(t, in)
 	// *82 hides the caller ID for one call (RFC 3325 towards the trunk).
 	hidden, err := phone.Dial(ctx, "*8292125550123")
 	if err != nil {
@@ -236,7 +236,7 @@ func TestOutboundFailover(t *testing.T) {
 		t.Fatalf("*82 INVITE: %s", inv.String())
 	}
 	_ = hidden.Hangup(ctx)
-	<-in.HungUp()
+	waitHungUp(t, in)
 }
 
 // carrierRegistrar is a carrier's registrar: digest-challenged REGISTER for
