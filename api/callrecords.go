@@ -50,12 +50,10 @@ func toCallRecord(r *call.Record) CallRecord {
 	return CallRecord{
 		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
 		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, Dialled: r.Dialled, CallerID: r.CallerIDPresented, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
-		RingSeconds: round2(r.RingSeconds()), TalkSeconds: round2(r.TalkSeconds()), Disposition: string(r.Disposition),
+		RingSeconds: r.RingSeconds(), TalkSeconds: r.TalkSeconds(), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
 	}
 }
-
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 type callRecordList struct {
 	Items      []CallRecord `json:"items"`

@@ -38,10 +38,11 @@ func toLiveCall(s call.Snapshot) LiveCall {
 		AnsweredAt: s.AnsweredAt, Legs: legs}
 }
 
-// callVisible reports whether the key may see a call: members only their own.
-func (s *server) callVisible(ctx context.Context, c call.Snapshot) bool {
-	num, ok := s.memberNumber(ctx)
-	return !ok || c.FromNumber == num || c.ToNumber == num
+// callFilter returns which calls the key may see: members only their own.
+// The member's number is read once, not per call.
+func (s *server) callFilter(ctx context.Context) func(call.Snapshot) bool {
+	num, member := s.memberNumber(ctx)
+	return func(c call.Snapshot) bool { return !member || c.FromNumber == num || c.ToNumber == num }
 }
 
 // memberNumber is the extension number of a member key (ok false for admins).
@@ -77,8 +78,9 @@ func registerCalls(a huma.API, s *server) {
 		out.Body.Items = []LiveCall{}
 		list := s.Calls.Calls()
 		sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
+		visible := s.callFilter(ctx)
 		for _, c := range list {
-			if s.callVisible(ctx, c) {
+			if visible(c) {
 				out.Body.Items = append(out.Body.Items, toLiveCall(c))
 			}
 		}
@@ -95,7 +97,7 @@ func registerCalls(a huma.API, s *server) {
 		ID string `path:"id" doc:"Call id."`
 	}) (*struct{ Body LiveCall }, error) {
 		c, ok := s.Calls.Call(call.ID(in.ID))
-		if !ok || !s.callVisible(ctx, c) {
+		if !ok || !s.callFilter(ctx)(c) {
 			return nil, huma.Error404NotFound("no live call " + in.ID)
 		}
 		return &struct{ Body LiveCall }{Body: toLiveCall(c)}, nil
@@ -113,7 +115,7 @@ func registerCalls(a huma.API, s *server) {
 		ID string `path:"id" doc:"Call id."`
 	}) (*struct{}, error) {
 		c, ok := s.Calls.Call(call.ID(in.ID))
-		if !ok || !s.callVisible(ctx, c) {
+		if !ok || !s.callFilter(ctx)(c) {
 			return nil, huma.Error404NotFound("no live call " + in.ID)
 		}
 		if err := s.Calls.Hangup(ctx, call.ID(in.ID)); err != nil {
@@ -192,7 +194,7 @@ func registerCallControl(a huma.API, s *server) {
 			Body *callControlBody `required:"false"`
 		}) (*struct{}, error) {
 			c, ok := s.Calls.Call(call.ID(in.ID))
-			if !ok || !s.callVisible(ctx, c) {
+			if !ok || !s.callFilter(ctx)(c) {
 				return nil, huma.Error404NotFound("no live call " + in.ID)
 			}
 			body := in.Body

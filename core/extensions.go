@@ -115,14 +115,13 @@ func applyChange(e *Extension, ch ExtensionChange) error {
 			e.SIPPassword = Secret(*ch.SIPPassword)
 		}
 	}
-	if ch.VoicemailPIN != nil {
-		switch {
-		case *ch.VoicemailPIN == "":
+	if pin := ch.VoicemailPIN; pin != nil {
+		if *pin == "" {
 			e.VoicemailPINHash = ""
-		case ValidateVoicemailPIN(*ch.VoicemailPIN) != nil:
-			v = append(v, ValidateVoicemailPIN(*ch.VoicemailPIN).(ValidationError)...)
-		default:
-			e.VoicemailPINHash = HashPIN(*ch.VoicemailPIN)
+		} else if err := ValidateVoicemailPIN(*pin); err != nil {
+			v = append(v, err.(ValidationError)...)
+		} else {
+			e.VoicemailPINHash = HashPIN(*pin)
 		}
 	}
 	return v.Err()

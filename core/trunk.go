@@ -2,9 +2,11 @@ package core
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -128,13 +130,45 @@ func (t *Trunk) Validate() error {
 	return v.Err()
 }
 
-// OutboundProxyHost is the host part of OutboundProxy ("" when unset).
-func (t *Trunk) OutboundProxyHost() string {
-	h := t.OutboundProxy
-	if i := strings.LastIndexByte(h, ':'); i > 0 && !strings.Contains(h[i:], "]") {
-		h = h[:i]
+// HostPort is the trunk's host and port, as written in request URIs.
+func (t *Trunk) HostPort() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
+
+// Destination is where requests to the trunk are sent: the outbound proxy
+// (port 5060 unless it names one) when set, else HostPort.
+func (t *Trunk) Destination() string {
+	if t.OutboundProxy == "" {
+		return t.HostPort()
 	}
-	return strings.Trim(h, "[]")
+	if _, _, err := net.SplitHostPort(t.OutboundProxy); err == nil {
+		return t.OutboundProxy
+	}
+	return net.JoinHostPort(t.OutboundProxy, "5060")
+}
+
+// PeerHost is the host the carrier's requests come from: the outbound proxy's, else Host.
+func (t *Trunk) PeerHost() string {
+	host, _, err := net.SplitHostPort(t.Destination())
+	if err != nil {
+		return t.Host
+	}
+	return host
+}
+
+// FromHost is the host of the From URI of calls sent to the trunk.
+func (t *Trunk) FromHost() string {
+	if t.FromDomain != "" {
+		return t.FromDomain
+	}
+	return t.Host
+}
+
+// AccountDomain is the domain of the trunk account registered: the realm,
+// else FromHost.
+func (t *Trunk) AccountDomain() string {
+	if t.Realm != "" {
+		return t.Realm
+	}
+	return t.FromHost()
 }
 
 // Accepts reports whether an inbound request from ip belongs to this ip trunk.

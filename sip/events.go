@@ -9,14 +9,14 @@ import (
 	"github.com/dialtone-pbx/dialtone/sip/registrar"
 )
 
-// publish appends one event, logging a failure.
-func (s *Server) publish(ev core.Event) {
-	if s.events == nil {
+// publish appends events to the outbox, logging a failure.
+func (s *Server) publish(evs ...core.Event) {
+	if s.events == nil || len(evs) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.events.AppendEvents(ctx, ev); err != nil {
+	if err := s.events.AppendEvents(ctx, evs...); err != nil {
 		s.log.Error("append event", "error", err)
 	}
 }
@@ -37,17 +37,7 @@ func (s *Server) TrunkStatus(id core.TrunkID) (core.TrunkStatus, bool) {
 }
 
 // publishState turns registrar and brute-force guard changes into events.
-func (s *Server) publishState(events core.EventLog) {
-	if events == nil {
-		return
-	}
-	appendEvents := func(evs ...core.Event) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := events.AppendEvents(ctx, evs...); err != nil {
-			s.log.Error("append event", "error", err)
-		}
-	}
+func (s *Server) publishState() {
 	s.Registry.OnChange(func(ext core.ExtensionID, added, removed []registrar.Binding) {
 		now := time.Now()
 		var evs []core.Event
@@ -57,10 +47,10 @@ func (s *Server) publishState(events core.EventLog) {
 		for _, b := range removed {
 			evs = append(evs, registrationEvent(core.EventRegistrationRemoved, ext, b, now))
 		}
-		appendEvents(evs...)
+		s.publish(evs...)
 	})
 	s.Guard.OnBan(func(b auth.Ban) {
-		appendEvents(core.NewEvent(core.EventSecurityIPBanned, b.Since, "ban:"+b.IP.String(), nil,
+		s.publish(core.NewEvent(core.EventSecurityIPBanned, b.Since, "ban:"+b.IP.String(), nil,
 			core.SecurityBanData{IP: b.IP.String(), Failures: b.Failures, Until: b.Until}))
 	})
 }

@@ -2,10 +2,7 @@ package sip
 
 import (
 	"context"
-	"net"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -28,18 +25,7 @@ func (s *Server) trunkFor(req *sip.Request) *core.Trunk {
 		}
 	}
 	// A register trunk's calls come from the carrier it registers with.
-	for _, t := range trunks {
-		if t.AuthMode != "register" {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", firstOf(t.OutboundProxyHost(), t.Host))
-		cancel()
-		if err == nil && slices.Contains(addrs, ip) {
-			return t
-		}
-	}
-	return nil
+	return s.trunks.peer(ip)
 }
 
 // inbound routes a call from a trunk by the number it was sent to.
@@ -60,7 +46,7 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, t *core.Tru
 	}
 	in := b2bua.Inbound{Trunk: t, Number: n, FromNumber: "anonymous"}
 	if f := req.From(); f != nil && !anonymous(req) {
-		in.FromNumber, in.FromName = f.Address.User, headerValueSafe(f.DisplayName)
+		in.FromNumber, in.FromName = f.Address.User, f.DisplayName // dial() makes it header-safe
 		if e, _, err := core.NormalizeNumber(f.Address.User, s.cfg.Country); err == nil {
 			in.FromNumber = e
 		}
@@ -81,13 +67,4 @@ func anonymous(req *sip.Request) bool {
 		}
 	}
 	return false
-}
-
-func headerValueSafe(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == '"' || r == '\\' {
-			return -1
-		}
-		return r
-	}, s)
 }

@@ -194,7 +194,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},
 			"TCP": {Client: tcpClient, ContactHDR: contact("TCP"), RewriteContact: true},
 		}, s.dir, s.Registry, s.Pool, records, events)
-	s.publishState(events)
+	s.publishState()
 
 	srv.OnRegister(s.onRegister)
 	srv.OnInvite(s.onInvite)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,9 @@ type trunkKeeper struct {
 	mu     sync.Mutex
 	status map[core.TrunkID]*core.TrunkStatus
 	regs   map[core.TrunkID]*trunkReg
+	// peers are the addresses register trunks' carriers call from, resolved
+	// when trunks are read, so no name is looked up while a call waits.
+	peers map[netip.Addr]*core.Trunk
 }
 
 type trunkReg struct {
@@ -79,6 +83,23 @@ func (k *trunkKeeper) sync(ctx context.Context) {
 		return
 	}
 	seen := map[core.TrunkID]bool{}
+	peers := map[netip.Addr]*core.Trunk{}
+	for _, t := range trunks {
+		if t.AuthMode == "register" {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			addrs, err := net.DefaultResolver.LookupNetIP(rctx, "ip", t.PeerHost())
+			cancel()
+			if err != nil {
+				continue
+			}
+			for _, a := range addrs {
+				peers[a.Unmap()] = t
+			}
+		}
+	}
+	k.mu.Lock()
+	k.peers = peers
+	k.mu.Unlock()
 	for _, t := range trunks {
 		seen[t.ID] = true
 		go k.qualify(ctx, t)
@@ -128,6 +149,13 @@ func (k *trunkKeeper) set(id core.TrunkID, f func(*core.TrunkStatus)) {
 	}
 }
 
+// peer returns the register trunk whose carrier calls from ip, or nil.
+func (k *trunkKeeper) peer(ip netip.Addr) *core.Trunk {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.peers[ip.Unmap()]
+}
+
 func (k *trunkKeeper) get(id core.TrunkID) (core.TrunkStatus, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -136,16 +164,6 @@ func (k *trunkKeeper) get(id core.TrunkID) (core.TrunkStatus, bool) {
 		return core.TrunkStatus{}, false
 	}
 	return *st, true
-}
-
-func trunkTarget(t *core.Trunk) string {
-	if t.OutboundProxy != "" {
-		if strings.Contains(t.OutboundProxy, ":") {
-			return t.OutboundProxy
-		}
-		return net.JoinHostPort(t.OutboundProxy, "5060")
-	}
-	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 }
 
 func (k *trunkKeeper) client(t *core.Trunk) *sipgo.Client {
@@ -194,10 +212,9 @@ func (k *trunkKeeper) register(ctx context.Context, t *core.Trunk) {
 }
 
 func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Duration, int, error) {
-	domain := firstOf(t.Realm, t.FromDomain, t.Host)
-	aor := sip.Uri{Scheme: "sip", User: t.Username, Host: domain}
+	aor := sip.Uri{Scheme: "sip", User: t.Username, Host: t.AccountDomain()}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: t.Host, Port: t.Port})
-	req.SetDestination(trunkTarget(t))
+	req.SetDestination(t.Destination())
 	req.SetTransport(strings.ToUpper(t.Transport))
 	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(12))
@@ -233,7 +250,7 @@ func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Dur
 // qualify sends OPTIONS and records the round trip.
 func (k *trunkKeeper) qualify(ctx context.Context, t *core.Trunk) {
 	req := sip.NewRequest(sip.OPTIONS, sip.Uri{Scheme: "sip", Host: t.Host, Port: t.Port})
-	req.SetDestination(trunkTarget(t))
+	req.SetDestination(t.Destination())
 	req.SetTransport(strings.ToUpper(t.Transport))
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -248,13 +265,4 @@ func (k *trunkKeeper) qualify(ctx context.Context, t *core.Trunk) {
 			st.LastOptionsRTT = rtt
 		}
 	})
-}
-
-func firstOf(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -72,11 +72,9 @@ func (db *DB) ListAPIKeys(ctx context.Context, p core.PageRequest) (core.Page[*c
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.APIKey]{}, fmt.Errorf("list api keys: %w", err)
 	}
-	rows, last := trimPage(rows, limit, func(r apiKeyRow) string { return r.ID })
+	rows, next := trimPage(rows, limit, func(r apiKeyRow) []any { return []any{r.ID} })
 	page := core.Page[*core.APIKey]{Items: make([]*core.APIKey, 0, len(rows))}
-	if last != "" {
-		page.NextCursor = encodeCursor(last)
-	}
+	page.NextCursor = next
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].toKey())
 	}

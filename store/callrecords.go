@@ -163,12 +163,8 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 	if err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
-	page := core.Page[*call.Record]{Items: make([]*call.Record, 0, min(len(rows), limit))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[limit-1]
-		page.NextCursor = encodeCursor(last.StartedAt, last.ID)
-	}
+	rows, next := trimPage(rows, limit, func(r callRecordRow) []any { return []any{r.StartedAt, r.ID} })
+	page := core.Page[*call.Record]{Items: make([]*call.Record, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].record())
 	}

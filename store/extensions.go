@@ -158,11 +158,9 @@ func (db *DB) ListExtensions(ctx context.Context, f core.ExtensionFilter, p core
 	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return core.Page[*core.Extension]{}, fmt.Errorf("list extensions: %w", err)
 	}
-	rows, last := trimPage(rows, limit, func(r extensionRow) string { return r.Number })
+	rows, next := trimPage(rows, limit, func(r extensionRow) []any { return []any{r.Number} })
 	page := core.Page[*core.Extension]{Items: make([]*core.Extension, 0, len(rows))}
-	if last != "" {
-		page.NextCursor = encodeCursor(last)
-	}
+	page.NextCursor = next
 	for i := range rows {
 		e, err := db.rowToExtension(&rows[i])
 		if err != nil {

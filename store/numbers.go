@@ -121,11 +121,9 @@ func (db *DB) ListNumbers(ctx context.Context, p core.PageRequest) (core.Page[*c
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+numberColumns+` FROM numbers WHERE number > ? ORDER BY number LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.PhoneNumber]{}, err
 	}
-	rows, last := trimPage(rows, limit, func(r numberRow) string { return r.Number })
+	rows, next := trimPage(rows, limit, func(r numberRow) []any { return []any{r.Number} })
 	page := core.Page[*core.PhoneNumber]{Items: make([]*core.PhoneNumber, 0, len(rows))}
-	if last != "" {
-		page.NextCursor = encodeCursor(last)
-	}
+	page.NextCursor = next
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].number())
 	}

@@ -45,14 +45,15 @@ func pageLimit(n int) int {
 	return n
 }
 
-// trimPage cuts the one extra row fetched to learn whether another page exists
-// and returns the cursor of the next page.
-func trimPage[T any](rows []T, limit int, key func(T) string) ([]T, string) {
+// trimPage cuts the one extra row fetched to learn whether another page
+// exists and returns the cursor of the next page ("" on the last page): the
+// sort key of the last row kept, as key gives it.
+func trimPage[T any](rows []T, limit int, key func(T) []any) ([]T, string) {
 	if len(rows) <= limit {
 		return rows, ""
 	}
 	rows = rows[:limit]
-	return rows, key(rows[limit-1])
+	return rows, encodeCursor(key(rows[limit-1])...)
 }
 
 // likePattern escapes s for use in a LIKE ... ESCAPE '\' expression.

@@ -98,11 +98,9 @@ func (db *DB) ListTrunks(ctx context.Context, p core.PageRequest) (core.Page[*co
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+trunkColumns+` FROM trunks WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.Trunk]{}, err
 	}
-	rows, last := trimPage(rows, limit, func(r trunkRow) string { return r.ID })
+	rows, next := trimPage(rows, limit, func(r trunkRow) []any { return []any{r.ID} })
 	page := core.Page[*core.Trunk]{Items: make([]*core.Trunk, 0, len(rows))}
-	if last != "" {
-		page.NextCursor = encodeCursor(last)
-	}
+	page.NextCursor = next
 	for i := range rows {
 		t, err := db.rowToTrunk(&rows[i])
 		if err != nil {

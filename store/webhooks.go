@@ -100,11 +100,9 @@ func (db *DB) ListWebhooks(ctx context.Context, p core.PageRequest) (core.Page[*
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+webhookColumns+` FROM webhooks WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.Webhook]{}, fmt.Errorf("list webhooks: %w", err)
 	}
-	rows, last := trimPage(rows, limit, func(r webhookRow) string { return r.ID })
+	rows, next := trimPage(rows, limit, func(r webhookRow) []any { return []any{r.ID} })
 	page := core.Page[*core.Webhook]{Items: make([]*core.Webhook, 0, len(rows))}
-	if last != "" {
-		page.NextCursor = encodeCursor(last)
-	}
+	page.NextCursor = next
 	for i := range rows {
 		w, err := db.rowToWebhook(&rows[i])
 		if err != nil {
@@ -266,11 +264,8 @@ func (db *DB) ListDeliveries(ctx context.Context, id core.WebhookID, p core.Page
 	if err != nil {
 		return core.Page[*core.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
 	}
-	page := core.Page[*core.Delivery]{Items: make([]*core.Delivery, 0, min(len(rows), limit))}
-	if len(rows) > limit {
-		rows = rows[:limit]
-		page.NextCursor = encodeCursor(rows[limit-1].EventSeq)
-	}
+	rows, next := trimPage(rows, limit, func(r deliveryRow) []any { return []any{r.EventSeq} })
+	page := core.Page[*core.Delivery]{Items: make([]*core.Delivery, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].delivery())
 	}

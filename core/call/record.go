@@ -104,7 +104,13 @@ type Record struct {
 	Callee            LegQuality
 }
 
-// RingSeconds is the time from start to answer (or to the end, unanswered).
+// centiseconds rounds a duration to hundredths of a second.
+func centiseconds(d time.Duration) float64 {
+	return float64(d.Round(10*time.Millisecond).Milliseconds()) / 1000
+}
+
+// RingSeconds is the time from start to answer (or to the end, unanswered),
+// to the hundredth of a second.
 func (r *Record) RingSeconds() float64 {
 	end := r.EndedAt
 	if r.AnsweredAt != nil {
@@ -113,15 +119,15 @@ func (r *Record) RingSeconds() float64 {
 	if end == nil {
 		return 0
 	}
-	return end.Sub(r.StartedAt).Seconds()
+	return centiseconds(end.Sub(r.StartedAt))
 }
 
-// TalkSeconds is the time from answer to end.
+// TalkSeconds is the time from answer to end, to the hundredth of a second.
 func (r *Record) TalkSeconds() float64 {
 	if r.AnsweredAt == nil || r.EndedAt == nil {
 		return 0
 	}
-	return r.EndedAt.Sub(*r.AnsweredAt).Seconds()
+	return centiseconds(r.EndedAt.Sub(*r.AnsweredAt))
 }
 
 // Filter narrows a list of call records.

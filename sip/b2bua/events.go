@@ -47,7 +47,7 @@ func (c *Call) emit(t core.EventType, extra func(*call.EventData)) {
 func (c *Call) emitEnd(rec call.Record) {
 	summary := func(d *call.EventData) {
 		d.Disposition, d.HangupCause, d.HangupBy = string(rec.Disposition), rec.HangupCause, string(rec.HangupBy)
-		d.RingSeconds, d.TalkSeconds = round2(rec.RingSeconds()), round2(rec.TalkSeconds())
+		d.RingSeconds, d.TalkSeconds = rec.RingSeconds(), rec.TalkSeconds()
 	}
 	c.emit(core.EventCallEnded, summary)
 	missed := rec.Disposition == call.NoAnswer || rec.Disposition == call.Busy || rec.Disposition == call.Cancelled ||
@@ -59,5 +59,3 @@ func (c *Call) emitEnd(rec call.Record) {
 		c.emit(core.EventCallMissed, summary)
 	}
 }
-
-func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }

@@ -471,10 +471,11 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 
-// headerSafe strips characters that would break out of a quoted header value.
+// headerSafe strips control characters, quotes and backslashes, which would
+// break out of a quoted header value.
 func headerSafe(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' || r == '"' || r == '\\' {
+		if r < 0x20 || r == 0x7f || r == '"' || r == '\\' {
 			return -1
 		}
 		return r

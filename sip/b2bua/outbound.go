@@ -3,9 +3,7 @@ package b2bua
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -141,7 +139,7 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			c.mu.Unlock()
 			won, out := b.fork(ctx, []registrar.Binding{trunkBinding(t, number)}, dialSpec{
 				offer: offer, from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
-				onRinging: onRinging, fromHost: firstNonEmpty(t.FromDomain, t.Host), toHost: t.Host, headers: headers,
+				onRinging: onRinging, fromHost: t.FromHost(), toHost: t.Host, headers: headers,
 				authUser: t.Username, authPass: t.Password.Reveal(),
 			})
 			if won != nil {
@@ -163,22 +161,5 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 
 // trunkBinding addresses a number at a trunk as if it were a registered contact.
 func trunkBinding(t *core.Trunk, number string) registrar.Binding {
-	hostPort := net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
-	dest := hostPort
-	if t.OutboundProxy != "" {
-		dest = t.OutboundProxy
-		if !strings.Contains(dest, ":") {
-			dest = net.JoinHostPort(dest, "5060")
-		}
-	}
-	return registrar.Binding{Contact: "sip:" + number + "@" + hostPort, Source: dest, Transport: strings.ToUpper(t.Transport)}
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return registrar.Binding{Contact: "sip:" + number + "@" + t.HostPort(), Source: t.Destination(), Transport: strings.ToUpper(t.Transport)}
 }
