@@ -36,7 +36,7 @@ type NumberInput struct {
 	Kind           *string     `json:"kind,omitempty" enum:"local,toll_free,mobile,national" doc:"Derived from the number when omitted."`
 	Direction      *string     `json:"direction,omitempty" enum:"bidirectional,inbound_only"`
 	TrunkID        *string     `json:"trunk_id,omitempty"`
-	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} or {\"type\":\"reject\"}."`
+	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.) or {\"type\":\"reject\"}."`
 	RecordInbound  *bool       `json:"record_inbound,omitempty"`
 	RecordOutbound *bool       `json:"record_outbound,omitempty"`
 	BlockCallerID  *bool       `json:"block_caller_id,omitempty"`

@@ -26,7 +26,8 @@ const (
 	RouteReject         RouteType = "reject"
 )
 
-// Route is a typed call target.
+// Route is a typed call target. An external_number target is reached
+// through the first outbound route whose patterns match its E.164 form.
 type Route struct {
 	Type        RouteType   `json:"type"`
 	ExtensionID ExtensionID `json:"extension_id,omitempty"`

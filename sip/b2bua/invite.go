@@ -71,10 +71,31 @@ func (b *B2BUA) HandleInbound(req *sip.Request, tx sip.ServerTransaction, in Inb
 		b.ring(c, req, tx, callee)
 	case core.RouteReject:
 		c.reject(req, tx, 603, "Decline", call.Failed, call.CauseRejected)
+	case core.RouteExternalNumber:
+		b.forward(c, req, tx, in)
 	default:
-		// external_number routes need an outbound route to leave by.
 		c.reject(req, tx, sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
 	}
+}
+
+// forward sends an inbound call on to the number's external_number target,
+// out through the first outbound route whose patterns match that E.164
+// number, presenting the original caller (or the number called, when the
+// caller is not an E.164 number).
+func (b *B2BUA) forward(c *Call, req *sip.Request, tx sip.ServerTransaction, in Inbound) {
+	target := in.Number.Route.Number
+	route, number, err := b.matchOutbound(context.Background(), target)
+	if err != nil || route == nil {
+		c.log.Warn("no outbound route for a forwarded number", "number", target)
+		c.reject(req, tx, sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
+		return
+	}
+	callerID := in.Number.Number
+	if strings.HasPrefix(in.FromNumber, "+") {
+		callerID = in.FromNumber
+	}
+	forwarder := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: in.FromNumber, Name: in.FromName, OutboundCallerID: callerID}}
+	b.dialOut(c, req, tx, forwarder, route, number, false, in.FromNumber == "anonymous")
 }
 
 func (b *B2BUA) newCall(req *sip.Request, rec call.Record) *Call {
