@@ -188,17 +188,7 @@ func TestHoldDTMFAndForking(t *testing.T) {
 	_ = desk
 	ctx, cancel := within(20 * time.Second)
 	defer cancel()
-	out, err := caller.Dial(ctx, b.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := mobile.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
-		t.Fatal("no audio after forking")
-	}
+	out, in := connect(t, ctx, caller, b.Number, mobile, 1400, 600)
 
 	// DTMF from the caller reaches the callee as RFC 4733 events.
 	if err := out.SendDigits("159#"); err != nil {

@@ -186,6 +186,23 @@ func (p *pbx) lastRecord() callRecord {
 	return callRecord{}
 }
 
+// connect has caller dial number, waits for callee to answer, and checks that
+// each hears the other's tone (callerHears on the caller's side).
+func connect(t *testing.T, ctx context.Context, caller *siptest.Phone, number string, callee *siptest.Phone, callerHears, calleeHears float64) (out, in *siptest.Call) {
+	t.Helper()
+	out, err := caller.Dial(ctx, number)
+	if err != nil {
+		t.Fatalf("dial %s: %v", number, err)
+	}
+	if in, err = callee.Incoming(ctx); err != nil {
+		t.Fatalf("%s not answered: %v", number, err)
+	}
+	if !out.WaitHears(ctx, callerHears) || !in.WaitHears(ctx, calleeHears) {
+		t.Fatalf("call to %s: the parties do not hear each other", number)
+	}
+	return out, in
+}
+
 // waitHungUp waits for the far end of c to hang up.
 func waitHungUp(t *testing.T, c *siptest.Call) {
 	t.Helper()

@@ -36,25 +36,15 @@ func TestInboundFromIPTrunk(t *testing.T) {
 	if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+18005550199", "route": map[string]any{"type": "reject"}}, &closed); code != 201 || closed.Kind != "toll_free" {
 		t.Fatalf("create toll-free number: %d %+v", code, closed)
 	}
-	carrier, err := siptest.New(siptest.Config{User: "+12125550123", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.5"})
+	pstn, err := siptest.New(siptest.Config{User: "+12125550123", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer carrier.Close()
+	defer pstn.Close()
 	ctx, cancel := within(20 * time.Second)
 	defer cancel()
 
-	out, err := carrier.Dial(ctx, "+14155550100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := phone.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
-		t.Fatal("no audio between the carrier and the extension")
-	}
+	out, in := connect(t, ctx, pstn, "+14155550100", phone, 1400, 600)
 	_ = out.Hangup(ctx)
 	waitHungUp(t, in)
 	p.lastRecord()
@@ -82,7 +72,7 @@ func TestInboundFromIPTrunk(t *testing.T) {
 		{"+14155550111", 404}, // not one of our numbers
 	}
 	for _, tt := range tests {
-		if _, err := carrier.Dial(ctx, tt.dial); err == nil || err.(*siptest.DialError).Code != tt.code {
+		if _, err := pstn.Dial(ctx, tt.dial); err == nil || err.(*siptest.DialError).Code != tt.code {
 			t.Fatalf("%s: want %d, got %v", tt.dial, tt.code, err)
 		}
 	}
@@ -99,6 +89,32 @@ func TestInboundFromIPTrunk(t *testing.T) {
 	if code := p.call("POST", "/v1/numbers", map[string]any{"number": "12", "route": map[string]any{"type": "reject"}}, nil); code != 422 {
 		t.Fatalf("bad number: %d", code)
 	}
+
+	// A number forwarded to an outside number leaves through the matching outbound route.
+	far := carrier(t, p, "127.0.0.11", 0)
+	var out2 struct{ ID string }
+	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "far", "host": "127.0.0.11", "port": far.Addr().Port(),
+		"auth_mode": "ip", "allowed_cidrs": []string{"127.0.0.11/32"}}, &out2); code != 201 {
+		t.Fatalf("create trunk: %d", code)
+	}
+	if code := p.call("POST", "/v1/outbound-routes", map[string]any{"name": "e164", "patterns": []string{"+1NXXNXXXXXX"},
+		"trunk_ids": []string{out2.ID}}, nil); code != 201 {
+		t.Fatalf("create route: %d", code)
+	}
+	var fwd struct{ ID string }
+	if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550101",
+		"route": map[string]any{"type": "external_number", "number": "+12125550999"}}, &fwd); code != 201 {
+		t.Fatalf("create forwarded number: %d", code)
+	}
+	out, in = connect(t, ctx, pstn, "+14155550101", far, 1000, 600)
+	if got := in.Invite().Recipient.User; got != "+12125550999" {
+		t.Fatalf("forwarded to %s", got)
+	}
+	if got := in.Invite().From().Address.User; got != "+12125550123" {
+		t.Fatalf("forwarded call presents %s, want the original caller", got)
+	}
+	_ = out.Hangup(ctx)
+	waitHungUp(t, in)
 }
 
 // carrier starts a Go carrier on ip that answers (code 0) or rejects every call.
@@ -146,17 +162,7 @@ func TestOutboundFailover(t *testing.T) {
 	}
 	ctx, cancel := within(30 * time.Second)
 	defer cancel()
-	out, err := phone.Dial(ctx, "92125550123")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := up.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !out.WaitHears(ctx, 1000) || !in.WaitHears(ctx, 600) {
-		t.Fatal("no audio through the second trunk")
-	}
+	out, in := connect(t, ctx, phone, "92125550123", up, 1000, 600)
 	_ = out.Hangup(ctx)
 	waitHungUp(t, in)
 	p.lastRecord()
@@ -178,7 +184,7 @@ func TestOutboundFailover(t *testing.T) {
 	}
 
 	// Busy is the callee's answer: no failover to the next trunk.
-	_, err = phone.Dial(ctx, "82125550123")
+	_, err := phone.Dial(ctx, "82125550123")
 	if de, ok := err.(*siptest.DialError); !ok || de.Code != 486 {
 		t.Fatalf("busy: %v", err)
 	}
