@@ -117,36 +117,31 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var hooks []struct {
+	var rows []struct {
 		ID    string `db:"id"`
 		Types string `db:"event_types"`
 	}
-	if err := tx.SelectContext(ctx, &hooks, `SELECT id, event_types FROM webhooks WHERE enabled = 1`); err != nil {
+	if err := tx.SelectContext(ctx, &rows, `SELECT id, event_types FROM webhooks WHERE enabled = 1`); err != nil {
 		return err
+	}
+	type hook struct {
+		id    core.WebhookID
+		types []string
+	}
+	hooks := make([]hook, len(rows))
+	for i, r := range rows {
+		hooks[i] = hook{core.WebhookID(r.ID), splitTypes(r.Types)}
 	}
 	for i := range events {
 		e := &events[i]
-		exts := ""
-		if len(e.Extensions) > 0 {
-			parts := make([]string, len(e.Extensions))
-			for j, x := range e.Extensions {
-				parts[j] = string(x)
-			}
-			exts = "," + strings.Join(parts, ",") + ","
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, ?, ?)`,
-			e.ID, e.Type, micros(e.OccurredAt), e.OrderKey, exts, string(e.Data))
-		if err != nil {
-			return fmt.Errorf("append event %s: %w", e.Type, err)
-		}
-		if e.Sequence, err = res.LastInsertId(); err != nil {
+		if err := insertEvent(ctx, tx, e); err != nil {
 			return err
 		}
 		for _, h := range hooks {
-			if !matchesAny(splitTypes(h.Types), e.Type) {
+			if !matchesAny(h.types, e.Type) {
 				continue
 			}
-			if err := insertDelivery(ctx, tx, core.WebhookID(h.ID), e); err != nil {
+			if err := insertDelivery(ctx, tx, h.id, e); err != nil {
 				return err
 			}
 		}
@@ -155,6 +150,25 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 }
 
 // insertDelivery queues e for hook, due at once; its age counts from the event.
+// insertEvent writes one event and sets its Sequence.
+func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
+	exts := ""
+	if len(e.Extensions) > 0 {
+		parts := make([]string, len(e.Extensions))
+		for j, x := range e.Extensions {
+			parts[j] = string(x)
+		}
+		exts = "," + strings.Join(parts, ",") + ","
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, ?, ?)`,
+		e.ID, e.Type, micros(e.OccurredAt), e.OrderKey, exts, string(e.Data))
+	if err != nil {
+		return fmt.Errorf("append event %s: %w", e.Type, err)
+	}
+	e.Sequence, err = res.LastInsertId()
+	return err
+}
+
 func insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_seq, order_key, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, 0, ?)`, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))

@@ -300,12 +300,7 @@ func (db *DB) Redeliver(ctx context.Context, id core.WebhookID, deliveryID strin
 func (db *DB) AddDelivery(ctx context.Context, id core.WebhookID, ev core.Event) (*core.Delivery, error) {
 	var d *core.Delivery
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, '', ?)`,
-			ev.ID, ev.Type, micros(ev.OccurredAt), ev.OrderKey, string(ev.Data))
-		if err != nil {
-			return err
-		}
-		if ev.Sequence, err = res.LastInsertId(); err != nil {
+		if err := insertEvent(ctx, tx, &ev); err != nil {
 			return err
 		}
 		if err := insertDelivery(ctx, tx, id, &ev); err != nil {
