@@ -26,7 +26,14 @@ type Ban struct {
 	Since    time.Time
 	Until    time.Time
 	Failures int
+	Reason   string // BanAuthFailures or BanFlood
 }
+
+// Ban reasons.
+const (
+	BanAuthFailures = "auth_failures"
+	BanFlood        = "flood"
+)
 
 // Guard counts authentication failures per source address and bans addresses
 // that fail too often.
@@ -38,6 +45,9 @@ type Guard struct {
 	failures map[netip.Addr][]time.Time
 	bans     map[netip.Addr]Ban
 	onBan    func(Ban)
+	// allowed holds networks that are never banned, by origin (such as
+	// "trunks" and "api"), so each origin replaces only its own list.
+	allowed map[string][]netip.Prefix
 }
 
 // NewGuard returns a guard; now may be nil for the wall clock.
@@ -45,7 +55,8 @@ func NewGuard(cfg GuardConfig, now func() time.Time) *Guard {
 	if now == nil {
 		now = time.Now
 	}
-	return &Guard{cfg: cfg, now: now, failures: map[netip.Addr][]time.Time{}, bans: map[netip.Addr]Ban{}}
+	return &Guard{cfg: cfg, now: now, failures: map[netip.Addr][]time.Time{}, bans: map[netip.Addr]Ban{},
+		allowed: map[string][]netip.Prefix{}}
 }
 
 // OnBan registers a function called (outside the guard's lock) for each new ban.
@@ -66,10 +77,68 @@ func (g *Guard) Banned(ip netip.Addr) bool {
 	return true
 }
 
+// SetAllowed replaces the networks of one origin that are never banned.
+func (g *Guard) SetAllowed(origin string, nets []netip.Prefix) {
+	g.mu.Lock()
+	g.allowed[origin] = nets
+	for ip := range g.bans {
+		if g.allowedLocked(ip) {
+			delete(g.bans, ip)
+		}
+	}
+	g.mu.Unlock()
+}
+
+// Allowed reports whether ip is in a network that is never banned.
+func (g *Guard) Allowed(ip netip.Addr) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.allowedLocked(ip)
+}
+
+func (g *Guard) allowedLocked(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, nets := range g.allowed {
+		for _, p := range nets {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// BanNow bans ip at once for reason (unless it is allowed or already banned)
+// and reports whether a new ban was made.
+func (g *Guard) BanNow(ip netip.Addr, reason string) bool {
+	now := g.now()
+	g.mu.Lock()
+	if g.allowedLocked(ip) {
+		g.mu.Unlock()
+		return false
+	}
+	if b, ok := g.bans[ip]; ok && !now.After(b.Until) {
+		g.mu.Unlock()
+		return false
+	}
+	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Reason: reason}
+	g.bans[ip] = b
+	g.mu.Unlock()
+	if g.onBan != nil {
+		g.onBan(b)
+	}
+	return true
+}
+
 // Fail records one failure from ip and reports whether it caused a ban.
+// Failures from allowed networks are not counted.
 func (g *Guard) Fail(ip netip.Addr) bool {
 	now := g.now()
 	g.mu.Lock()
+	if g.allowedLocked(ip) {
+		g.mu.Unlock()
+		return false
+	}
 	recent := g.failures[ip][:0]
 	for _, t := range g.failures[ip] {
 		if now.Sub(t) < g.cfg.Window {
@@ -83,7 +152,7 @@ func (g *Guard) Fail(ip netip.Addr) bool {
 		return false
 	}
 	delete(g.failures, ip)
-	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Failures: len(recent)}
+	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Failures: len(recent), Reason: BanAuthFailures}
 	g.bans[ip] = b
 	g.sweepLocked(now)
 	g.mu.Unlock()
