@@ -30,6 +30,13 @@ type ExtensionSpec struct {
 	CallPermissions []string
 	// EmergencyCallbackNumber is presented on emergency calls (E.164).
 	EmergencyCallbackNumber string
+	// SIPDigestAlgorithms are the digest algorithms (DigestAlgorithms)
+	// offered to this extension's phones, in order of preference, and the
+	// only ones its credentials are accepted with; nil means the server's.
+	// An extension with a list of its own can be told from others by its
+	// challenge, where every extension on the server's list is challenged
+	// like an unknown user.
+	SIPDigestAlgorithms []string
 }
 
 // Extension is a phone user: a short number, SIP credentials and preferences.
@@ -81,6 +88,11 @@ var (
 	pinRE             = regexp.MustCompile(`^[0-9]{4,10}$`)
 )
 
+// DigestAlgorithms are the SIP digest algorithms an extension may be
+// offered (RFC 7616 §3.3, RFC 8760 §2). MD5 is what most phones know;
+// SHA-256 is stronger but baresip 1.0 and many phones give up on it.
+var DigestAlgorithms = []string{"MD5", "SHA-256"}
+
 // DefaultExtensionSpec holds the values an extension gets for fields its creator omits.
 func DefaultExtensionSpec() ExtensionSpec {
 	return ExtensionSpec{
@@ -105,6 +117,14 @@ func (s *ExtensionSpec) Normalize() {
 	}
 	if s.Timezone == "" {
 		s.Timezone = "UTC"
+	}
+	if s.SIPDigestAlgorithms != nil {
+		// Algorithm names are case-insensitive tokens (RFC 7616 §3.3).
+		algs := make([]string, len(s.SIPDigestAlgorithms))
+		for i, a := range s.SIPDigestAlgorithms {
+			algs[i] = strings.ToUpper(strings.TrimSpace(a))
+		}
+		s.SIPDigestAlgorithms = algs
 	}
 }
 
@@ -148,10 +168,25 @@ func (s *ExtensionSpec) Validate() error {
 	if s.EmergencyCallbackNumber != "" && !e164RE.MatchString(s.EmergencyCallbackNumber) {
 		v.Add("emergency_callback_number", "must be empty or an E.164 number", s.EmergencyCallbackNumber)
 	}
+	if s.SIPDigestAlgorithms != nil && !validDigestAlgorithms(s.SIPDigestAlgorithms) {
+		v.Add("sip_digest_algorithms", "must be null (the server's algorithms) or a list of MD5 and SHA-256 without repeats, in order of preference", s.SIPDigestAlgorithms)
+	}
 	if !sipUsernameRE.MatchString(s.SIPUsername) {
 		v.Add("sip_username", "must be 1 to 64 letters, digits or ._~+- and start with a letter or digit", s.SIPUsername)
 	}
 	return v.Err()
+}
+
+func validDigestAlgorithms(algs []string) bool {
+	if len(algs) == 0 || len(algs) > len(DigestAlgorithms) {
+		return false
+	}
+	for i, a := range algs {
+		if !slices.Contains(DigestAlgorithms, a) || slices.Contains(algs[:i], a) {
+			return false
+		}
+	}
+	return true
 }
 
 func validTimezone(name string) bool {

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -42,6 +43,13 @@ func TestExtensionSpecValidate(t *testing.T) {
 		{"username space", func(s *ExtensionSpec) { s.SIPUsername = "ann lee" }, "sip_username"},
 		{"username header injection", func(s *ExtensionSpec) { s.SIPUsername = "a\r\nVia: x" }, "sip_username"},
 		{"name control", func(s *ExtensionSpec) { s.Name = "Ann\nLee" }, "name"},
+		{"digest server default", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = nil }, ""},
+		{"digest sha-256", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{"SHA-256"} }, ""},
+		{"digest both", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{"SHA-256", "MD5"} }, ""},
+		{"digest empty", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{} }, "sip_digest_algorithms"},
+		{"digest unknown", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{"SHA-512-256"} }, "sip_digest_algorithms"},
+		{"digest repeated", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{"MD5", "MD5"} }, "sip_digest_algorithms"},
+		{"digest sess", func(s *ExtensionSpec) { s.SIPDigestAlgorithms = []string{"MD5-sess"} }, "sip_digest_algorithms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +68,31 @@ func TestExtensionSpecValidate(t *testing.T) {
 			}
 			if len(ve) != 1 || ve[0].Field != tt.field {
 				t.Fatalf("want one error on %s, got %v", tt.field, err)
+			}
+		})
+	}
+}
+
+func TestDigestAlgorithmsNormalized(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"nil stays nil", nil, nil},
+		{"case and space", []string{" sha-256", "md5 "}, []string{"SHA-256", "MD5"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := DefaultExtensionSpec()
+			s.Number = "1001"
+			s.SIPDigestAlgorithms = tt.in
+			s.Normalize()
+			if (s.SIPDigestAlgorithms == nil) != (tt.want == nil) || strings.Join(s.SIPDigestAlgorithms, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("got %q, want %q", s.SIPDigestAlgorithms, tt.want)
+			}
+			if err := s.Validate(); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

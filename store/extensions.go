@@ -31,6 +31,7 @@ type extensionRow struct {
 	HideFromDirectory  bool   `db:"hide_from_directory"`
 	CallPermissions    string `db:"call_permissions"`
 	EmergencyCallback  string `db:"emergency_callback_number"`
+	DigestAlgorithms   string `db:"sip_digest_algorithms"`
 	Version            int64  `db:"version"`
 	CreatedAt          int64  `db:"created_at"`
 	UpdatedAt          int64  `db:"updated_at"`
@@ -38,7 +39,8 @@ type extensionRow struct {
 
 const extensionColumns = `id, number, name, email, mobile, outbound_caller_id, language, timezone,
 	enabled, ring_timeout_seconds, voicemail_enabled, voicemail_pin_hash, sip_username,
-	sip_password_sealed, hide_from_directory, call_permissions, emergency_callback_number, version, created_at, updated_at`
+	sip_password_sealed, hide_from_directory, call_permissions, emergency_callback_number, sip_digest_algorithms,
+	version, created_at, updated_at`
 
 func (db *DB) extensionToRow(e *core.Extension) extensionRow {
 	return extensionRow{
@@ -48,7 +50,8 @@ func (db *DB) extensionToRow(e *core.Extension) extensionRow {
 		VoicemailPINHash: e.VoicemailPINHash, SIPUsername: e.SIPUsername,
 		SIPPasswordSealed: db.sealer.seal(e.SIPPassword.Reveal()), HideFromDirectory: e.HideFromDirectory,
 		CallPermissions: strings.Join(e.CallPermissions, ","), EmergencyCallback: e.EmergencyCallbackNumber,
-		Version: e.Version, CreatedAt: micros(e.CreatedAt), UpdatedAt: micros(e.UpdatedAt),
+		DigestAlgorithms: strings.Join(e.SIPDigestAlgorithms, ","),
+		Version:          e.Version, CreatedAt: micros(e.CreatedAt), UpdatedAt: micros(e.UpdatedAt),
 	}
 }
 
@@ -65,6 +68,7 @@ func (db *DB) rowToExtension(r *extensionRow) (*core.Extension, error) {
 			Enabled: r.Enabled, RingTimeoutSeconds: r.RingTimeoutSeconds, VoicemailEnabled: r.VoicemailEnabled,
 			SIPUsername: r.SIPUsername, HideFromDirectory: r.HideFromDirectory,
 			CallPermissions: splitTypes(r.CallPermissions), EmergencyCallbackNumber: r.EmergencyCallback,
+			SIPDigestAlgorithms: splitTypes(r.DigestAlgorithms),
 		},
 		SIPPassword:      core.Secret(pw),
 		VoicemailPINHash: r.VoicemailPINHash,
@@ -95,7 +99,8 @@ func (db *DB) CreateExtension(ctx context.Context, e *core.Extension, events ...
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO extensions (`+extensionColumns+`) VALUES (
 			:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
 			:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
-			:sip_password_sealed, :hide_from_directory, :call_permissions, :emergency_callback_number, :version, :created_at, :updated_at)`, row)
+			:sip_password_sealed, :hide_from_directory, :call_permissions, :emergency_callback_number, :sip_digest_algorithms,
+			:version, :created_at, :updated_at)`, row)
 		return extensionConflict(ctx, tx, err, e)
 	})
 }
@@ -191,7 +196,8 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 			voicemail_enabled = :voicemail_enabled, voicemail_pin_hash = :voicemail_pin_hash,
 			sip_username = :sip_username, sip_password_sealed = :sip_password_sealed,
 			hide_from_directory = :hide_from_directory, call_permissions = :call_permissions,
-			emergency_callback_number = :emergency_callback_number, version = :version, updated_at = :updated_at
+			emergency_callback_number = :emergency_callback_number, sip_digest_algorithms = :sip_digest_algorithms,
+			version = :version, updated_at = :updated_at
 			WHERE id = :id`, row)
 		if err != nil {
 			return extensionConflict(ctx, tx, err, e)
