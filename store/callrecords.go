@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 )
@@ -192,13 +194,77 @@ func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.R
 	return rows.Err()
 }
 
-// CloseDanglingCallRecords ends every record still open, as failed with cause.
+// CloseDanglingCallRecords ends every record still open, as failed with
+// cause, and appends each call's call.ended event in the same transaction, so
+// webhook and stream consumers never see a call that lasts for ever. The
+// extensions of each call are those of its last event.
 func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
-	res, err := db.w.ExecContext(ctx, `UPDATE call_records SET ended_at = ?, disposition = ?, hangup_cause = ?,
-		hangup_by = ? WHERE ended_at IS NULL`, micros(at), call.Failed, cause, call.BySystem)
+	var n int
+	var evs []core.Event
+	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
+		var rows []callRecordRow
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records WHERE ended_at IS NULL
+			ORDER BY started_at, id`); err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		exts, err := callExtensions(ctx, tx, fromMicros(rows[0].StartedAt))
+		if err != nil {
+			return err
+		}
+		end := at.UTC()
+		for i := range rows {
+			r := rows[i].record()
+			r.EndedAt, r.Disposition, r.HangupCause, r.HangupBy = &end, call.Failed, cause, call.BySystem
+			res, err := tx.ExecContext(ctx, `UPDATE call_records SET ended_at = ?, disposition = ?, hangup_cause = ?,
+				hangup_by = ? WHERE id = ? AND ended_at IS NULL`, micros(end), r.Disposition, r.HangupCause, r.HangupBy, r.ID)
+			if err != nil {
+				return fmt.Errorf("call record %s: %w", r.ID, err)
+			}
+			if k, _ := res.RowsAffected(); k == 0 {
+				continue
+			}
+			n++
+			x := exts["call:"+string(r.ID)]
+			evs = append(evs, call.EndEvents(r, core.ExtensionID(x.From), core.ExtensionID(x.To), end)...)
+		}
+		return insertEvents(ctx, tx, evs)
+	})
 	if err != nil {
 		return 0, fmt.Errorf("close dangling call records: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	if len(evs) > 0 {
+		db.notifyEvents()
+	}
+	return n, nil
+}
+
+type callParties struct {
+	From string `json:"from_extension_id"`
+	To   string `json:"to_extension_id"`
+}
+
+// callExtensions reads, from the newest event of each call since since, the
+// extensions the call was between, by order key ("call:<id>").
+func callExtensions(ctx context.Context, tx *sqlx.Tx, since time.Time) (map[string]callParties, error) {
+	rows, err := tx.QueryxContext(ctx, `SELECT order_key, data FROM events WHERE occurred_at >= ?
+		AND order_key LIKE 'call:%' ORDER BY seq`, micros(since.Add(-time.Second)))
+	if err != nil {
+		return nil, fmt.Errorf("read call events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]callParties{}
+	for rows.Next() {
+		var key, data string
+		if err := rows.Scan(&key, &data); err != nil {
+			return nil, err
+		}
+		var p callParties
+		if json.Unmarshal([]byte(data), &p) == nil {
+			out[key] = p
+		}
+	}
+	return out, rows.Err()
 }
