@@ -275,7 +275,7 @@ func TestDanglingCallsGetTheirEndEvents(t *testing.T) {
 	}{
 		{"answered internal call", recs[0], call.EventData{CallID: string(recs[0].ID), SIPCallID: "a@x", Direction: call.Internal,
 			FromNumber: "1001", FromExtensionID: "ext_a", ToNumber: "1002", ToExtensionID: "ext_b", StartedAt: started,
-			AnsweredAt: &answered, EndedAt: &at, RingSeconds: 5, TalkSeconds: at.Sub(answered).Round(10*time.Millisecond).Seconds(),
+			AnsweredAt: &answered, EndedAt: &at, RingSeconds: 5, TalkSeconds: at.Sub(answered).Round(10 * time.Millisecond).Seconds(),
 			Disposition: "failed", HangupCause: "shutdown", HangupBy: "system"}},
 		{"ringing inbound call", recs[1], call.EventData{CallID: string(recs[1].ID), SIPCallID: "b@x", Direction: call.Inbound,
 			FromNumber: "+15551234567", ToNumber: "+15557654321", TrunkID: "trk_1", NumberID: "num_1", StartedAt: started.Add(time.Second),

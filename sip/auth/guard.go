@@ -1,10 +1,16 @@
 package auth
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
 )
 
 // GuardConfig sets how many failures from one address within a window lead
@@ -48,6 +54,8 @@ type Guard struct {
 	// allowed holds networks that are never banned, by origin (such as
 	// "trunks" and "api"), so each origin replaces only its own list.
 	allowed map[string][]netip.Prefix
+	// store keeps bans across restarts once Restore has run (nil before).
+	store *banWriter
 }
 
 // NewGuard returns a guard; now may be nil for the wall clock.
@@ -84,6 +92,7 @@ func (g *Guard) SetAllowed(origin string, nets []netip.Prefix) {
 	for ip := range g.bans {
 		if g.allowedLocked(ip) {
 			delete(g.bans, ip)
+			g.persistLocked(ip, nil)
 		}
 	}
 	g.mu.Unlock()
@@ -123,6 +132,7 @@ func (g *Guard) BanNow(ip netip.Addr, reason string) bool {
 	}
 	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Reason: reason}
 	g.bans[ip] = b
+	g.persistLocked(ip, &b)
 	g.mu.Unlock()
 	if g.onBan != nil {
 		g.onBan(b)
@@ -154,6 +164,7 @@ func (g *Guard) Fail(ip netip.Addr) bool {
 	delete(g.failures, ip)
 	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Failures: len(recent), Reason: BanAuthFailures}
 	g.bans[ip] = b
+	g.persistLocked(ip, &b)
 	g.sweepLocked(now)
 	g.mu.Unlock()
 	if g.onBan != nil {
@@ -183,13 +194,17 @@ func (g *Guard) Bans() []Ban {
 	return out
 }
 
-// Unban lifts the ban on ip; it reports whether there was one.
+// Unban lifts the ban on ip; it reports whether there was one. The store
+// forgets it too (Flush waits for that).
 func (g *Guard) Unban(ip netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	_, ok := g.bans[ip]
 	delete(g.bans, ip)
 	delete(g.failures, ip)
+	if ok {
+		g.persistLocked(ip, nil)
+	}
 	return ok
 }
 
@@ -204,4 +219,164 @@ func (g *Guard) sweepLocked(now time.Time) {
 			delete(g.failures, ip)
 		}
 	}
+}
+
+// Bans survive a restart: after Restore every new or lifted ban is handed
+// to a writer goroutine that commits it at once, keeping the last change per
+// address, so the SIP handler that bans never waits for the disk and a burst
+// of bans shares one transaction. Expired bans are simply not loaded again.
+
+// banWriter writes ban changes to the store in the order they were made.
+type banWriter struct {
+	repo core.BanRepo
+	log  *slog.Logger
+	wake chan struct{}
+	quit chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	pending map[netip.Addr]*Ban // nil: lifted
+	next    *banFlush
+}
+
+type banFlush struct {
+	done chan struct{}
+	err  error
+}
+
+// persistLocked queues the new state of ip's ban (nil: lifted); g.mu is held,
+// so changes reach the writer in the order they were made.
+func (g *Guard) persistLocked(ip netip.Addr, b *Ban) {
+	if g.store == nil {
+		return
+	}
+	w := g.store
+	w.mu.Lock()
+	w.pending[ip] = b
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Restore loads the bans still in force from repo, without OnBan
+// notifications (bans in allowed networks are lifted), and from then on
+// writes every new or lifted ban to repo. Call it once, before serving;
+// Close stops the writer.
+func (g *Guard) Restore(ctx context.Context, repo core.BanRepo, log *slog.Logger) (int, error) {
+	now := g.now()
+	list, err := repo.LoadBans(ctx, now)
+	if err != nil {
+		return 0, fmt.Errorf("restore bans: %w", err)
+	}
+	w := &banWriter{repo: repo, log: log, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		pending: map[netip.Addr]*Ban{}, next: &banFlush{done: make(chan struct{})}}
+	n := 0
+	g.mu.Lock()
+	g.store = w
+	for _, cb := range list {
+		ip := cb.IP.Unmap()
+		if !now.Before(cb.Until) {
+			continue
+		}
+		if g.allowedLocked(ip) {
+			g.persistLocked(ip, nil)
+			continue
+		}
+		g.bans[ip] = Ban{IP: ip, Since: cb.Since, Until: cb.Until, Failures: cb.Failures, Reason: cb.Reason}
+		n++
+	}
+	g.mu.Unlock()
+	go w.run()
+	return n, nil
+}
+
+// Flush waits until every ban change made so far is committed.
+func (g *Guard) Flush(ctx context.Context) error {
+	g.mu.Lock()
+	w := g.store
+	g.mu.Unlock()
+	if w == nil {
+		return nil
+	}
+	w.mu.Lock()
+	f := w.next
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case <-f.done:
+		return f.err
+	case <-w.done:
+		return errors.New("ban store closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Close writes pending ban changes and stops the writer, waiting at most
+// until ctx ends.
+func (g *Guard) Close(ctx context.Context) {
+	g.mu.Lock()
+	w := g.store
+	g.store = nil
+	g.mu.Unlock()
+	if w == nil {
+		return
+	}
+	close(w.quit)
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	}
+}
+
+func (w *banWriter) run() {
+	defer close(w.done)
+	for {
+		select {
+		case <-w.wake:
+			w.write()
+		case <-w.quit:
+			w.write()
+			return
+		}
+	}
+}
+
+// write commits what is pending in one transaction; a failed batch is put
+// back (unless newer changes arrived) and tried with the next change.
+func (w *banWriter) write() {
+	w.mu.Lock()
+	batch, f := w.pending, w.next
+	w.pending, w.next = map[netip.Addr]*Ban{}, &banFlush{done: make(chan struct{})}
+	w.mu.Unlock()
+	var bans []core.Ban
+	var lifted []netip.Addr
+	for ip, b := range batch {
+		if b == nil {
+			lifted = append(lifted, ip)
+			continue
+		}
+		bans = append(bans, core.Ban{IP: ip, Since: b.Since, Until: b.Until, Failures: b.Failures, Reason: b.Reason})
+	}
+	if len(batch) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		f.err = w.repo.SaveBans(ctx, bans, lifted)
+		cancel()
+	}
+	if f.err != nil {
+		w.log.Error("write bans", "bans", len(bans), "lifted", len(lifted), "error", f.err)
+		w.mu.Lock()
+		for ip, b := range batch {
+			if _, newer := w.pending[ip]; !newer {
+				w.pending[ip] = b
+			}
+		}
+		w.mu.Unlock()
+	}
+	close(f.done)
 }

@@ -24,13 +24,15 @@ type Binding struct {
 	ExpiresAt    time.Time
 }
 
-// Registry holds bindings in memory. Phones register again after a restart.
+// Registry holds bindings in memory; after Restore it also keeps them in a
+// store (see persist.go), so they survive a restart.
 type Registry struct {
 	maxPerExtension int
 	now             func() time.Time
 
 	mu    sync.RWMutex
 	byExt map[core.ExtensionID][]Binding
+	w     *writer // nil: memory only
 
 	onChange func(ext core.ExtensionID, added, removed []Binding)
 }
@@ -49,12 +51,14 @@ func (r *Registry) OnChange(f func(ext core.ExtensionID, added, removed []Bindin
 
 // Upsert adds or refreshes b, keyed by its contact URI. A binding with the same
 // Call-ID and a CSeq not higher than the stored one is a stale retransmission
-// and is ignored (RFC 3261 §10.3 step 7).
+// and is ignored (RFC 3261 §10.3 step 7). A new or changed binding is written
+// to the store before Upsert returns; a plain refresh is written later.
 func (r *Registry) Upsert(b Binding) {
 	var added, removed []Binding
+	var wait *flush
 	r.mu.Lock()
 	list := r.live(b.ExtensionID)
-	found := false
+	found, write, urgent := false, false, false
 	for i := range list {
 		if list[i].Contact != b.Contact {
 			continue
@@ -64,12 +68,14 @@ func (r *Registry) Upsert(b Binding) {
 			break
 		}
 		b.RegisteredAt = list[i].RegisteredAt
+		write, urgent = true, changed(list[i], b)
 		list[i] = b
 	}
 	if !found {
 		b.RegisteredAt = r.now()
 		list = append(list, b)
 		added = append(added, b)
+		write, urgent = true, true
 		sort.SliceStable(list, func(i, j int) bool { return list[i].RegisteredAt.Before(list[j].RegisteredAt) })
 		for len(list) > r.maxPerExtension {
 			removed = append(removed, list[0])
@@ -77,8 +83,28 @@ func (r *Registry) Upsert(b Binding) {
 		}
 	}
 	r.byExt[b.ExtensionID] = list
+	if r.w != nil {
+		if write {
+			if f := r.w.enqueue(b, false, urgent); urgent {
+				wait = f
+			}
+		}
+		for _, gone := range removed {
+			wait = r.w.enqueue(gone, true, true)
+		}
+	}
+	w := r.w
 	r.mu.Unlock()
 	r.notify(b.ExtensionID, added, removed)
+	if wait != nil {
+		w.wait(wait)
+	}
+}
+
+// changed reports whether b differs from old in more than its expiry and CSeq.
+func changed(old, b Binding) bool {
+	return old.Source != b.Source || old.Transport != b.Transport || old.UserAgent != b.UserAgent ||
+		old.CallID != b.CallID || old.Username != b.Username
 }
 
 // Remove deletes the binding of ext with the given contact URI.
@@ -95,8 +121,12 @@ func (r *Registry) Remove(ext core.ExtensionID, contact string) {
 		}
 	}
 	r.set(ext, kept)
+	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
+	if wait != nil {
+		w.wait(wait)
+	}
 }
 
 // RemoveAll deletes every binding of ext.
@@ -104,8 +134,25 @@ func (r *Registry) RemoveAll(ext core.ExtensionID) {
 	r.mu.Lock()
 	removed := r.byExt[ext]
 	delete(r.byExt, ext)
+	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
+	if wait != nil {
+		w.wait(wait)
+	}
+}
+
+// forget queues the deletion of bindings from the store and returns the
+// flush to wait for (nil when nothing is stored); the caller holds mu.
+func (r *Registry) forget(gone []Binding, urgent bool) *flush {
+	var f *flush
+	if r.w == nil {
+		return nil
+	}
+	for _, b := range gone {
+		f = r.w.enqueue(b, true, urgent)
+	}
+	return f
 }
 
 // Lookup returns the live bindings of ext, oldest first.
@@ -159,6 +206,9 @@ func (r *Registry) Sweep() {
 			}
 		}
 		r.set(ext, kept)
+	}
+	for _, gone := range expired {
+		r.forget(gone, false) // expired rows are never loaded again: no hurry
 	}
 	r.mu.Unlock()
 	for ext, gone := range expired {
