@@ -28,9 +28,17 @@ func (s *Server) dropBanned(req *sip.Request, tx sip.ServerTransaction) bool {
 	return true
 }
 
-// authenticate checks a request's digest credentials. REGISTER is challenged
-// with 401 (WWW-Authenticate), other requests with 407 (Proxy-Authenticate).
-// It responds itself and returns nil unless the caller may go on.
+// authenticate checks a request's digest credentials (RFC 3261 §22).
+// REGISTER is challenged with 401 (WWW-Authenticate), other requests with
+// 407 (Proxy-Authenticate). It responds itself and returns nil unless the
+// caller may go on.
+//
+// Nonces are bound to the source address, so only a wrong answer to a nonce
+// this process sent to that same address counts against it in the guard: a
+// packet with a forged source carries no such nonce and cannot get its
+// victim banned. Challenges and refusals are sent statelessly (see
+// respondStateless), so a forged INVITE gets one 407, not a train of
+// retransmissions towards its victim.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.Extension {
 	proxy := req.Method != sip.REGISTER
 	hdr := "Authorization"
@@ -42,56 +50,118 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.
 		value = h.Value()
 	}
 	ctx := context.Background()
+	ip := sourceIP(req)
 	var ext *core.Extension
-	res := s.digest.Verify(string(req.Method), value, func(user string) (string, bool) {
+	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
 		e, err := s.dir.ExtensionBySIPUsername(ctx, user)
 		if err != nil {
-			return "", false
+			return auth.User{}, false
 		}
 		ext = e
-		return e.SIPPassword.Reveal(), true
+		return auth.User{Password: e.SIPPassword.Reveal(), Algorithms: e.SIPDigestAlgorithms}, true
 	})
-	ip := sourceIP(req)
 	switch res.Outcome {
 	case auth.OK:
 		s.Guard.Succeed(ip)
+		s.front.flood.trust(ip)
 		if !ext.Enabled {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
+			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
 			return nil
 		}
 		return ext
 	case auth.Failed:
 		if s.Guard.Fail(ip) {
 			s.log.Warn("sip address banned after repeated authentication failures", "ip", ip.String(), "security", true)
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
+			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
 			return nil
 		}
 		if proxy {
 			// A call from a source that is neither a trunk nor an extension
 			// that can authenticate: refuse it (phones retry REGISTER instead).
 			s.log.Warn("call refused: authentication failed", "ip", ip.String(), "method", string(req.Method), "security", true)
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
+			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
 			return nil
 		}
-		s.challenge(req, tx, proxy, false)
+		s.challenge(ctx, req, tx, res.Username, false)
 	case auth.Stale:
-		s.challenge(req, tx, proxy, true)
-	default:
-		s.challenge(req, tx, proxy, false)
+		s.challenge(ctx, req, tx, res.Username, true)
+	default: // Missing, Foreign: part of the exchange, not a failure
+		s.challenge(ctx, req, tx, res.Username, false)
 	}
 	return nil
 }
 
-func (s *Server) challenge(req *sip.Request, tx sip.ServerTransaction, proxy, stale bool) {
+// challenge answers req with a 401 or 407 offering the digest algorithms of
+// the user it is for: the user its credentials name, else the To user of a
+// REGISTER or the From user of another request. Unknown users and
+// extensions without a list of their own get the server's algorithms, so
+// they cannot be told apart; an extension with its own list can be
+// recognised by its challenge.
+func (s *Server) challenge(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, user string, stale bool) {
 	code, reason, hdr := sip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
-	if proxy {
+	if req.Method != sip.REGISTER {
 		code, reason, hdr = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
 	}
+	if user == "" {
+		user = requestUser(req)
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, c := range s.digest.Challenges(stale) {
+	for _, c := range s.digest.Challenge(sourceIP(req), s.userAlgorithms(ctx, user), stale) {
 		res.AppendHeader(sip.NewHeader(hdr, c))
 	}
-	_ = tx.Respond(res)
+	s.respondStateless(tx, res)
+}
+
+// requestUser is the user a request without credentials is from: the To user
+// of a REGISTER (the address of record, RFC 3261 §10.2), the From user of
+// anything else.
+func requestUser(req *sip.Request) string {
+	if req.Method == sip.REGISTER {
+		if to := req.To(); to != nil {
+			return to.Address.User
+		}
+		return ""
+	}
+	if from := req.From(); from != nil {
+		return from.Address.User
+	}
+	return ""
+}
+
+// userAlgorithms are the digest algorithms to offer user: the list of the
+// extension with that SIP user name (or else that number), nil (the
+// server's) for an unknown user or an extension without a list.
+func (s *Server) userAlgorithms(ctx context.Context, user string) []string {
+	if user == "" {
+		return nil
+	}
+	e, err := s.dir.ExtensionBySIPUsername(ctx, user)
+	if err != nil {
+		if e, err = s.dir.ExtensionByNumber(ctx, user); err != nil {
+			return nil
+		}
+	}
+	return e.SIPDigestAlgorithms
+}
+
+// respondStateless sends res on the connection req came in on and ends the
+// server transaction at once, so nothing retransmits it: RFC 3261 §8.2.7
+// lets a UAS answer statelessly, typically with challenges. A retransmitted
+// request simply gets a fresh answer, and a request with a forged source
+// makes the PBX send one response to its victim, not the ten or so of
+// timer G over 32 s (RFC 3261 §17.2.1). An INVITE's ACK then matches no
+// transaction and is dropped.
+func (s *Server) respondStateless(tx sip.ServerTransaction, res *sip.Response) {
+	var err error
+	if c, ok := tx.(interface{ Connection() sip.Connection }); ok && c.Connection() != nil {
+		err = c.Connection().WriteMsg(res)
+	} else {
+		err = s.ua.TransportLayer().WriteMsg(res)
+	}
+	if err != nil {
+		s.log.Debug("stateless response not sent", "status", res.StatusCode, "to", res.Destination(), "error", err)
+	}
+	tx.Terminate()
 }
 
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
