@@ -35,6 +35,7 @@ type Extension struct {
 	HideFromDirectory  bool      `json:"hide_from_directory"`
 	CallPermissions    []string  `json:"call_permissions" doc:"Classes of outside numbers the extension may call: internal, local, national, mobile, international, premium."`
 	EmergencyCallback  string    `json:"emergency_callback_number" doc:"E.164 presented on emergency calls."`
+	DigestAlgorithms   []string  `json:"sip_digest_algorithms" doc:"SIP digest algorithms (MD5, SHA-256) offered to this extension's phones, in order of preference, and the only ones accepted from them; null means the server's (--digest-algorithms, MD5 by default). An extension with its own list can be told from others by its challenge."`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
 }
@@ -64,6 +65,7 @@ type ExtensionInput struct {
 	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty" default:"false"`
 	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Default internal, local, national, mobile."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
+	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Omitted or null: the server's (MD5 by default). Many phones, baresip 1.0 among them, give up on any SHA-256 challenge. Admin only."`
 }
 
 // apply copies the fields that are set onto spec and returns the secrets to change.
@@ -97,6 +99,9 @@ func (in *ExtensionInput) apply(spec *core.ExtensionSpec) core.ExtensionChange {
 		spec.CallPermissions = in.CallPermissions
 	}
 	set(&spec.EmergencyCallbackNumber, in.EmergencyCallback)
+	if in.DigestAlgorithms != nil {
+		spec.SIPDigestAlgorithms = in.DigestAlgorithms
+	}
 	return core.ExtensionChange{SIPPassword: in.SIPPassword, VoicemailPIN: in.VoicemailPIN}
 }
 
@@ -107,7 +112,8 @@ func toExtension(e *core.Extension) Extension {
 		Enabled: e.Enabled, RingTimeoutSeconds: e.RingTimeoutSeconds, VoicemailEnabled: e.VoicemailEnabled,
 		VoicemailPINSet: e.VoicemailPINHash != "", SIPUsername: e.SIPUsername,
 		HideFromDirectory: e.HideFromDirectory, CallPermissions: orEmpty(e.CallPermissions),
-		EmergencyCallback: e.EmergencyCallbackNumber, CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
+		EmergencyCallback: e.EmergencyCallbackNumber, DigestAlgorithms: e.SIPDigestAlgorithms,
+		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }
 
@@ -185,8 +191,11 @@ func adminOnly(ctx context.Context) error {
 	return nil
 }
 
-// memberLockedFields are the fields only an admin may change.
-var memberLockedFields = []string{"number", "sip_username", "enabled", "outbound_caller_id", "call_permissions"}
+// memberLockedFields are the fields only an admin may change. The digest
+// algorithms are among them: they are a security policy of the PBX (a member
+// could otherwise undo a SHA-256-only rule and weaken their own credentials
+// to MD5), and a wrong list locks the phones out until an admin fixes it.
+var memberLockedFields = []string{"number", "sip_username", "enabled", "outbound_caller_id", "call_permissions", "sip_digest_algorithms"}
 
 func orEmpty(s []string) []string {
 	if s == nil {
@@ -280,7 +289,7 @@ func registerExtensions(a huma.API, s *server) {
 		Summary:     "Update an extension",
 		Description: "Applies a JSON merge patch (RFC 7396). `null` clears an optional field. " +
 			"With `If-Match`, the update happens only if the extension still has that ETag (412 otherwise). " +
-			"A member key may not change number, sip_username, enabled or outbound_caller_id.",
+			"A member key may not change number, sip_username, enabled, outbound_caller_id, call_permissions or sip_digest_algorithms.",
 		Tags:   tags,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}
@@ -420,6 +429,7 @@ var clearedBy = map[string]func(*core.ExtensionSpec, *core.ExtensionChange){
 	"timezone":                  func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.Timezone = "" },
 	"sip_username":              func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPUsername = "" },
 	"emergency_callback_number": func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.EmergencyCallbackNumber = "" },
+	"sip_digest_algorithms":     func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPDigestAlgorithms = nil },
 	"voicemail_pin": func(_ *core.ExtensionSpec, c *core.ExtensionChange) {
 		empty := ""
 		c.VoicemailPIN = &empty
