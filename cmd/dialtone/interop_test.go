@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,17 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	return p
 }
 
+// defaultDigest sets the digest algorithms of --digest-algorithms' default,
+// read from the flag's tag, so a test runs the server as an operator who
+// left the flag alone does.
+func defaultDigest(c *serveCmd) {
+	f, ok := reflect.TypeFor[serveCmd]().FieldByName("Digest")
+	if !ok {
+		panic("serveCmd has no Digest flag")
+	}
+	c.Digest = strings.Split(f.Tag.Get("default"), ",")
+}
+
 // TestInteropSipp: two sipp instances register with digest; one places calls
 // with PCMA audio from a capture, the other answers and echoes RTP. The
 // callee runs over UDP, then over TCP (the caller stays on UDP).
@@ -86,7 +98,7 @@ func TestInteropSipp(t *testing.T) {
 }
 
 func runSippCalls(t *testing.T, calleeTransport string, calls, port int) {
-	p := startPBX(t, 60*time.Second)
+	p := startPBX(t, 60*time.Second, defaultDigest)
 	caller := p.extension("1001", map[string]any{"sip_password": "interop-caller-pw"})
 	callee := p.extension("1002", map[string]any{"sip_password": "interop-callee-pw"})
 	dir := t.TempDir()
@@ -149,8 +161,8 @@ func runSippCalls(t *testing.T, calleeTransport string, calls, port int) {
 func TestInteropBaresip(t *testing.T) {
 	requireTool(t, "baresip")
 	// baresip 1.0 (libre 1.x) aborts on any SHA-256 challenge, even listed
-	// after an MD5 one: such phones need MD5-only challenges.
-	p := startPBX(t, 60*time.Second, func(c *serveCmd) { c.Digest = []string{"MD5"} })
+	// after an MD5 one: the server's default settings must serve it.
+	p := startPBX(t, 60*time.Second, defaultDigest)
 	soft := p.extension("1003", map[string]any{"sip_password": "interop-baresip-pw"})
 	caller := p.phone(p.extension("1004", nil), 600, siptest.AnswerNow, "PCMU")
 	dir := t.TempDir()

@@ -29,7 +29,7 @@ type serveCmd struct {
 	Domain               string        `name:"domain" env:"DIALTONE_DOMAIN" help:"SIP domain and digest realm (default: the host name)."`
 	RTPPorts             string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
 	Advertise            string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
-	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5,SHA-256" help:"SIP digest algorithms offered, in order of preference."`
+	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5" help:"SIP digest algorithms offered (MD5, SHA-256), in order of preference; an extension may have its own list. SHA-256 is opt-in: many phones give up on any SHA-256 challenge."`
 	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
 	Emergency            []string      `name:"emergency-numbers" env:"DIALTONE_EMERGENCY_NUMBERS" default:"911,933,112" help:"Numbers always allowed, over the highest-priority trunk."`
 	TrunkRetry           time.Duration `name:"trunk-retry" env:"DIALTONE_TRUNK_RETRY" default:"30s" help:"First retry delay after a failed trunk registration; it doubles up to 5m."`
