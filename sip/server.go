@@ -103,6 +103,9 @@ type Server struct {
 	trunks   *trunkKeeper
 	// trunkChanged wakes the trunk keeper after a trunk changed over the API.
 	trunkChanged chan struct{}
+
+	// state keeps registrations, bans and the allow-list in the store (Restore).
+	state persistence
 }
 
 // Listen binds the SIP sockets and prepares every component; Serve runs them.
@@ -278,6 +281,7 @@ func (s *Server) Shutdown(ctx context.Context) {
 		s.cancel()
 		<-s.done
 	}
+	s.closeState(ctx)
 	_ = s.srv.Close()
 	_ = s.udp.Close()
 	_ = s.tcp.Close()
