@@ -49,6 +49,8 @@ type Deps struct {
 	Numbers core.NumberRepo
 	// OutboundRoutes stores the ordered outbound routes.
 	OutboundRoutes core.OutboundRouteRepo
+	// Allowlist stores the networks never banned; SIP applies changes.
+	Allowlist core.AllowlistRepo
 	// Country is the home country (ISO 3166 alpha-2) national numbers are read in.
 	Country string
 	// Stop is closed when the server shuts down; event streams end then.
@@ -82,6 +84,7 @@ func register(a huma.API, s *server) {
 	registerExtensions(a, s)
 	registerAPIKeys(a, s)
 	registerSIPState(a, s)
+	registerSecurity(a, s)
 	registerCalls(a, s)
 	registerCallControl(a, s)
 	registerCallRecords(a, s)

@@ -29,12 +29,14 @@ type registrationList struct {
 	}
 }
 
-// Ban is a source address refused after repeated SIP authentication failures.
+// Ban is a source address refused after repeated SIP authentication failures
+// or a flood of requests. Bans survive a restart.
 type Ban struct {
 	IP       string    `json:"ip" example:"203.0.113.9"`
 	Since    time.Time `json:"since"`
 	Until    time.Time `json:"until"`
 	Failures int       `json:"failures"`
+	Reason   string    `json:"reason" enum:"auth_failures,flood" doc:"Why the address was banned: repeated authentication failures, or a flood of requests."`
 }
 
 type banList struct {
@@ -93,7 +95,7 @@ func registerSIPState(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/security/bans",
 		Summary:     "List banned addresses",
-		Description: "Addresses refused after repeated SIP authentication failures. Admin keys only.",
+		Description: "Addresses refused after repeated SIP authentication failures or a flood of requests, with the reason. Bans survive a restart; addresses in the allow-list or a trunk's networks are never banned. Admin keys only.",
 		Tags:        []string{"Security"},
 		Errors:      []int{http.StatusForbidden},
 	}, func(ctx context.Context, _ *struct{}) (*banList, error) {
@@ -103,7 +105,7 @@ func registerSIPState(a huma.API, s *server) {
 		out := &banList{}
 		out.Body.Items = []Ban{}
 		for _, b := range s.SIP.Bans() {
-			out.Body.Items = append(out.Body.Items, Ban{IP: b.IP.String(), Since: b.Since, Until: b.Until, Failures: b.Failures})
+			out.Body.Items = append(out.Body.Items, Ban{IP: b.IP.String(), Since: b.Since, Until: b.Until, Failures: b.Failures, Reason: b.Reason})
 		}
 		return out, nil
 	})
@@ -112,6 +114,7 @@ func registerSIPState(a huma.API, s *server) {
 		Method:        http.MethodDelete,
 		Path:          "/v1/security/bans/{ip}",
 		Summary:       "Lift a ban",
+		Description:   "Lifts the ban at once and deletes it from the store.",
 		Tags:          []string{"Security"},
 		DefaultStatus: http.StatusNoContent,
 		Errors:        []int{http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity},
@@ -125,7 +128,11 @@ func registerSIPState(a huma.API, s *server) {
 		if err != nil {
 			return nil, huma.Error422UnprocessableEntity("validation failed", &huma.ErrorDetail{Location: "path.ip", Message: "must be an IP address", Value: in.IP})
 		}
-		if !s.SIP.Unban(ip.Unmap()) {
+		ok, err := s.SIP.Unban(ctx, ip.Unmap())
+		if err != nil {
+			return nil, s.problem(ctx, err, "path")
+		}
+		if !ok {
 			return nil, huma.Error404NotFound("no ban on " + ip.String())
 		}
 		return nil, nil

@@ -100,6 +100,7 @@ func (k *trunkKeeper) sync(ctx context.Context) {
 	k.mu.Lock()
 	k.peers = peers
 	k.mu.Unlock()
+	k.s.Guard.SetAllowed(allowTrunks, trunkNets(trunks, peers))
 	for _, t := range trunks {
 		seen[t.ID] = true
 		go k.qualify(ctx, t)
@@ -130,6 +131,26 @@ func (k *trunkKeeper) sync(ctx context.Context) {
 		}
 	}
 	k.mu.Unlock()
+}
+
+// trunkNets are the networks trunks call from, which the guard never bans:
+// the allowed CIDRs of IP trunks and the resolved carriers of register trunks.
+func trunkNets(trunks []*core.Trunk, peers map[netip.Addr]*core.Trunk) []netip.Prefix {
+	var nets []netip.Prefix
+	for _, t := range trunks {
+		if !t.Enabled || t.AuthMode != "ip" {
+			continue
+		}
+		for _, c := range t.AllowedCIDRs {
+			if p, err := core.ParseNetwork(c); err == nil {
+				nets = append(nets, p)
+			}
+		}
+	}
+	for a := range peers {
+		nets = append(nets, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return nets
 }
 
 func (k *trunkKeeper) set(id core.TrunkID, f func(*core.TrunkStatus)) {

@@ -154,6 +154,10 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	if err != nil {
 		return fail(err)
 	}
+	if err := sipSrv.Restore(ctx, db); err != nil {
+		sipSrv.Shutdown(ctx)
+		return fail(err)
+	}
 	hookCfg := webhook.DefaultConfig()
 	hookCfg.AllowPrivate = c.AllowPrivateWebhooks
 	hookCfg.RetryBase = c.WebhookRetryBase
@@ -163,7 +167,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
-		Trunks: db, Numbers: db, OutboundRoutes: db, Country: c.Country,
+		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
 		Logger: log.With("component", "api"),
 	})
 	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, http: &http.Server{
