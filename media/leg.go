@@ -3,6 +3,7 @@ package media
 import (
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -15,12 +16,18 @@ import (
 
 // Remote is what the far end of a leg negotiated.
 type Remote struct {
-	Addr        netip.AddrPort // from SDP; replaced by the source of received packets (symmetric RTP)
+	// Addr is where the far end asked for RTP in SDP. Packets go there until
+	// the leg locks onto the source the far end actually sends from
+	// (symmetric RTP, RFC 4961), which is what reaches phones behind NAT.
+	Addr        netip.AddrPort
 	Codec       codec.Codec
 	PayloadType uint8
 	DTMFType    uint8 // 0 when the far end does not do RFC 4733
 	// Receive is false while the far end asked not to be sent media (hold).
 	Receive bool
+	// Silent is true when the far end said it will not send (it negotiated
+	// recvonly or inactive, RFC 3264 §6.1): its silence is no media timeout.
+	Silent bool
 }
 
 // Leg is the RTP endpoint of one call leg: a socket from the pool, the far
@@ -31,10 +38,27 @@ type Leg struct {
 	conn  *net.UDPConn
 	port  int
 	local netip.AddrPort
+	log   *slog.Logger
 
-	remote  atomic.Pointer[Remote]
-	latched atomic.Pointer[netip.AddrPort]
+	remote atomic.Pointer[Remote]
+	// remoteMu serialises the writers of the far end's address: SetRemote
+	// (signalling) and the read loop when it locks onto a source.
+	remoteMu sync.Mutex
+	sdpAddr  netip.AddrPort // the last usable address SDP named; under remoteMu
+	// gen counts the addresses SDP named; the read loop starts latching
+	// afresh when it changes.
+	gen atomic.Uint32
+	// dst is where packets for the far end go: the locked source, else the
+	// SDP address; nil while there is neither.
+	dst atomic.Pointer[destination]
+	// peer is the source the leg is locked onto, nil while it is learning.
+	peer atomic.Pointer[netip.AddrPort]
+	// expectSince is when the far end last became expected to send (unix ns).
+	expectSince atomic.Int64
+
+	latch   latchState // owned by the read loop
 	rx      rxStats
+	dropped atomic.Uint64
 
 	packetsOut, bytesOut atomic.Uint64
 
@@ -50,6 +74,13 @@ type Leg struct {
 	closeOnce sync.Once
 }
 
+// destination is an address the leg sends to; self marks one of the PBX's
+// own addresses, where the send path checks for a loop into its own sockets.
+type destination struct {
+	addr netip.AddrPort
+	self bool
+}
+
 type txState struct {
 	ssrc      uint32
 	started   bool
@@ -62,14 +93,31 @@ type txState struct {
 	markerDue bool
 }
 
-// NewLeg opens an RTP endpoint on the next free port. advertise is the address
-// put in SDP (the pool may bind to 0.0.0.0).
-func (p *PortPool) NewLeg(advertise netip.Addr) (*Leg, error) {
+// LegOption adjusts a new leg.
+type LegOption func(*Leg)
+
+// WithLogger makes the leg log through log (a call's logger, say); by
+// default it logs nothing.
+func WithLogger(log *slog.Logger) LegOption {
+	return func(l *Leg) {
+		if log != nil {
+			l.log = log
+		}
+	}
+}
+
+// NewLeg opens an RTP endpoint on a free port picked at random. advertise is
+// the address put in SDP (the pool may bind to 0.0.0.0).
+func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error) {
 	conn, port, err := p.listen()
 	if err != nil {
 		return nil, err
 	}
-	l := &Leg{pool: p, conn: conn, port: port, local: netip.AddrPortFrom(advertise, uint16(port))}
+	l := &Leg{pool: p, conn: conn, port: port, local: netip.AddrPortFrom(advertise, uint16(port)),
+		log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(l)
+	}
 	l.tx.ssrc = rand.Uint32()
 	return l, nil
 }
@@ -78,28 +126,50 @@ func (p *PortPool) NewLeg(advertise netip.Addr) (*Leg, error) {
 func (l *Leg) Local() netip.AddrPort { return l.local }
 
 // SetRemote applies what the far end negotiated (an answer or a re-INVITE).
+// A new address in SDP starts latching afresh; an unspecified one (the
+// RFC 2543 hold convention, RFC 3264 §8.4) keeps the source the leg is
+// locked onto.
 func (l *Leg) SetRemote(r Remote) {
+	l.remoteMu.Lock()
+	defer l.remoteMu.Unlock()
 	prev := l.remote.Load()
 	l.remote.Store(&r)
-	if prev == nil || prev.Addr != r.Addr {
-		// A new address in SDP: latch again on what arrives next.
-		l.latched.Store(nil)
+	if !r.Silent && (prev == nil || prev.Silent) {
+		l.expectSince.Store(time.Now().UnixNano())
 	}
+	a := r.Addr
+	if !a.IsValid() || a.Port() == 0 || a.Addr().IsUnspecified() || a == l.sdpAddr {
+		return
+	}
+	l.sdpAddr = a
+	l.gen.Add(1)
+	l.peer.Store(nil)
+	l.dst.Store(&destination{addr: a, self: l.pool.isSelfAddr(a.Addr())})
 }
 
 // Remote returns the current far-end parameters, or nil before negotiation.
 func (l *Leg) Remote() *Remote { return l.remote.Load() }
+
+// Peer is the source address the leg is locked onto; false while it has
+// not locked onto any.
+func (l *Leg) Peer() (netip.AddrPort, bool) {
+	if p := l.peer.Load(); p != nil {
+		return *p, true
+	}
+	return netip.AddrPort{}, false
+}
 
 // Stats returns the leg's counters.
 func (l *Leg) Stats() Stats {
 	return Stats{
 		PacketsIn: l.rx.packets.Load(), BytesIn: l.rx.bytes.Load(),
 		PacketsOut: l.packetsOut.Load(), BytesOut: l.bytesOut.Load(),
-		Lost: l.rx.lost.Load(), JitterMs: l.rx.jitterMs(),
+		Lost: l.rx.lost.Load(), JitterMs: l.rx.jitterMs(), Dropped: l.dropped.Load(),
 	}
 }
 
-// LastReceived is when the last packet arrived (zero if none has).
+// LastReceived is when the last packet from the far end arrived (zero if
+// none has).
 func (l *Leg) LastReceived() time.Time {
 	n := l.rx.lastRx.Load()
 	if n == 0 {
@@ -118,33 +188,15 @@ func (l *Leg) Close() error {
 	return err
 }
 
-// destination is where packets for the far end go: the latched source, or the SDP address.
-func (l *Leg) destination() (netip.AddrPort, bool) {
-	if a := l.latched.Load(); a != nil {
-		return *a, true
-	}
-	r := l.remote.Load()
-	if r == nil || !r.Addr.IsValid() || r.Addr.Port() == 0 || r.Addr.Addr().IsUnspecified() {
-		return netip.AddrPort{}, false
-	}
-	return r.Addr, true
-}
-
-// latch remembers the source of received packets as the far end's address
-// (symmetric RTP, RFC 4961), so phones behind NAT are reached.
-func (l *Leg) latch(src netip.AddrPort) {
-	if a := l.latched.Load(); a != nil && *a == src {
-		return
-	}
-	l.latched.Store(&src)
-}
-
 // read receives one packet; it returns the length and source.
 func (l *Leg) read(buf []byte) (int, netip.AddrPort, error) {
 	return l.conn.ReadFromUDPAddrPort(buf)
 }
 
-var errNoDestination = errors.New("media: far end has no address yet")
+var (
+	errNoDestination = errors.New("media: far end has no address yet")
+	errLoop          = errors.New("media: far end's address is one of the PBX's own sockets")
+)
 
 // send writes one RTP packet to the far end, rewriting its SSRC, sequence
 // number and timestamp into this leg's continuous outgoing stream (RFC 3550
@@ -161,13 +213,17 @@ func (l *Leg) write(pkt []byte, now time.Time, injected bool) error {
 	if r == nil || !r.Receive {
 		return nil
 	}
-	dst, ok := l.destination()
-	if !ok {
+	d := l.dst.Load()
+	if d == nil {
 		return errNoDestination
+	}
+	if d.self && l.pool.selfPort(d.addr.Port()) {
+		// Never into one of the PBX's own sockets, whatever signalling said.
+		return errLoop
 	}
 	l.txMu.Lock()
 	l.rewrite(pkt, now)
-	n, err := l.conn.WriteToUDPAddrPort(pkt, dst)
+	n, err := l.conn.WriteToUDPAddrPort(pkt, d.addr)
 	l.txMu.Unlock()
 	if err == nil {
 		l.packetsOut.Add(1)

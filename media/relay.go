@@ -59,11 +59,13 @@ func (r *Relay) pump(src, dst *Leg) {
 			return // socket closed
 		}
 		now := time.Now()
+		if !src.admit(from, buf[:n], now) {
+			continue // not the far end: never relayed, never counted
+		}
 		pkt, ok := forward(src, dst, buf[:n], now)
 		if !ok {
 			continue
 		}
-		src.latch(from)
 		_ = dst.send(pkt, now)
 	}
 }
@@ -135,27 +137,43 @@ func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
 	return pkt, true
 }
 
-// WatchMedia calls onIdle once if neither leg receives anything for idle.
-// It returns when ctx ends.
-func WatchMedia(ctx context.Context, idle time.Duration, onIdle func(), legs ...*Leg) {
+// WatchMedia calls onIdle once, with the leg, when a leg whose far end is
+// expected to send has received nothing for idle, whatever the other legs
+// receive. A far end that negotiated not to send (recvonly or inactive,
+// RFC 3264 §6.1) is not waited for; the wait starts again when it becomes
+// expected to send. It returns when ctx ends.
+func WatchMedia(ctx context.Context, idle time.Duration, onIdle func(*Leg), legs ...*Leg) {
 	start := time.Now()
-	tick := time.NewTicker(min(idle/4, 5*time.Second))
+	tick := time.NewTicker(max(min(idle/4, 5*time.Second), 10*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-tick.C:
-			last := start
 			for _, l := range legs {
-				if t := l.LastReceived(); t.After(last) {
-					last = t
+				if l.silentFor(now, start) >= idle {
+					onIdle(l)
+					return
 				}
-			}
-			if now.Sub(last) >= idle {
-				onIdle()
-				return
 			}
 		}
 	}
+}
+
+// silentFor is how long the far end, expected to send, has sent nothing
+// (counted from since at the earliest); zero when it is not expected to send.
+func (l *Leg) silentFor(now, since time.Time) time.Duration {
+	r := l.remote.Load()
+	if r == nil || r.Silent {
+		return 0
+	}
+	last := since
+	if t := time.Unix(0, l.expectSince.Load()); t.After(last) {
+		last = t
+	}
+	if t := l.LastReceived(); t.After(last) {
+		last = t
+	}
+	return now.Sub(last)
 }

@@ -61,16 +61,22 @@ func TestRelayTranscodesAndRewrites(t *testing.T) {
 	r := Bridge(a, b)
 	defer r.Stop()
 
-	// B speaks first so the relay latches onto its real address.
-	_, _ = pb.WriteToUDPAddrPort(rtpPacket(8, 1, 0, 0xbbbb, make([]byte, 160)), b.Local())
-	for deadline := time.Now().Add(time.Second); b.latched.Load() == nil; {
-		if time.Now().After(deadline) {
-			t.Fatal("the relay did not latch onto B's source address")
-		}
-		time.Sleep(time.Millisecond)
+	// B speaks first, from an address SDP did not name (NAT): after a
+	// probation run of sequential packets the leg locks onto its source.
+	for i := range probationPackets + 4 {
+		_, _ = pb.WriteToUDPAddrPort(rtpPacket(8, uint16(1+i), uint32(i*160), 0xbbbb, make([]byte, 160)), b.Local())
+		time.Sleep(20 * time.Millisecond)
 	}
-	if got := *b.latched.Load(); got != addrOf(pb) {
-		t.Fatalf("latched onto %s, want %s", got, addrOf(pb))
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		if _, ok := b.Peer(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the relay did not lock onto B's source address")
+		}
+	}
+	if got, _ := b.Peer(); got != addrOf(pb) {
+		t.Fatalf("locked onto %s, want %s", got, addrOf(pb))
 	}
 	tone := &mediatest.Tone{Freq: 1000, Amplitude: 8000}
 	pcm := make([]int16, 160)
@@ -87,8 +93,8 @@ func TestRelayTranscodesAndRewrites(t *testing.T) {
 			ssrc = 0xcccc // the source changes mid-stream, e.g. a transfer
 		}
 		_, _ = pa.WriteToUDPAddrPort(rtpPacket(0, uint16(1000+i*7), uint32(i*160), ssrc, payload), a.Local())
-		if i%10 == 0 { // keep B's latch fresh
-			_, _ = pb.WriteToUDPAddrPort(rtpPacket(8, uint16(2+i), uint32(i*160), 0xbbbb, make([]byte, 160)), b.Local())
+		if i%10 == 0 { // B goes on talking
+			_, _ = pb.WriteToUDPAddrPort(rtpPacket(8, uint16(100+i), uint32(i*160), 0xbbbb, make([]byte, 160)), b.Local())
 		}
 		_ = pb.SetReadDeadline(time.Now().Add(time.Second))
 		n, err := pb.Read(buf)
@@ -147,34 +153,6 @@ func TestStatsLossAndWrap(t *testing.T) {
 	}
 }
 
-func TestPortPool(t *testing.T) {
-	p, err := NewPortPool(loopback, 31001, 31006)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var legs []*Leg
-	for range p.Size() {
-		l, err := p.NewLeg(loopback)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Local().Port()%2 != 0 {
-			t.Fatalf("odd port %d", l.Local().Port())
-		}
-		legs = append(legs, l)
-	}
-	if _, err := p.NewLeg(loopback); err != ErrNoPorts {
-		t.Fatalf("exhausted pool: %v", err)
-	}
-	legs[0].Close()
-	if _, err := p.NewLeg(loopback); err != nil {
-		t.Fatalf("released port not reused: %v", err)
-	}
-	if _, err := NewPortPool(loopback, 20000, 10000); err == nil {
-		t.Fatal("inverted range accepted")
-	}
-}
-
 // BenchmarkForward measures the per-packet work of the relay (parse, count,
 // transcode, rewrite) without the sockets. It must not allocate.
 func BenchmarkForward(b *testing.B) {
@@ -230,6 +208,64 @@ func BenchmarkRelaySockets(b *testing.B) {
 		_ = rx.SetReadDeadline(time.Now().Add(time.Second))
 		if _, err := rx.Read(buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAdmitForward is the whole per-packet work of the relay for a
+// packet from the locked peer: the source check, then BenchmarkForward's.
+// It must not allocate.
+func BenchmarkAdmitForward(b *testing.B) {
+	pool := newPool(b)
+	src, _ := pool.NewLeg(loopback)
+	dst, _ := pool.NewLeg(loopback)
+	defer src.Close()
+	defer dst.Close()
+	peer := netip.MustParseAddrPort("192.0.2.7:40000")
+	src.SetRemote(Remote{Addr: peer, Codec: codec.PCMU, PayloadType: 0, Receive: true})
+	dst.SetRemote(Remote{Addr: netip.MustParseAddrPort("192.0.2.8:40000"), Codec: codec.PCMA, PayloadType: 8, Receive: true})
+	pkt := rtpPacket(0, 1, 0, 42, make([]byte, 160))
+	now := time.Now()
+	if !src.admit(peer, pkt, now) {
+		b.Fatal("the signalled address was not admitted")
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(pkt)))
+	i := 0
+	for b.Loop() {
+		i++
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i))
+		pkt[1] = 0
+		if !src.admit(peer, pkt, now) {
+			b.Fatal("the peer was dropped")
+		}
+		out, ok := forward(src, dst, pkt, now)
+		if !ok {
+			b.Fatal("dropped")
+		}
+		dst.rewrite(out, now)
+	}
+}
+
+// BenchmarkAdmitStranger is the cost of dropping a packet from a source
+// other than the locked peer (a spray): it must stay cheap and not allocate.
+func BenchmarkAdmitStranger(b *testing.B) {
+	pool := newPool(b)
+	src, _ := pool.NewLeg(loopback)
+	defer src.Close()
+	peer := netip.MustParseAddrPort("192.0.2.7:40000")
+	src.SetRemote(Remote{Addr: peer, Codec: codec.PCMU, PayloadType: 0, Receive: true})
+	pkt := rtpPacket(0, 1, 0, 42, make([]byte, 160))
+	now := time.Now()
+	src.admit(peer, pkt, now)
+	stranger := netip.MustParseAddrPort("198.51.100.9:5004")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		binary.BigEndian.PutUint16(pkt[2:], uint16(i*7))
+		if src.admit(stranger, pkt, now) {
+			b.Fatal("a stranger was admitted")
 		}
 	}
 }

@@ -15,6 +15,9 @@ type Stats struct {
 	Lost uint64
 	// JitterMs is the interarrival jitter of the received stream (RFC 3550 §6.4.1).
 	JitterMs float64
+	// Dropped counts packets refused before the relay looked at them: from
+	// sources other than the far end, or not RTP.
+	Dropped uint64
 }
 
 // rxStats is written only by the leg's read loop; others read it atomically.

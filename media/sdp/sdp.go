@@ -176,6 +176,71 @@ func direction(attrs []psdp.Attribute, def Direction) Direction {
 	return def
 }
 
+// ErrMediaAddr is what every AddrError matches with errors.Is.
+var ErrMediaAddr = errors.New("sdp: media address not acceptable")
+
+// AddrError is a connection address media cannot be sent to.
+type AddrError struct {
+	Addr   netip.AddrPort
+	Reason string // what the address is, for a Warning header: "multicast", ...
+}
+
+func (e *AddrError) Error() string {
+	return fmt.Sprintf("sdp: media address %s not acceptable: %s", e.Addr, e.Reason)
+}
+
+func (e *AddrError) Unwrap() error { return ErrMediaAddr }
+
+// Reasons of AddrError.
+const (
+	ReasonUnspecified = "unspecified address"
+	ReasonMulticast   = "multicast address"
+	ReasonBroadcast   = "broadcast address"
+	ReasonReserved    = "reserved address"
+)
+
+var (
+	limitedBroadcast = netip.MustParseAddr("255.255.255.255")
+	reservedV4       = netip.MustParsePrefix("240.0.0.0/4") // RFC 1112 §4 class E
+	thisNetwork      = netip.MustParsePrefix("0.0.0.0/8")   // RFC 1122 §3.2.1.3
+)
+
+// CheckAddr reports why the remote party's media address cannot be used for
+// a unicast call, or nil when it can. Multicast (RFC 3264 §5.1 allows it, a
+// two-party PBX call does not), broadcast and reserved addresses are always
+// refused. An unspecified address (0.0.0.0, ::) is refused in an initial
+// offer or answer; in a re-offer it is the RFC 2543 way of putting a call on
+// hold, which RFC 3264 §8.4 asks to keep understanding.
+func (m *Media) CheckAddr(initial bool) error {
+	ip := m.Addr.Addr().Unmap()
+	reason := ""
+	switch {
+	case !ip.IsValid():
+		reason = ReasonUnspecified
+	case ip.IsUnspecified():
+		if initial {
+			reason = ReasonUnspecified
+		}
+	case ip.IsMulticast():
+		reason = ReasonMulticast
+	case ip == limitedBroadcast:
+		reason = ReasonBroadcast
+	case reservedV4.Contains(ip), thisNetwork.Contains(ip):
+		reason = ReasonReserved
+	}
+	if reason == "" {
+		return nil
+	}
+	return &AddrError{Addr: m.Addr, Reason: reason}
+}
+
+// Sends reports whether the remote party is expected to send media: it did
+// not negotiate recvonly or inactive (RFC 3264 §6.1), nor hold with an
+// unspecified address, which this package reads as inactive.
+func (m *Media) Sends() bool {
+	return (m.Direction == SendRecv || m.Direction == SendOnly) && !m.Addr.Addr().IsUnspecified()
+}
+
 // OnHold reports whether the remote party asks not to receive media.
 func (m *Media) OnHold() bool {
 	return m.Direction == SendOnly || m.Direction == Inactive || m.Addr.Addr().IsUnspecified()

@@ -77,8 +77,10 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 	if cfg.MediaTimeout == 0 {
 		cfg.MediaTimeout = 60 * time.Second
 	}
-	return &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
+	b := &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
 		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{}}
+	b.protectSignalling()
+	return b
 }
 
 func (b *B2BUA) dialogUA(transport string) *sipgo.DialogUA {

@@ -197,13 +197,20 @@ func (c *Call) writeRecord(rec *call.Record) {
 	}
 }
 
-// watchMedia hangs up when no RTP arrives on either leg for the media timeout.
+// watchMedia hangs up when a party expected to send has sent no RTP for the
+// media timeout, whatever the other party sends.
 func (c *Call) watchMedia(ctx context.Context) {
 	c.mu.Lock()
 	aLeg, bLeg := c.aLeg, c.bLeg
 	c.mu.Unlock()
-	media.WatchMedia(ctx, c.b2b.cfg.MediaTimeout, func() {
-		c.log.Warn("no media in either direction, hanging up", "timeout", c.b2b.cfg.MediaTimeout)
+	media.WatchMedia(ctx, c.b2b.cfg.MediaTimeout, func(silent *media.Leg) {
+		party := "callee"
+		c.mu.Lock()
+		if silent == c.aLeg {
+			party = "caller"
+		}
+		c.mu.Unlock()
+		c.log.Warn("no media from a party, hanging up", "party", party, "timeout", c.b2b.cfg.MediaTimeout)
 		c.hangup(call.BySystem, call.CauseMediaTimeout)
 	}, aLeg, bLeg)
 }

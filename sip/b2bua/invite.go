@@ -172,6 +172,10 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
 		return
 	}
+	if err := b.checkMedia(offer, true); err != nil {
+		c.refuseOffer(req, tx, err)
+		return
+	}
 
 	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
 	if err != nil {
@@ -191,19 +195,18 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 		}
 		c.finish(by, cause, disp)
 	}
-	aLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	aLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "caller")))
 	if err != nil {
 		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
 		return
 	}
-	bLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	bLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "callee")))
 	if err != nil {
 		_ = aLeg.Close()
 		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
 		return
 	}
-	aLeg.SetRemote(media.Remote{Addr: offer.Addr, Codec: format.Codec, PayloadType: format.PayloadType,
-		DTMFType: offer.DTMFPayloadType, Receive: !offer.OnHold()})
+	aLeg.SetRemote(remoteOf(offer, format))
 	sessionID := rand.Uint64() >> 1
 	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: preferring(format.Codec, b.cfg.Codecs),
 		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
@@ -242,6 +245,8 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 			fail(sip.StatusRequestTerminated, "Request Terminated", call.Failed, requested, call.BySystem)
 		case ringCtx.Err() != nil:
 			fail(sip.StatusTemporarilyUnavailable, "No Answer", call.NoAnswer, call.CauseNoAnswer, call.BySystem)
+		case outcome.refused:
+			fail(outcome.code, outcome.reason, outcome.disp, outcome.cause, call.BySystem)
 		default:
 			fail(outcome.code, outcome.reason, outcome.disp, outcome.cause, call.ByCallee)
 		}
@@ -273,6 +278,9 @@ type forkOutcome struct {
 	disp   call.Disposition
 	cause  string
 	last   int // the last final status a fork got; 0 for no answer at all (timeout, transport)
+	// refused is set when a fork answered with SDP the PBX cannot use (a
+	// media address or codec it refuses); that fork was hung up.
+	refused bool
 }
 
 // dialSpec is what every fork of one dial sends.
@@ -334,6 +342,18 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 		case r := <-results:
 			pending--
 			if r.err == nil {
+				if _, _, err := b.usableAnswer(r.sess.InviteResponse.Body()); err != nil {
+					// Answered with media the PBX refuses: hang this fork up
+					// and wait for the others.
+					b.log.Warn("answer refused, hanging up that leg", "contact", bindings[r.i].Contact, "error", err, "security", true)
+					go hangUpRefused(r.sess)
+					if outcome.disp == call.NoAnswer {
+						outcome = forkOutcome{code: sip.StatusNotAcceptableHere, reason: "Not Acceptable Here", disp: call.Failed,
+							cause: call.CauseNoCodec}
+					}
+					outcome.refused = true
+					continue
+				}
 				won = &forkWin{sess: r.sess, binding: bindings[r.i]}
 				for j, cancel := range cancels {
 					if j != r.i {
@@ -363,6 +383,16 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 		cancel()
 	}
 	return nil, outcome
+}
+
+// hangUpRefused acknowledges a 2xx whose answer the PBX refuses and ends
+// that dialog at once (RFC 3261 §13.2.2.4: a 2xx is always acknowledged).
+func hangUpRefused(sess *sipgo.DialogClientSession) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = sess.Ack(ctx)
+	_ = sess.Bye(ctx)
+	_ = sess.Close()
 }
 
 // worse keeps the most telling failure across forks: busy beats declined
@@ -429,19 +459,14 @@ func (b *B2BUA) accept(won *forkWin, leg *media.Leg) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	ackErr := won.sess.Ack(ctx)
 	cancel()
-	ans, err := sdp.Parse(won.sess.InviteResponse.Body())
-	var f sdp.Format
-	if err == nil {
-		f, err = ans.Choose(b.cfg.Codecs)
-	}
+	ans, f, err := b.usableAnswer(won.sess.InviteResponse.Body())
 	if err != nil {
 		return err
 	}
 	if ackErr != nil {
 		return ackErr
 	}
-	leg.SetRemote(media.Remote{Addr: ans.Addr, Codec: f.Codec, PayloadType: f.PayloadType,
-		DTMFType: ans.DTMFPayloadType, Receive: !ans.OnHold()})
+	leg.SetRemote(remoteOf(ans, f))
 	return nil
 }
 

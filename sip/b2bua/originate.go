@@ -11,6 +11,7 @@ import (
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
 	"github.com/dialtone-pbx/dialtone/sip/registrar"
 )
@@ -57,12 +58,12 @@ func (b *B2BUA) Originate(ctx context.Context, o call.Originate) (call.ID, error
 }
 
 func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []registrar.Binding, autoAnswer bool) {
-	aLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	aLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "caller")))
 	if err != nil {
 		c.finish(call.BySystem, call.CauseError, call.Failed)
 		return
 	}
-	bLeg, err := b.pool.NewLeg(b.cfg.Advertise)
+	bLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "callee")))
 	if err != nil {
 		_ = aLeg.Close()
 		c.finish(call.BySystem, call.CauseError, call.Failed)

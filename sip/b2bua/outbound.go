@@ -148,6 +148,13 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			if ctx.Err() != nil {
 				return nil, out
 			}
+			if out.refused {
+				// The trunk answered with media the PBX refuses (that leg is
+				// hung up): a fault of the trunk, so the next one is tried.
+				c.log.Warn("trunk answer refused, trying the next", "trunk", t.ID)
+				last = out
+				continue
+			}
 			if !core.Failover(out.last) {
 				return nil, out
 			}

@@ -8,7 +8,6 @@ import (
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
-	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
 )
 
@@ -38,10 +37,20 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
 			return
 		}
+		// c=0.0.0.0 here is hold (RFC 3264 §8.4); any other address the PBX
+		// cannot send to is refused and the session goes on unchanged.
+		if err := c.b2b.checkMedia(m, false); err != nil {
+			c.mu.Unlock()
+			c.log.Warn("re-offer refused: media address not acceptable", "error", err, "security", true)
+			res := sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+			res.AppendHeader(c.b2b.warnMediaAddr(err))
+			_ = tx.Respond(res)
+			return
+		}
 		prev := leg.Remote()
 		hold := m.OnHold()
 		changed = prev != nil && prev.Receive == hold
-		leg.SetRemote(media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType, Receive: !hold})
+		leg.SetRemote(remoteOf(m, f))
 		dir = m.Direction
 		if m.Addr.Addr().IsUnspecified() {
 			dir = sdp.SendOnly
@@ -103,11 +112,15 @@ func (c *Call) relayHold(toA bool, dir sdp.Direction) {
 	// The other phone's answer may carry a new address or direction.
 	if m, err := sdp.Parse(res.Body()); err == nil {
 		if f, err := m.Choose(c.b2b.cfg.Codecs); err == nil {
+			if err := c.b2b.checkMedia(m, false); err != nil {
+				c.log.Warn("answer to a re-invite refused: media address not acceptable", "error", err, "security", true)
+				return
+			}
 			leg := c.bLeg
 			if toA {
 				leg = c.aLeg
 			}
-			leg.SetRemote(media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType, Receive: !m.OnHold()})
+			leg.SetRemote(remoteOf(m, f))
 		}
 	}
 }
