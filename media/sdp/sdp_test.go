@@ -2,6 +2,7 @@ package sdp
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -101,4 +102,70 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("our own answer does not parse: %v\n%s", err, l.Marshal())
 		}
 	})
+}
+
+func TestCheckAddr(t *testing.T) {
+	tests := []struct {
+		addr    string
+		initial bool
+		reason  string // "" for usable
+	}{
+		{"192.0.2.10:4000", true, ""},
+		{"[2001:db8::1]:4000", true, ""},
+		{"0.0.0.0:4000", true, ReasonUnspecified},
+		{"[::]:4000", true, ReasonUnspecified},
+		{"0.0.0.0:4000", false, ""}, // RFC 2543 hold in a re-offer
+		{"224.0.0.1:4000", true, ReasonMulticast},
+		{"239.1.2.3:4000", false, ReasonMulticast},
+		{"[ff02::1]:4000", true, ReasonMulticast},
+		{"255.255.255.255:4000", true, ReasonBroadcast},
+		{"255.255.255.255:4000", false, ReasonBroadcast},
+		{"240.0.0.1:4000", true, ReasonReserved},
+		{"0.1.2.3:4000", true, ReasonReserved},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s initial=%v", tt.addr, tt.initial), func(t *testing.T) {
+			ap := netip.MustParseAddrPort(tt.addr)
+			family, host := "IP4", ap.Addr().String()
+			if ap.Addr().Is6() {
+				family = "IP6"
+			}
+			body := fmt.Sprintf("v=0\r\no=- 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\nm=audio %d RTP/AVP 0\r\n",
+				family, host, family, host, ap.Port())
+			m, err := Parse([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = m.CheckAddr(tt.initial)
+			var ae *AddrError
+			switch {
+			case tt.reason == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.reason != "" && (!errors.As(err, &ae) || ae.Reason != tt.reason || !errors.Is(err, ErrMediaAddr)):
+				t.Fatalf("got %v, want %s", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestSends(t *testing.T) {
+	tests := []struct {
+		dir   Direction
+		addr  string
+		sends bool
+	}{
+		{SendRecv, "192.0.2.1:4000", true},
+		{SendOnly, "192.0.2.1:4000", true},
+		{RecvOnly, "192.0.2.1:4000", false},
+		{Inactive, "192.0.2.1:4000", false},
+		{SendRecv, "0.0.0.0:4000", false}, // RFC 2543 hold, read as inactive
+	}
+	for _, tt := range tests {
+		t.Run(tt.dir.String()+" "+tt.addr, func(t *testing.T) {
+			m := &Media{Direction: tt.dir, Addr: netip.MustParseAddrPort(tt.addr)}
+			if m.Sends() != tt.sends {
+				t.Fatalf("Sends() = %v", m.Sends())
+			}
+		})
+	}
 }
