@@ -196,8 +196,9 @@ func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.R
 
 // CloseDanglingCallRecords ends every record still open, as failed with
 // cause, and appends each call's call.ended event in the same transaction, so
-// webhook and stream consumers never see a call that lasts for ever. The
-// extensions of each call are those of its last event.
+// webhook and stream consumers never see a call that lasts for ever. What the
+// record does not hold (the extensions of the call, and its answer time, as
+// records are written at start and end only) comes from the call's last event.
 func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
 	var n int
 	var evs []core.Event
@@ -210,16 +211,22 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 		if len(rows) == 0 {
 			return nil
 		}
-		exts, err := callExtensions(ctx, tx, fromMicros(rows[0].StartedAt))
+		facts, err := lastCallEvents(ctx, tx, fromMicros(rows[0].StartedAt))
 		if err != nil {
 			return err
 		}
-		end := at.UTC()
+		end := at.UTC().Truncate(time.Microsecond)
 		for i := range rows {
 			r := rows[i].record()
+			f := facts["call:"+string(r.ID)]
+			if r.AnsweredAt == nil && f.AnsweredAt != nil {
+				a := f.AnsweredAt.UTC()
+				r.AnsweredAt = &a
+			}
 			r.EndedAt, r.Disposition, r.HangupCause, r.HangupBy = &end, call.Failed, cause, call.BySystem
-			res, err := tx.ExecContext(ctx, `UPDATE call_records SET ended_at = ?, disposition = ?, hangup_cause = ?,
-				hangup_by = ? WHERE id = ? AND ended_at IS NULL`, micros(end), r.Disposition, r.HangupCause, r.HangupBy, r.ID)
+			res, err := tx.ExecContext(ctx, `UPDATE call_records SET answered_at = ?, ended_at = ?, disposition = ?,
+				hangup_cause = ?, hangup_by = ? WHERE id = ? AND ended_at IS NULL`,
+				optMicros(r.AnsweredAt), micros(end), r.Disposition, r.HangupCause, r.HangupBy, r.ID)
 			if err != nil {
 				return fmt.Errorf("call record %s: %w", r.ID, err)
 			}
@@ -227,8 +234,7 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 				continue
 			}
 			n++
-			x := exts["call:"+string(r.ID)]
-			evs = append(evs, call.EndEvents(r, core.ExtensionID(x.From), core.ExtensionID(x.To), end)...)
+			evs = append(evs, call.EndEvents(r, core.ExtensionID(f.From), core.ExtensionID(f.To), end)...)
 		}
 		return insertEvents(ctx, tx, evs)
 	})
@@ -241,29 +247,31 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 	return n, nil
 }
 
-type callParties struct {
-	From string `json:"from_extension_id"`
-	To   string `json:"to_extension_id"`
+// callFacts is what a call's last event says that its record may not.
+type callFacts struct {
+	From       string     `json:"from_extension_id"`
+	To         string     `json:"to_extension_id"`
+	AnsweredAt *time.Time `json:"answered_at"`
 }
 
-// callExtensions reads, from the newest event of each call since since, the
-// extensions the call was between, by order key ("call:<id>").
-func callExtensions(ctx context.Context, tx *sqlx.Tx, since time.Time) (map[string]callParties, error) {
+// lastCallEvents reads the newest event of each call since since, by order
+// key ("call:<id>").
+func lastCallEvents(ctx context.Context, tx *sqlx.Tx, since time.Time) (map[string]callFacts, error) {
 	rows, err := tx.QueryxContext(ctx, `SELECT order_key, data FROM events WHERE occurred_at >= ?
 		AND order_key LIKE 'call:%' ORDER BY seq`, micros(since.Add(-time.Second)))
 	if err != nil {
 		return nil, fmt.Errorf("read call events: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]callParties{}
+	out := map[string]callFacts{}
 	for rows.Next() {
 		var key, data string
 		if err := rows.Scan(&key, &data); err != nil {
 			return nil, err
 		}
-		var p callParties
-		if json.Unmarshal([]byte(data), &p) == nil {
-			out[key] = p
+		var f callFacts
+		if json.Unmarshal([]byte(data), &f) == nil {
+			out[key] = f
 		}
 	}
 	return out, rows.Err()

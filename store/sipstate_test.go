@@ -223,7 +223,7 @@ func TestDanglingCallsGetTheirEndEvents(t *testing.T) {
 	}
 	recs := []*call.Record{
 		{ID: call.NewID(), SIPCallID: "a@x", Direction: call.Internal, FromNumber: "1001", ToNumber: "1002",
-			StartedAt: started, AnsweredAt: &answered},
+			StartedAt: started},
 		{ID: call.NewID(), SIPCallID: "b@x", Direction: call.Inbound, FromNumber: "+15551234567", ToNumber: "+15557654321",
 			TrunkID: "trk_1", NumberID: "num_1", StartedAt: started.Add(time.Second)},
 	}
@@ -232,8 +232,11 @@ func TestDanglingCallsGetTheirEndEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The first call's last event names both extensions; the second is not between extensions.
-	d, exts := call.NewEventData(recs[0], "ext_a", "ext_b")
+	// The first call's last event names both extensions and its answer
+	// (records are written at start and end only); the second is not between extensions.
+	live := *recs[0]
+	live.AnsweredAt = &answered
+	d, exts := call.NewEventData(&live, "ext_a", "ext_b")
 	if err := db.AppendEvents(ctx, core.NewEvent(core.EventCallAnswered, answered, "call:"+string(recs[0].ID), exts, d)); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +297,8 @@ func TestDanglingCallsGetTheirEndEvents(t *testing.T) {
 				t.Fatalf("payload\n got %s\nwant %s", g, w)
 			}
 			r, err := db.GetCallRecord(ctx, tt.rec.ID)
-			if err != nil || r.EndedAt == nil || r.Disposition != call.Failed || r.HangupCause != call.CauseShutdown {
+			if err != nil || r.EndedAt == nil || r.Disposition != call.Failed || r.HangupCause != call.CauseShutdown ||
+				(r.AnsweredAt == nil) != (tt.want.AnsweredAt == nil) {
 				t.Fatalf("record %+v %v", r, err)
 			}
 		})
