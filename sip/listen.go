@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"fmt"
 	"net"
 	"time"
 
@@ -12,6 +13,11 @@ import (
 // to bind it a second time.
 func ServeUDP(ua *sipgo.UserAgent, srv *sipgo.Server, conn net.PacketConn) {
 	go func() { _ = srv.ServeUDP(conn) }()
+	waitUDPReady(ua, conn)
+}
+
+// waitUDPReady waits (at most 2 s) until the transport layer knows conn.
+func waitUDPReady(ua *sipgo.UserAgent, conn net.PacketConn) {
 	addr := conn.LocalAddr().String()
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) {
@@ -20,4 +26,15 @@ func ServeUDP(ua *sipgo.UserAgent, srv *sipgo.Server, conn net.PacketConn) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// Ready reports an error when a SIP listener is down.
+func (s *Server) Ready() error {
+	switch {
+	case s.udpDown.Load():
+		return fmt.Errorf("sip udp listener on %s is down", s.udp.LocalAddr())
+	case s.tcpFront == nil || s.tcpFront.down.Load():
+		return fmt.Errorf("sip tcp listener on %s is down", s.tcp.Addr())
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -35,6 +36,8 @@ type Config struct {
 	NonceTTL     time.Duration
 	Algorithms   []string // digest algorithms offered, in order; default MD5, SHA-256
 	Guard        auth.GuardConfig
+	Flood        FloodConfig // per-source limit of unauthenticated traffic
+	TCP          TCPLimits
 	Limits       registrar.Limits
 	UserAgent    string
 	Trunks       TrunkTiming
@@ -103,6 +106,10 @@ type Server struct {
 	trunks   *trunkKeeper
 	// trunkChanged wakes the trunk keeper after a trunk changed over the API.
 	trunkChanged chan struct{}
+	front        *front
+	tcpFront     *screenedListener
+	udpDown      atomic.Bool
+	panics       atomic.Uint64
 
 	// state keeps registrations, bans and the allow-list in the store (Restore).
 	state persistence
@@ -122,6 +129,13 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 	}
 	if cfg.Limits.MaxExpires == 0 {
 		cfg.Limits = registrar.DefaultLimits()
+	}
+	if cfg.Flood.Rate == 0 {
+		cfg.Flood = DefaultFloodConfig()
+	}
+	if cfg.TCP.MaxConns == 0 {
+		cfg.TCP = DefaultTCPLimits()
+		cfg.TCP.IdleTimeout = cfg.Limits.MaxExpires + 5*time.Minute
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Dialtone"
@@ -188,6 +202,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	s.ua, s.srv = ua, srv
 	s.digest = auth.NewDigest(s.cfg.Domain, s.cfg.Algorithms, s.cfg.NonceTTL, nil)
 	s.Guard = auth.NewGuard(s.cfg.Guard, nil)
+	s.front = newFront(s.log.With("component", "sip-front"), s.Guard, s.cfg.Flood)
 	s.Registry = registrar.NewRegistry(5, nil)
 	s.reg = &registrar.Registrar{Registry: s.Registry, Limits: s.cfg.Limits}
 	s.B2BUA = b2bua.New(b2bua.Config{Domain: s.cfg.Domain, Advertise: s.cfg.Advertise, MediaTimeout: s.cfg.MediaTimeout,
@@ -199,12 +214,13 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 		}, s.dir, s.Registry, s.Pool, records, events)
 	s.publishState()
 
-	srv.OnRegister(s.onRegister)
-	srv.OnInvite(s.onInvite)
-	srv.OnAck(s.B2BUA.HandleAck)
-	srv.OnBye(s.B2BUA.HandleBye)
-	srv.OnOptions(s.onOptions)
-	srv.OnNoRoute(s.onUnknownMethod)
+	srv.OnRegister(s.guarded(s.onRegister))
+	srv.OnInvite(s.guarded(s.onInvite))
+	srv.OnAck(s.guarded(s.B2BUA.HandleAck))
+	srv.OnBye(s.guarded(s.B2BUA.HandleBye))
+	srv.OnCancel(s.guarded(s.onCancel))
+	srv.OnOptions(s.guarded(s.onOptions))
+	srv.OnNoRoute(s.guarded(s.onUnknownMethod))
 	return nil
 }
 
@@ -254,9 +270,18 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 // Serve runs until ctx ends; it also sweeps expired registrations.
 func (s *Server) Serve(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
-	ServeUDP(s.ua, s.srv, s.udp)
+	udp := &screenedPacketConn{PacketConn: s.udp, front: s.front}
+	go func() {
+		err := s.srv.ServeUDP(udp)
+		s.udpDown.Store(true)
+		if ctx.Err() == nil {
+			s.log.Error("sip udp listener stopped", "error", err)
+		}
+	}()
+	waitUDPReady(s.ua, udp)
+	s.tcpFront = newScreenedListener(s.tcp, s.front, s.cfg.TCP, s.log.With("component", "sip-front"))
 	go s.trunks.run(ctx)
-	go func() { _ = s.srv.ServeTCP(s.tcp) }()
+	go func() { _ = s.srv.ServeTCP(s.tcpFront) }()
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(10 * time.Second)
@@ -267,6 +292,7 @@ func (s *Server) Serve(ctx context.Context) {
 				return
 			case <-t.C:
 				s.Registry.Sweep()
+				s.front.flood.sweep()
 			}
 		}
 	}()
@@ -284,27 +310,9 @@ func (s *Server) Shutdown(ctx context.Context) {
 	s.closeState(ctx)
 	_ = s.srv.Close()
 	_ = s.udp.Close()
+	if s.tcpFront != nil {
+		_ = s.tcpFront.Close()
+	}
 	_ = s.tcp.Close()
 	_ = s.ua.Close()
-}
-
-func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
-	if s.dropBanned(req, tx) {
-		return
-	}
-	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
-	res.AppendHeader(sip.NewHeader("Accept", "application/sdp"))
-	_ = tx.Respond(res)
-}
-
-const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
-
-func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
-	if s.dropBanned(req, tx) {
-		return
-	}
-	res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowHeader))
-	_ = tx.Respond(res)
 }

@@ -1,0 +1,92 @@
+package sip
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/sip/auth"
+)
+
+// front is what every packet and framed TCP message passes before sipgo:
+// bans, the per-source flood limit, then the screen. It logs what it drops
+// at a rate-limited warn, so a flood of garbage is a few lines, not one each.
+type front struct {
+	log   *slog.Logger
+	guard *auth.Guard
+	flood *floodLimiter
+	warn  logLimiter
+
+	dropped  atomic.Uint64 // messages dropped or answered by the front
+	screened atomic.Uint64 // messages that failed the screen
+}
+
+func newFront(log *slog.Logger, guard *auth.Guard, flood FloodConfig) *front {
+	return &front{log: log, guard: guard, flood: newFloodLimiter(flood, nil)}
+}
+
+// inspect decides about one message from src.
+func (f *front) inspect(data []byte, src netip.Addr, transport string) verdict {
+	if f.guard.Banned(src) {
+		f.dropped.Add(1)
+		return dropped("banned")
+	}
+	if !f.guard.Allowed(src) {
+		switch f.flood.allow(src) {
+		case floodDrop:
+			f.dropped.Add(1)
+			return dropped("throttled")
+		case floodBan:
+			f.dropped.Add(1)
+			if f.guard.BanNow(src, auth.BanFlood) {
+				f.log.Warn("sip address banned for flooding", "ip", src.String(), "transport", transport, "security", true)
+			}
+			return dropped("banned")
+		}
+	}
+	if isKeepalive(data) {
+		return passed()
+	}
+	v := screenMessage(data, transport == "TCP")
+	if !v.pass {
+		f.dropped.Add(1)
+		f.screened.Add(1)
+		if n, ok := f.warn.allow(time.Now()); ok {
+			f.log.Warn("sip message refused", "ip", src.String(), "transport", transport, "why", v.why,
+				"answered", v.reply != nil, "refused_since_last_line", n)
+		}
+	}
+	return v
+}
+
+// isKeepalive reports whether data is a CRLF keep-alive (RFC 5626 §4.4.1).
+func isKeepalive(data []byte) bool {
+	for _, c := range data {
+		if c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// logLimiter lets one line through per second and counts the rest.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+// allow reports whether a line may be logged now, and how many were held back since the last one.
+func (l *logLimiter) allow(now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		return 0, false
+	}
+	n := l.suppressed
+	l.last, l.suppressed = now, 0
+	return n, true
+}

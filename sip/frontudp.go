@@ -1,0 +1,45 @@
+package sip
+
+import (
+	"net"
+	"net/netip"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// screenedPacketConn is the SIP UDP socket as sipgo sees it: datagrams that
+// the front refuses never leave ReadFrom, and its stateless answers are sent
+// from the same socket.
+type screenedPacketConn struct {
+	net.PacketConn
+	front *front
+}
+
+func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		var ip netip.Addr
+		if ua, ok := addr.(*net.UDPAddr); ok {
+			ip = ua.AddrPort().Addr().Unmap()
+		}
+		v := c.front.inspect(p[:n], ip, "UDP")
+		if v.pass {
+			return n, addr, nil
+		}
+		if v.reply != nil {
+			_, _ = c.PacketConn.WriteTo(v.reply, addr)
+		}
+	}
+}
+
+func init() {
+	// RFC 3261 §18.1.1 moves large requests to TCP, but a response must go
+	// back over the transport of its request (a 200 to a REGISTER listing
+	// several contacts easily passes 1300 bytes): let any SIP message that
+	// fits in a UDP datagram be sent, and IP fragment it. sipgo refuses
+	// messages above UDPMTUSize-200 bytes.
+	sip.UDPMTUSize = 65507 + 200
+}
