@@ -276,3 +276,105 @@ func TestMediaGuardRefusesOffersAtUnusableAddresses(t *testing.T) {
 		t.Fatalf("a sound offer: %v %v", res, err)
 	}
 }
+
+// register binds the raw phone to its extension (answering the challenge).
+func (r *rawPhone) register(ctx context.Context, p *pbx) {
+	r.t.Helper()
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: p.sip.Addr().String(), Port: int(p.sip.Port())})
+	aor := sip.Uri{Scheme: "sip", User: r.user, Host: "pbx.test"}
+	from := &sip.FromHeader{Address: aor, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(8))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
+	req.AppendHeader(sip.HeaderClone(&r.contact))
+	req.AppendHeader(sip.NewHeader("Expires", "300"))
+	res, err := r.dialog.Client.Do(ctx, req)
+	if err == nil && res.StatusCode == sip.StatusUnauthorized {
+		res, err = r.dialog.Client.DoDigestAuth(ctx, req, res, sipgo.DigestAuth{Username: r.user, Password: r.pass})
+	}
+	if err != nil || res.StatusCode != 200 {
+		r.t.Fatalf("register %s: %v %v", r.user, res, err)
+	}
+}
+
+// answerWith makes the raw phone answer every call at once with body. The
+// returned channel gets one value per BYE it receives.
+func (r *rawPhone) answerWith(body []byte) <-chan struct{} {
+	byes := make(chan struct{}, 8)
+	dsc := sipgo.NewDialogServerCache(r.dialog.Client, r.contact)
+	r.srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
+		dlg, err := dsc.ReadInvite(req, tx)
+		if err != nil {
+			return
+		}
+		defer dlg.Close()
+		if err := dlg.RespondSDP(body); err != nil {
+			return
+		}
+		<-dlg.Context().Done() // until the BYE
+	})
+	r.srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = dsc.ReadAck(req, tx) })
+	r.srv.OnBye(func(req *sip.Request, tx sip.ServerTransaction) {
+		if dsc.ReadBye(req, tx) == nil {
+			byes <- struct{}{}
+		}
+	})
+	return byes
+}
+
+func TestMediaGuardRefusesAnswersAtUnusableAddresses(t *testing.T) {
+	p := startPBX(t, 60*time.Second)
+	caller := p.phone(p.extension("8300", nil), 600, siptest.AnswerNow, "PCMU")
+	ctx, cancel := within(30 * time.Second)
+	defer cancel()
+
+	t.Run("the next fork answers", func(t *testing.T) {
+		b := p.extension("8301", nil)
+		bad := newRawPhone(t, b)
+		byes := bad.answerWith(offerTo(netip.MustParseAddrPort("224.0.0.1:40000")))
+		bad.register(ctx, p)
+		// The extension's other phone answers after the bad one.
+		good, err := siptest.New(siptest.Config{User: b.Number, Password: b.SIPPassword, Domain: "pbx.test", PBX: p.sip,
+			ToneHz: 1400, Answer: siptest.AnswerNow, RingFor: 600 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer good.Close()
+		if res, err := good.Register(ctx, 300); err != nil || res.StatusCode != 200 {
+			t.Fatalf("register: %v %v", res, err)
+		}
+		out, in := connect(t, ctx, caller, b.Number, good, 1400, 600)
+		select {
+		case <-byes:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the phone that answered with a multicast address was not hung up")
+		}
+		if err := out.Hangup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitHungUp(t, in)
+		if rec := p.lastRecord(); rec.Disposition != "answered" {
+			t.Fatalf("record: %+v", rec)
+		}
+	})
+
+	t.Run("no other fork", func(t *testing.T) {
+		b := p.extension("8302", nil)
+		bad := newRawPhone(t, b)
+		byes := bad.answerWith(offerTo(p.sip)) // the PBX's own SIP port
+		bad.register(ctx, p)
+		_, err := caller.Dial(ctx, b.Number)
+		var de *siptest.DialError
+		if !errors.As(err, &de) || de.Code != 488 {
+			t.Fatalf("dial: %v, want 488", err)
+		}
+		select {
+		case <-byes:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the phone that answered with the PBX's address was not hung up")
+		}
+		if rec := p.lastRecord(); rec.Disposition != "failed" || rec.HangupCause != "incompatible_media" || rec.HangupBy != "system" {
+			t.Fatalf("record: %+v", rec)
+		}
+	})
+}

@@ -114,7 +114,7 @@ func (c *Call) transfer(replaceA bool, target *core.Extension, phones []registra
 	}
 	ring, cancel := context.WithTimeout(context.Background(), time.Duration(target.RingTimeoutSeconds)*time.Second)
 	defer cancel()
-	won, _ := b.fork(ring, phones, dialSpec{offer: offer, from: presented, to: target})
+	won, _ := b.fork(ring, phones, dialSpec{offer: offer, from: presented, to: target, log: c.log})
 	if won == nil {
 		c.log.Info("transfer not answered; the call goes on", "to", target.Number)
 		return

@@ -3,6 +3,7 @@ package b2bua
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -148,7 +149,7 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
 	b.bridgeCaller(c, req, tx, time.Duration(callee.RingTimeoutSeconds)*time.Second,
 		func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
-			return b.fork(ctx, bindings, dialSpec{offer: offer, from: presented, to: callee, onRinging: onRinging})
+			return b.fork(ctx, bindings, dialSpec{offer: offer, from: presented, to: callee, onRinging: onRinging, log: c.log})
 		})
 }
 
@@ -294,6 +295,7 @@ type dialSpec struct {
 	toHost    string // default: the SIP domain
 	authUser  string // answer the far end's digest challenge with these (trunks)
 	authPass  string
+	log       *slog.Logger // the call's; default the B2BUA's
 }
 
 // fork rings every contact at once. The first 2xx wins and the other forks are
@@ -345,7 +347,11 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 				if _, _, err := b.usableAnswer(r.sess.InviteResponse.Body()); err != nil {
 					// Answered with media the PBX refuses: hang this fork up
 					// and wait for the others.
-					b.log.Warn("answer refused, hanging up that leg", "contact", bindings[r.i].Contact, "error", err, "security", true)
+					log := b.log
+					if spec.log != nil {
+						log = spec.log
+					}
+					log.Warn("answer refused, hanging up that leg", "contact", bindings[r.i].Contact, "error", err, "security", true)
 					go hangUpRefused(r.sess)
 					if outcome.disp == call.NoAnswer {
 						outcome = forkOutcome{code: sip.StatusNotAcceptableHere, reason: "Not Acceptable Here", disp: call.Failed,

@@ -87,7 +87,7 @@ func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []regist
 	// The first party's phone shows whom it is about to call.
 	target := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: to.Number, Name: to.Name}}
 	rang := false
-	won, outcome := b.fork(ringA, fromPhones, dialSpec{offer: aOffer.Marshal(), from: target, to: from, headers: headers,
+	won, outcome := b.fork(ringA, fromPhones, dialSpec{offer: aOffer.Marshal(), from: target, to: from, headers: headers, log: c.log,
 		onRinging: func() {
 			if !rang {
 				rang = true
@@ -126,7 +126,7 @@ func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []regist
 	c.bLocal = bOffer
 	c.cancelRing = cancelB
 	c.mu.Unlock()
-	won, outcome = b.fork(ringB, toPhones, dialSpec{offer: bOffer.Marshal(), from: from, to: to})
+	won, outcome = b.fork(ringB, toPhones, dialSpec{offer: bOffer.Marshal(), from: from, to: to, log: c.log})
 	if won == nil {
 		b.failOriginate(c, ringB, outcome)
 		return
