@@ -378,3 +378,50 @@ func TestMediaGuardRefusesAnswersAtUnusableAddresses(t *testing.T) {
 		}
 	})
 }
+
+func TestMediaTimeoutOnOneSilentParty(t *testing.T) {
+	p := startPBX(t, 2*time.Second)
+	a := p.extension("8400", nil)
+	b := p.extension("8401", nil)
+	caller := p.phone(a, 600, siptest.AnswerNow, "PCMU")
+	callee := p.phone(b, 1400, siptest.AnswerNow, "PCMU")
+	ctx, cancel := within(30 * time.Second)
+	defer cancel()
+
+	// Held: the callee is offered sendonly and answers recvonly, so its
+	// silence is expected; the call outlives the media timeout.
+	out, in := connect(t, ctx, caller, b.Number, callee, 1400, 600)
+	if err := out.Hold(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	in.SetSilent(true)
+	select {
+	case <-out.HungUp():
+		t.Fatal("a held call was hung up for the held party's silence")
+	case <-time.After(4 * time.Second):
+	}
+	if err := out.Hold(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	in.SetSilent(false)
+	if !out.WaitHears(ctx, 1400) {
+		t.Fatal("no audio after resume")
+	}
+	if err := out.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitHungUp(t, in)
+
+	// The callee goes silent while the caller keeps talking: hung up.
+	out, in = connect(t, ctx, caller, b.Number, callee, 1400, 600)
+	in.SetSilent(true)
+	select {
+	case <-out.HungUp():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a call with one silent party was not hung up")
+	}
+	waitHungUp(t, in)
+	if rec := p.lastRecord(); rec.HangupCause != "media_timeout" || rec.HangupBy != "system" || rec.Disposition != "answered" {
+		t.Fatalf("record: %+v", rec)
+	}
+}

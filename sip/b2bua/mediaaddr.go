@@ -68,10 +68,14 @@ func (b *B2BUA) usableAnswer(body []byte) (*sdp.Media, sdp.Format, error) {
 	return ans, f, nil
 }
 
-// remoteOf is what a media leg needs of a remote description.
+// remoteOf is what a media leg needs of a remote description. A party
+// that will not send (recvonly, inactive) is never timed out for silence;
+// nor is a party holding the call (sendonly, or c=0.0.0.0): RFC 3264 §6.1
+// has it send, but many phones send nothing while they hold, and a held
+// call must not drop after the media timeout.
 func remoteOf(m *sdp.Media, f sdp.Format) media.Remote {
 	return media.Remote{Addr: m.Addr, Codec: f.Codec, PayloadType: f.PayloadType, DTMFType: m.DTMFPayloadType,
-		Receive: !m.OnHold(), Silent: !m.Sends()}
+		Receive: !m.OnHold(), Silent: !m.Sends() || m.OnHold()}
 }
 
 // warnMediaAddr is the Warning header (RFC 3261 §20.43) of a 488 that

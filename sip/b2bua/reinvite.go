@@ -53,7 +53,9 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 		leg.SetRemote(remoteOf(m, f))
 		dir = m.Direction
 		if m.Addr.Addr().IsUnspecified() {
-			dir = sdp.SendOnly
+			// RFC 2543 hold (RFC 3264 §8.4): nothing is to be sent to that
+			// party; the call is held with media inactive both ways.
+			dir = sdp.Inactive
 		}
 		local.Direction = dir.Reverse()
 		local.Codecs = preferring(f.Codec, nil)
