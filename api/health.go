@@ -33,7 +33,7 @@ func registerHealth(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/readyz",
 		Summary:     "Readiness check",
-		Description: "Answers 200 when the database answers a query, 503 otherwise. Needs no API key.",
+		Description: "Answers 200 when the database answers a query and the SIP listeners (UDP and TCP) are up, 503 otherwise. Needs no API key.",
 		Tags:        []string{"Health"},
 		Security:    []map[string][]string{},
 		Errors:      []int{http.StatusServiceUnavailable},
@@ -42,6 +42,11 @@ func registerHealth(a huma.API, s *server) {
 		defer cancel()
 		if err := s.DB.Ping(ctx); err != nil {
 			return nil, huma.Error503ServiceUnavailable("database does not answer")
+		}
+		if s.SIP != nil {
+			if err := s.SIP.Ready(); err != nil {
+				return nil, huma.Error503ServiceUnavailable(err.Error())
+			}
 		}
 		out := &healthOutput{}
 		out.Body.Status = "ok"

@@ -123,8 +123,9 @@ type RegistrationEventData struct {
 // SecurityBanData is the payload of security.ip_banned.
 type SecurityBanData struct {
 	IP       string    `json:"ip"`
-	Failures int       `json:"failures"`
+	Failures int       `json:"failures" doc:"Authentication failures that led to the ban (0 for a flood)."`
 	Until    time.Time `json:"until"`
+	Reason   string    `json:"reason" enum:"auth_failures,flood" doc:"auth_failures: repeated wrong credentials; flood: more unauthenticated traffic than the per-source limit, for too long."`
 }
 
 // WebhookEventData is the payload of webhook.disabled and webhook.ping.

@@ -48,6 +48,8 @@ type SIPState interface {
 	TrunkStatus(id TrunkID) (TrunkStatus, bool)
 	// TrunksChanged says trunk settings changed, so registrations follow at once.
 	TrunksChanged()
+	// Ready reports an error while a SIP listener is down.
+	Ready() error
 }
 
 // RegistrationRepo keeps registrations across restarts.

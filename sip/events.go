@@ -51,7 +51,7 @@ func (s *Server) publishState() {
 	})
 	s.Guard.OnBan(func(b auth.Ban) {
 		s.publish(core.NewEvent(core.EventSecurityIPBanned, b.Since, "ban:"+b.IP.String(), nil,
-			core.SecurityBanData{IP: b.IP.String(), Failures: b.Failures, Until: b.Until}))
+			core.SecurityBanData{IP: b.IP.String(), Failures: b.Failures, Until: b.Until, Reason: b.Reason}))
 	})
 }
 
