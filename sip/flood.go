@@ -106,6 +106,7 @@ func (l *floodLimiter) trust(ip netip.Addr) {
 		l.sources[ip] = s
 	}
 	s.trustedUntil = now.Add(l.cfg.TrustFor)
+	s.tokens = max(s.tokens, l.cfg.Burst*l.cfg.TrustedFactor)
 	l.mu.Unlock()
 }
 
