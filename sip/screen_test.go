@@ -40,7 +40,6 @@ func request(startLine string, drop []string, replace map[string]string, body st
 	return []byte(b.String())
 }
 
-
 func TestScreenRequests(t *testing.T) {
 	const invite = "INVITE sip:1002@pbx.test SIP/2.0"
 	sdp := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n"
