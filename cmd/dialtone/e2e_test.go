@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ import (
 
 // pbx is a whole Dialtone running in-process on free loopback ports.
 type pbx struct {
-	t      *testing.T
+	t      testing.TB
 	app    *app
 	api    string
 	sip    netip.AddrPort
@@ -38,7 +39,7 @@ const e2eKey = "e2e-admin-key"
 // 32000 and 63999; the pool skips ports another program holds.
 var pbxStarts int
 
-func startPBX(t *testing.T, mediaTimeout time.Duration, options ...func(*serveCmd)) *pbx {
+func startPBX(t testing.TB, mediaTimeout time.Duration, options ...func(*serveCmd)) *pbx {
 	t.Helper()
 	pbxStarts++
 	rtpLow := 32000 + (pbxStarts%32)*1000
@@ -77,9 +78,13 @@ func (p *pbx) stop() {
 	})
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
+	if _, fuzzing := w.t.(*testing.F); fuzzing {
+		// A fuzz target may not log through its F once it runs inputs.
+		return os.Stderr.Write(b)
+	}
 	w.t.Log(strings.TrimSpace(string(b)))
 	return len(b), nil
 }

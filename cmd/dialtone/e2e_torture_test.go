@@ -220,7 +220,7 @@ func statusOf(b []byte) int {
 
 var optionsSeq int
 
-func assertAnswersOptions(t *testing.T, c net.PacketConn, server net.Addr) {
+func assertAnswersOptions(t testing.TB, c net.PacketConn, server net.Addr) {
 	t.Helper()
 	optionsSeq++
 	callID := fmt.Sprintf("alive-%d-%d", time.Now().UnixNano(), optionsSeq)
