@@ -50,6 +50,9 @@ func (d uasDialog) readBye(req *sip.Request, tx sip.ServerTransaction) error {
 }
 
 func (d uasDialog) reinvite(ctx context.Context, body []byte) (*sip.Response, error) {
+	if d.s.InviteRequest == nil || d.s.InviteRequest.Contact() == nil {
+		return nil, errors.New("dialog has no remote target")
+	}
 	target := d.s.InviteRequest.Contact().Address
 	res, err := d.s.Do(ctx, newReinvite(target, body))
 	if err != nil {

@@ -102,7 +102,11 @@ func (b *B2BUA) forward(c *Call, req *sip.Request, tx sip.ServerTransaction, in 
 func (b *B2BUA) newCall(req *sip.Request, rec call.Record) *Call {
 	c := &Call{id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRouting, rec: rec}
 	c.rec.ID = c.id
-	c.rec.SIPCallID = req.CallID().Value()
+	// The SIP front refuses requests without a Call-ID, but requests on TCP
+	// connections the PBX opened itself do not pass through it.
+	if h := req.CallID(); h != nil {
+		c.rec.SIPCallID = h.Value()
+	}
 	c.rec.Dialled = req.Recipient.User
 	c.rec.StartedAt = time.Now().UTC()
 	c.log = b.log.With("call_id", c.id, "from", rec.FromNumber, "to", rec.ToNumber, "direction", rec.Direction)

@@ -100,7 +100,9 @@ func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []regist
 	}
 	c.mu.Lock()
 	c.a = uacDialog{won.sess}
-	c.rec.SIPCallID = won.sess.InviteRequest.CallID().Value()
+	if h := won.sess.InviteRequest.CallID(); h != nil {
+		c.rec.SIPCallID = h.Value()
+	}
 	c.mu.Unlock()
 	b.bindDialog(won.sess.ID, c)
 	if err := b.accept(won, aLeg); err != nil {
