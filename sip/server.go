@@ -169,8 +169,12 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events core.EventLog) error {
 	// sipgo logs through slog; keep its chatter below our warnings.
 	quiet := s.log.With("component", "sipgo")
+	// sipgo's connection code logs through its package logger.
+	sip.SetDefaultLogger(quiet)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent), sipgo.WithUserAgentHostname(s.cfg.Advertise.String()),
-		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet),
+			// Stray responses (retransmissions, floods) are dropped without a log line each.
+			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {})),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)))
 	if err != nil {
 		return err

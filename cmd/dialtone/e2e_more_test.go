@@ -17,8 +17,8 @@ import (
 
 // rawRegister sends one REGISTER from a fresh UDP socket on srcIP, answering
 // the challenge with the given credentials, and returns the final response
-// (nil when the PBX stays silent).
-func rawRegister(t *testing.T, p *pbx, srcIP, user, password string) *sip.Response {
+// (nil when the PBX stays silent). It binds contacts, or the socket's address.
+func rawRegister(t *testing.T, p *pbx, srcIP, user, password string, contacts ...sip.Uri) *sip.Response {
 	t.Helper()
 	ua, _ := sipgo.NewUA(sipgo.WithUserAgentHostname(srcIP))
 	defer ua.Close()
@@ -37,7 +37,12 @@ func rawRegister(t *testing.T, p *pbx, srcIP, user, password string) *sip.Respon
 	from.Params.Add("tag", sip.GenerateTagN(8))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: srcIP, Port: port}})
+	if len(contacts) == 0 {
+		contacts = []sip.Uri{{Scheme: "sip", User: user, Host: srcIP, Port: port}}
+	}
+	for _, c := range contacts {
+		req.AppendHeader(&sip.ContactHeader{Address: c})
+	}
 	ctx, cancel := within(time.Second)
 	defer cancel()
 	res, err := client.Do(ctx, req)
@@ -282,10 +287,11 @@ func TestOptionsAndUnknownMethods(t *testing.T) {
 	for _, tt := range []struct {
 		method sip.RequestMethod
 		code   int
-	}{{sip.OPTIONS, 200}, {sip.MESSAGE, 405}} {
+		allow  bool
+	}{{sip.OPTIONS, 200, true}, {sip.MESSAGE, 405, true}, {"FROBNICATE", 501, true}, {sip.CANCEL, 481, false}} {
 		req := sip.NewRequest(tt.method, sip.Uri{Scheme: "sip", Host: p.sip.Addr().String(), Port: int(p.sip.Port())})
 		res, err := client.Do(ctx, req)
-		if err != nil || res.StatusCode != tt.code || res.GetHeader("Allow") == nil {
+		if err != nil || res.StatusCode != tt.code || (res.GetHeader("Allow") != nil) != tt.allow {
 			t.Fatalf("%s: %v %v", tt.method, res, err)
 		}
 	}
