@@ -17,6 +17,8 @@
 #                                 tried before, twice while they are held (at once, and after the front's
 #                                 10 s first-message timeout) and after they are released. Reports
 #                                 connections made and closed by the server, server peak RSS and fds.
+#                                 IDLE_REDIAL=1 dials again each connection the server held and then
+#                                 closed (tcpidle -redial), as an attacker keeping its connections would.
 #
 # Targets: legitimate calls >= 99% succeed, peak RSS < 200 MB, the flooder banned for flood, TCP
 # serving during and after the idle connections. A line "verdict: PASS|FAIL ..." ends each summary.
@@ -37,6 +39,7 @@ cps=${CPS:-5}
 hold_ms=${HOLD_MS:-1000}
 idle_conns=${IDLE_CONNS:-20000}
 idle_hold=${IDLE_HOLD:-40}
+idle_redial=${IDLE_REDIAL:-0}
 
 out=bench/results/$(date +%Y%m%d-%H%M%S)-flood-$mode
 mkdir -p "$out"
@@ -225,7 +228,7 @@ tcp_idle() {
   go build -o "$out/tcpidle" ./bench/tcpidle
   sipp_register 1002 "$callee_pw" "$tcp_callee_ip" "$tcp_callee_port" -t t1
   {
-    echo "scenario: $idle_conns idle TCP connections from 127.0.0.100-199 held ${idle_hold}s; checks from $tcp_caller_ip -> $tcp_callee_ip over TCP"
+    echo "scenario: $idle_conns idle TCP connections from 127.0.0.100-199 held ${idle_hold}s$([ "$idle_redial" = 1 ] && echo ", each one the server closes after holding it dialled again"); checks from $tcp_caller_ip -> $tcp_callee_ip over TCP"
     tcp_check before
   } | tee "$out/summary.txt"
   local fds0
@@ -234,7 +237,7 @@ tcp_idle() {
   local t0
   t0=$(now)
   timeout $((idle_hold + 120)) "$out/tcpidle" -addr "$sip" -n "$idle_conns" -from 127.0.0.100 -sources 100 \
-    -hold "${idle_hold}s" >"$out/tcpidle.log" 2>&1 &
+    -hold "${idle_hold}s" $([ "$idle_redial" = 1 ] && echo -redial) >"$out/tcpidle.log" 2>&1 &
   local idle=$!
   started+=("$idle")
   for _ in $(seq 1200); do

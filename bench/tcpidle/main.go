@@ -9,7 +9,10 @@
 // until the server closes it or the hold ends; a read that returns first
 // counts as closed by the server (reset or end of stream). It prints a
 // progress line every second, "dialled" when every dial has returned, and a
-// summary with key=value fields at the end.
+// summary with key=value fields at the end. With -redial, a connection the
+// server held for a second or more and then closed is dialled again from the
+// same source until the hold ends, as an attacker keeping its connections
+// would.
 package main
 
 import (
@@ -37,6 +40,7 @@ type counters struct {
 	eofs       atomic.Int64 // closed by the server with a FIN
 	otherErr   atomic.Int64 // read failed otherwise
 	released   atomic.Int64 // still open when the hold ended
+	redialled  atomic.Int64
 
 	mu       sync.Mutex
 	dialErrs map[string]int
@@ -51,6 +55,7 @@ func main() {
 	hold := flag.Duration("hold", 30*time.Second, "how long to hold the connections once every dial has returned")
 	parallel := flag.Int("parallel", 256, "dials in flight at once")
 	dialTimeout := flag.Duration("dial-timeout", 5*time.Second, "timeout of one dial")
+	redial := flag.Bool("redial", false, "dial again each connection the server held at least 1s and then closed")
 	flag.Parse()
 
 	first, err := netip.ParseAddr(*from)
@@ -92,6 +97,42 @@ func main() {
 		}
 	}()
 
+	// dial opens one connection from local and watches it.
+	var dial func(local *net.TCPAddr)
+	dial = func(local *net.TCPAddr) {
+		d := net.Dialer{LocalAddr: local, Timeout: *dialTimeout}
+		conn, err := d.Dial("tcp", *addr)
+		if err != nil {
+			c.dialFailed.Add(1)
+			c.mu.Lock()
+			c.dialErrs[errorKind(err)]++
+			c.mu.Unlock()
+			return
+		}
+		c.connected.Add(1)
+		if o := c.open.Add(1); o > c.peakOpen.Load() {
+			c.peakOpen.Store(o) // a racy peak is close enough for a report
+		}
+		conns.Store(conn, struct{}{})
+		select {
+		case <-holdEnd: // dialled again as the hold ended: not closed by the final sweep
+			_ = conn.Close()
+		default:
+		}
+		readers.Add(1)
+		go func() {
+			defer readers.Done() // after a redial has added its own reader
+			held := c.watch(conn, holdEnd, &conns)
+			if *redial && held >= time.Second {
+				select {
+				case <-holdEnd:
+				default:
+					c.redialled.Add(1)
+					dial(local)
+				}
+			}
+		}()
+	}
 	sem := make(chan struct{}, *parallel)
 	var dials sync.WaitGroup
 	for i := 0; i < *n; i++ {
@@ -100,22 +141,7 @@ func main() {
 		go func(local *net.TCPAddr) {
 			defer dials.Done()
 			defer func() { <-sem }()
-			d := net.Dialer{LocalAddr: local, Timeout: *dialTimeout}
-			conn, err := d.Dial("tcp", *addr)
-			if err != nil {
-				c.dialFailed.Add(1)
-				c.mu.Lock()
-				c.dialErrs[errorKind(err)]++
-				c.mu.Unlock()
-				return
-			}
-			c.connected.Add(1)
-			if o := c.open.Add(1); o > c.peakOpen.Load() {
-				c.peakOpen.Store(o) // a racy peak is close enough for a report
-			}
-			conns.Store(conn, struct{}{})
-			readers.Add(1)
-			go c.watch(conn, holdEnd, &readers, &conns)
+			dial(local)
 		}(src[i%len(src)])
 	}
 	dials.Wait()
@@ -142,15 +168,15 @@ func main() {
 	under1s := sort.Search(len(c.lifetime), func(i int) bool { return c.lifetime[i] >= time.Second })
 	fmt.Printf("summary attempted=%d connected=%d dial_failed=%d dial_errors=%v peak_open=%d "+
 		"closed_by_server=%d resets=%d fins=%d read_errors=%d closed_within_1s=%d median_life=%s max_life=%s "+
-		"held_to_end=%d elapsed=%.1fs\n",
+		"held_to_end=%d redialled=%d elapsed=%.1fs\n",
 		*n, c.connected.Load(), c.dialFailed.Load(), kinds, c.peakOpen.Load(),
 		c.resets.Load()+c.eofs.Load(), c.resets.Load(), c.eofs.Load(), c.otherErr.Load(), under1s,
-		percentile(c.lifetime, 0.5), percentile(c.lifetime, 1), c.released.Load(), time.Since(start).Seconds())
+		percentile(c.lifetime, 0.5), percentile(c.lifetime, 1), c.released.Load(), c.redialled.Load(), time.Since(start).Seconds())
 }
 
-// watch reads from conn until the server closes it or the hold ends.
-func (c *counters) watch(conn net.Conn, holdEnd <-chan struct{}, readers *sync.WaitGroup, conns *sync.Map) {
-	defer readers.Done()
+// watch reads from conn until the server closes it or the hold ends, and
+// returns how long the server held it (0 when the hold ended first).
+func (c *counters) watch(conn net.Conn, holdEnd <-chan struct{}, conns *sync.Map) time.Duration {
 	opened := time.Now()
 	buf := make([]byte, 512)
 	var err error
@@ -163,7 +189,7 @@ func (c *counters) watch(conn net.Conn, holdEnd <-chan struct{}, readers *sync.W
 	select {
 	case <-holdEnd:
 		c.released.Add(1)
-		return
+		return 0
 	default:
 	}
 	switch {
@@ -173,11 +199,13 @@ func (c *counters) watch(conn net.Conn, holdEnd <-chan struct{}, readers *sync.W
 		c.eofs.Add(1)
 	default:
 		c.otherErr.Add(1)
-		return
+		return 0
 	}
+	life := time.Since(opened)
 	c.mu.Lock()
-	c.lifetime = append(c.lifetime, time.Since(opened))
+	c.lifetime = append(c.lifetime, life)
 	c.mu.Unlock()
+	return life
 }
 
 // raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard limit and returns it.
