@@ -110,6 +110,15 @@ func (l *floodLimiter) trust(ip netip.Addr) {
 	l.mu.Unlock()
 }
 
+// trusted reports whether ip authenticated recently.
+func (l *floodLimiter) trusted(ip netip.Addr) bool {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sources[ip]
+	return s != nil && now.Before(s.trustedUntil)
+}
+
 // sweep forgets sources whose bucket is full again and that are not trusted.
 func (l *floodLimiter) sweep() {
 	now := l.now()

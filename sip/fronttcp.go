@@ -55,7 +55,7 @@ type screenedListener struct {
 
 	mu          sync.Mutex
 	established map[netip.Addr]int
-	pending     map[netip.Addr]int
+	pending     map[netip.Addr][]*screenedConn // oldest first
 	nEst, nPend int
 	refused     atomic.Uint64
 	warn        logLimiter
@@ -63,7 +63,7 @@ type screenedListener struct {
 
 func newScreenedListener(ln net.Listener, f *front, lim TCPLimits, log *slog.Logger) *screenedListener {
 	l := &screenedListener{ln: ln, front: f, lim: lim, log: log, ready: make(chan net.Conn), closed: make(chan struct{}),
-		established: map[netip.Addr]int{}, pending: map[netip.Addr]int{}}
+		established: map[netip.Addr]int{}, pending: map[netip.Addr][]*screenedConn{}}
 	go l.acceptLoop()
 	return l
 }
@@ -126,20 +126,48 @@ func (l *screenedListener) admit(c net.Conn) {
 		l.refuse(c, ip, "banned")
 		return
 	}
+	trusted := allowed || l.front.flood.trusted(ip)
+	sc := &screenedConn{Conn: c, l: l, ip: ip, buf: make([]byte, 4096)}
+	var evict *screenedConn
 	l.mu.Lock()
-	full := l.nPend >= l.lim.MaxPending || l.nEst >= l.lim.MaxConns ||
-		(!allowed && (l.pending[ip] >= l.lim.MaxPendingPerSource || l.established[ip] >= l.lim.MaxPerSource))
+	full := l.nEst >= l.lim.MaxConns ||
+		(!trusted && (len(l.pending[ip]) >= l.lim.MaxPendingPerSource || l.established[ip] >= l.lim.MaxPerSource))
+	if !full && l.nPend >= l.lim.MaxPending {
+		// The waiting room is full: make space by closing the oldest waiting
+		// connection of the source that has the most, so silent connections
+		// from a few addresses cannot lock everyone else out of TCP.
+		evict = l.evictionLocked(ip)
+		full = evict == nil && !trusted
+	}
 	if !full {
 		l.nPend++
-		l.pending[ip]++
+		l.pending[ip] = append(l.pending[ip], sc)
 	}
 	l.mu.Unlock()
+	if evict != nil {
+		_ = evict.Conn.Close() // its reader sees the error and releases its place
+	}
 	if full {
 		l.refuse(c, ip, "connection limit")
 		return
 	}
-	sc := &screenedConn{Conn: c, l: l, ip: ip, buf: make([]byte, 4096)}
 	go sc.awaitFirstMessage()
+}
+
+// evictionLocked picks the oldest waiting connection of the source with the
+// most waiting connections, if that source has more than newcomer would.
+func (l *screenedListener) evictionLocked(newcomer netip.Addr) *screenedConn {
+	var worst netip.Addr
+	most := 0
+	for ip, conns := range l.pending {
+		if len(conns) > most {
+			worst, most = ip, len(conns)
+		}
+	}
+	if most == 0 || most <= len(l.pending[newcomer]) {
+		return nil
+	}
+	return l.pending[worst][0]
 }
 
 func (l *screenedListener) refuse(c net.Conn, ip netip.Addr, why string) {
@@ -155,10 +183,11 @@ func (l *screenedListener) refuse(c net.Conn, ip netip.Addr, why string) {
 
 // promote moves a connection from pending to established; false when the
 // established caps are reached meanwhile.
-func (l *screenedListener) promote(ip netip.Addr, allowed bool) bool {
+func (l *screenedListener) promote(c *screenedConn, allowed bool) bool {
+	ip := c.ip
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.dropPendingLocked(ip)
+	l.dropPendingLocked(c)
 	if l.nEst >= l.lim.MaxConns || (!allowed && l.established[ip] >= l.lim.MaxPerSource) {
 		return false
 	}
@@ -167,23 +196,32 @@ func (l *screenedListener) promote(ip netip.Addr, allowed bool) bool {
 	return true
 }
 
-func (l *screenedListener) release(ip netip.Addr, established bool) {
+func (l *screenedListener) release(c *screenedConn, established bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !established {
-		l.dropPendingLocked(ip)
+		l.dropPendingLocked(c)
 		return
 	}
 	l.nEst--
-	if l.established[ip]--; l.established[ip] <= 0 {
-		delete(l.established, ip)
+	if l.established[c.ip]--; l.established[c.ip] <= 0 {
+		delete(l.established, c.ip)
 	}
 }
 
-func (l *screenedListener) dropPendingLocked(ip netip.Addr) {
-	l.nPend--
-	if l.pending[ip]--; l.pending[ip] <= 0 {
-		delete(l.pending, ip)
+func (l *screenedListener) dropPendingLocked(c *screenedConn) {
+	conns := l.pending[c.ip]
+	for i, p := range conns {
+		if p == c {
+			l.nPend--
+			conns = append(conns[:i], conns[i+1:]...)
+			break
+		}
+	}
+	if len(conns) == 0 {
+		delete(l.pending, c.ip)
+	} else {
+		l.pending[c.ip] = conns
 	}
 }
 
@@ -228,7 +266,7 @@ func (c *screenedConn) awaitFirstMessage() {
 			return
 		}
 	}
-	if !c.l.promote(c.ip, c.l.front.guard.Allowed(c.ip)) {
+	if !c.l.promote(c, c.l.front.guard.Allowed(c.ip)) {
 		c.l.refuse(c.Conn, c.ip, "connection limit")
 		return
 	}
@@ -415,6 +453,6 @@ func (c *screenedConn) Close() error {
 func (c *screenedConn) closeAs(established bool) {
 	c.closeOnce.Do(func() {
 		_ = c.Conn.Close()
-		c.l.release(c.ip, established)
+		c.l.release(c, established)
 	})
 }

@@ -114,6 +114,34 @@ func TestTCPFront(t *testing.T) {
 			t.Fatalf("other source got %q", got)
 		}
 	})
+	t.Run("a full waiting room makes space for a new source", func(t *testing.T) {
+		var held []net.Conn
+		for _, src := range []string{"127.0.0.71", "127.0.0.72"} {
+			for range lim.MaxPendingPerSource {
+				held = append(held, dialFrom(t, s, src))
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+		if _, pend := s.tcpFront.counts(); pend != lim.MaxPending {
+			t.Fatalf("%d waiting, want the room full (%d)", pend, lim.MaxPending)
+		}
+		phone := dialFrom(t, s, "127.0.0.73")
+		if _, err := io.WriteString(phone, options(phone, "newcomer")); err != nil {
+			t.Fatal(err)
+		}
+		if got := statusLine(phone, 2*time.Second); got != "SIP/2.0 200 OK" {
+			t.Fatalf("newcomer got %q", got)
+		}
+		closed := 0
+		for _, c := range held {
+			if closedWithin(c, 50*time.Millisecond) {
+				closed++
+			}
+		}
+		if closed != 1 {
+			t.Fatalf("%d waiting connections closed, want the one oldest", closed)
+		}
+	})
 	t.Run("an unfinished header section gets 408 and is closed", func(t *testing.T) {
 		c := dialFrom(t, s, "127.0.0.64")
 		_, _ = io.WriteString(c, "OPTIONS sip:pbx.test SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.64;branch=z9hG4bK-x\r\n")

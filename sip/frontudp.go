@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"log/slog"
 	"net"
 	"net/netip"
 
@@ -42,4 +43,8 @@ func init() {
 	// fits in a UDP datagram be sent, and IP fragment it. sipgo refuses
 	// messages above UDPMTUSize-200 bytes.
 	sip.UDPMTUSize = 65507 + 200
+	// sipgo's connection reference counting logs through a package logger
+	// (debug chatter and a harmless "ref went negative" warning); the
+	// transport and transaction layers log through ours.
+	sip.SetDefaultLogger(slog.New(slog.DiscardHandler))
 }

@@ -169,8 +169,6 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events core.EventLog) error {
 	// sipgo logs through slog; keep its chatter below our warnings.
 	quiet := s.log.With("component", "sipgo")
-	// sipgo's connection code logs through its package logger.
-	sip.SetDefaultLogger(quiet)
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent), sipgo.WithUserAgentHostname(s.cfg.Advertise.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet),
 			// Stray responses (retransmissions, floods) are dropped without a log line each.
@@ -237,6 +235,11 @@ func listenBoth(addr string) (net.PacketConn, net.Listener, error) {
 		udp, err := net.ListenPacket("udp", addr)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen for sip on udp %s: %w", addr, errors.Unwrap(err))
+		}
+		if uc, ok := udp.(*net.UDPConn); ok {
+			// Bursts (a flood being throttled, many phones at once) must not
+			// overflow the default buffer and lose good packets with them.
+			_ = uc.SetReadBuffer(4 << 20)
 		}
 		laddr := udp.LocalAddr().(*net.UDPAddr).AddrPort()
 		tcp, err := net.Listen("tcp", laddr.String())
