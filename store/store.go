@@ -60,11 +60,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	s, err := loadSealer(filepath.Join(cfg.DataDir, "secret.key"))
-	if err != nil {
+	path := filepath.Join(cfg.DataDir, FileName)
+	if err := ownerOnlyFile(path); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(cfg.DataDir, FileName)
 	dsn := "file:" + path + "?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL"
 	w, err := sqlx.Open("sqlite3", dsn+"&_txlock=immediate")
 	if err != nil {
@@ -80,6 +79,19 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		w.Close()
 		return nil, err
 	}
+	// SQLite gives the WAL and shared-memory files the database file's mode;
+	// set it on them as well, whatever the umask.
+	for _, f := range []string{path + "-wal", path + "-shm"} {
+		if err := restrictFile(f); err != nil {
+			w.Close()
+			return nil, err
+		}
+	}
+	s, err := loadSealer(ctx, w, filepath.Join(cfg.DataDir, KeyFileName))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sqlx.Open("sqlite3", dsn+"&_query_only=true")
 	if err != nil {
 		w.Close()
@@ -91,11 +103,22 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
+// prepareDataDir creates the data dir, readable by its owner only, and
+// checks that it is writable. An existing dir keeps its mode: see
+// DataDirExposed.
 func prepareDataDir(dir string) error {
-	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
 		return fmt.Errorf("data dir %s is not a directory", dir)
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir %s: %w", dir, errors.Unwrap(err))
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("data dir %s: %w", dir, errors.Unwrap(err))
+		}
+	case err != nil:
 		return fmt.Errorf("data dir %s: %w", dir, errors.Unwrap(err))
 	}
 	probe, err := os.CreateTemp(dir, ".probe-*")
@@ -104,6 +127,46 @@ func prepareDataDir(dir string) error {
 	}
 	probe.Close()
 	return os.Remove(probe.Name())
+}
+
+// DataDirExposed reports whether an existing data dir can be read or entered
+// by its group or by others, which should be told to the operator: the
+// database and secret key in it are meant for the server's user only.
+func DataDirExposed(dir string) (fs.FileMode, bool) {
+	fi, err := os.Stat(dir)
+	if err != nil || !fi.IsDir() {
+		return 0, false
+	}
+	return fi.Mode().Perm(), fi.Mode().Perm()&0o077 != 0
+}
+
+// ownerOnlyFile creates the file when missing and makes it readable and
+// writable by its owner only.
+func ownerOnlyFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database %s: %w", path, errors.Unwrap(err))
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("open database %s: %w", path, err)
+	}
+	return restrictFile(path)
+}
+
+// restrictFile sets mode 0600 on an existing file that others could read,
+// whatever the umask was when it was created.
+func restrictFile(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err == nil && fi.Mode().Perm() != 0o600 {
+		err = os.Chmod(path, 0o600)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+	}
+	return nil
 }
 
 func migrate(ctx context.Context, db *sqlx.DB) error {
