@@ -56,6 +56,8 @@ type Deps struct {
 	// Stop is closed when the server shuts down; event streams end then.
 	Stop   <-chan struct{}
 	Logger *slog.Logger
+	// CORSOrigins are the browser origins allowed to call the API ("*": any); none turns CORS off.
+	CORSOrigins []string
 }
 
 type server struct {
@@ -108,6 +110,7 @@ func New(d Deps) http.Handler {
 	var h http.Handler = mux
 	h = s.idempotency(h)
 	h = s.authenticate(h)
+	h = cors(d.CORSOrigins, h)
 	h = s.logRequests(h)
 	return h
 }
