@@ -18,7 +18,10 @@ import (
 var version = ""
 
 type cli struct {
+	VersionFlag kong.VersionFlag `name:"version" help:"Print the version and exit."`
+
 	Serve   serveCmd   `cmd:"" help:"Run the PBX: the REST API on an embedded database."`
+	Keys    keysCmd    `cmd:"" help:"Create, list and revoke API keys in the data dir, with the server stopped or running."`
 	OpenAPI openAPICmd `cmd:"" name:"openapi" help:"Print the OpenAPI 3.1 document as YAML."`
 	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
 	Version versionCmd `cmd:"" help:"Print the version and exit."`
@@ -43,6 +46,7 @@ func run(ctx context.Context, args []string, e env) int {
 		kong.Description("Dialtone: a headless, API-first PBX."),
 		kong.Writers(e.stdout, e.stderr),
 		kong.Exit(func(int) { exited = true }),
+		kong.Vars{"version": versionLine()},
 		kong.Bind(e),
 		kong.BindTo(ctx, (*context.Context)(nil)),
 	)
@@ -73,6 +77,8 @@ func oneLine(err error) string {
 	return err.Error()
 }
 
+// buildVersion is the module version: set at link time, stamped by the Go
+// toolchain from the VCS, or "(devel)".
 func buildVersion() string {
 	if version != "" {
 		return version
@@ -80,12 +86,43 @@ func buildVersion() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
-	return "devel"
+	return "(devel)"
+}
+
+// versionLine is what `dialtone version` and --version print: the module
+// version, and the VCS revision the binary was built from when known.
+func versionLine() string {
+	line := "dialtone " + buildVersion()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return line
+	}
+	var rev, at, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = ", modified"
+			}
+		}
+	}
+	if rev != "" {
+		line += " (revision " + rev + modified
+		if at != "" {
+			line += ", " + at
+		}
+		line += ")"
+	}
+	return line + ", " + bi.GoVersion
 }
 
 type versionCmd struct{}
 
 func (versionCmd) Run(e env) error {
-	_, err := fmt.Fprintf(e.stdout, "dialtone %s\n", buildVersion())
+	_, err := fmt.Fprintln(e.stdout, versionLine())
 	return err
 }

@@ -41,6 +41,16 @@ type serveCmd struct {
 	LogLevel             string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
 	LogFormat            string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
 	ShutdownTimeout      time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
+	CORSOrigins          []string      `name:"cors-origins" env:"DIALTONE_CORS_ORIGINS" help:"Browser origins allowed to call the API (CORS), comma-separated exact origins such as https://crm.example.com, or *; off when empty."`
+}
+
+// Help documents what is read from the environment only.
+func (serveCmd) Help() string {
+	return "Environment:\n\n" +
+		"  DIALTONE_ADMIN_KEY  admin API key created on the first start of an empty database " +
+		"(default: generated and printed once); ignored, with a warning, once the database has keys: " +
+		"use `dialtone keys create` to add one.\n\n" +
+		"Every flag below can also be set by the environment variable shown beside it."
 }
 
 type migrateCmd struct {
@@ -119,6 +129,9 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
+	if err := api.CheckCORSOrigins(c.CORSOrigins); err != nil {
+		return nil, fmt.Errorf("--cors-origins: %w", err)
+	}
 	ln, err := net.Listen("tcp", c.HTTP)
 	if err != nil {
 		return nil, fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
@@ -132,6 +145,9 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		ln.Close()
 		db.Close()
 		return nil, err
+	}
+	if mode, exposed := store.DataDirExposed(c.Data); exposed {
+		log.Warn("data dir is open to other users: chmod 700 it", "dir", c.Data, "mode", mode)
 	}
 	if n, err := db.CloseDanglingCallRecords(ctx, time.Now(), call.CauseShutdown); err != nil {
 		return fail(err)
@@ -149,6 +165,8 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		fmt.Fprintf(e.stderr, "\nAdmin API key (shown once, keep it safe):\n\n    %s\n\n", secret.Reveal())
 	case created:
 		log.Info("admin api key created from DIALTONE_ADMIN_KEY")
+	case configured != "":
+		log.Warn("DIALTONE_ADMIN_KEY ignored: the database already has API keys; use `dialtone keys create`")
 	}
 	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), db, db, db)
 	if err != nil {
@@ -168,7 +186,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
-		Logger: log.With("component", "api"),
+		Logger: log.With("component", "api"), CORSOrigins: c.CORSOrigins,
 	})
 	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, http: &http.Server{
 		Handler:           h,
