@@ -23,10 +23,11 @@ type FloodConfig struct {
 }
 
 // DefaultFloodConfig allows 50 packets a second (burst 200) per address and
-// bans an address that had 500 packets dropped within 10 s.
+// bans an address that had 500 packets dropped within 10 s. Trust outlasts
+// the longest registration interval, so registered phones keep it.
 func DefaultFloodConfig() FloodConfig {
 	return FloodConfig{Rate: 50, Burst: 200, BanAfter: 500, Window: 10 * time.Second, TrustedFactor: 20,
-		TrustFor: 15 * time.Minute, MaxSources: 100_000}
+		TrustFor: 65 * time.Minute, MaxSources: 100_000}
 }
 
 // floodLimiter is the per-source token bucket. It is consulted once per

@@ -29,20 +29,18 @@ func newFront(log *slog.Logger, guard *auth.Guard, flood FloodConfig) *front {
 
 // inspect decides about one message from src.
 func (f *front) inspect(data []byte, src netip.Addr, transport string) verdict {
+	src = sourceKey(src)
 	if f.guard.Banned(src) {
 		f.dropped.Add(1)
 		return dropped("banned")
 	}
 	if !f.guard.Allowed(src) {
-		switch f.flood.allow(src) {
+		switch f.charge(src, transport) {
 		case floodDrop:
 			f.dropped.Add(1)
 			return dropped("throttled")
 		case floodBan:
 			f.dropped.Add(1)
-			if f.guard.BanNow(src, auth.BanFlood) {
-				f.log.Warn("sip address banned for flooding", "ip", src.String(), "transport", transport, "security", true)
-			}
 			return dropped("banned")
 		}
 	}
@@ -59,6 +57,34 @@ func (f *front) inspect(data []byte, src netip.Addr, transport string) verdict {
 		}
 	}
 	return v
+}
+
+// charge counts one packet (or new connection) from src against its flood
+// allowance, banning a source that keeps exceeding it. A source where a
+// phone authenticated recently is only throttled, never banned: UDP sources
+// are easily forged, and a forged flood must not lock an office out.
+func (f *front) charge(src netip.Addr, transport string) floodOutcome {
+	out := f.flood.allow(src)
+	if out != floodBan {
+		return out
+	}
+	if f.flood.trusted(src) {
+		return floodDrop
+	}
+	if f.guard.BanNow(src, auth.BanFlood) {
+		f.log.Warn("sip address banned for flooding", "ip", src.String(), "transport", transport, "security", true)
+	}
+	return floodBan
+}
+
+// sourceKey is the address limits and bans apply to: the address itself
+// for IPv4, its /64 for IPv6, since one host commonly holds a whole /64.
+func sourceKey(ip netip.Addr) netip.Addr {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		return netip.PrefixFrom(ip, 64).Masked().Addr()
+	}
+	return ip
 }
 
 // isKeepalive reports whether data is a CRLF keep-alive (RFC 5626 §4.4.1).

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -78,6 +79,8 @@ func (l *screenedListener) Accept() (net.Conn, error) {
 	}
 }
 
+// Close stops accepting and closes the connections still waiting for a
+// first message.
 func (l *screenedListener) Close() error {
 	select {
 	case <-l.closed:
@@ -85,7 +88,17 @@ func (l *screenedListener) Close() error {
 	default:
 		close(l.closed)
 	}
-	return l.ln.Close()
+	err := l.ln.Close()
+	l.mu.Lock()
+	var waiting []*screenedConn
+	for _, conns := range l.pending {
+		waiting = append(waiting, conns...)
+	}
+	l.mu.Unlock()
+	for _, c := range waiting {
+		_ = c.Conn.Close()
+	}
+	return err
 }
 
 func (l *screenedListener) Addr() net.Addr { return l.ln.Addr() }
@@ -120,10 +133,16 @@ func (l *screenedListener) acceptLoop() {
 // admit counts a new connection as pending and reads its first message, or
 // closes it at once when a cap is reached or its source is banned.
 func (l *screenedListener) admit(c net.Conn) {
-	ip := remoteIP(c)
+	ip := sourceKey(remoteIP(c))
 	allowed := l.front.guard.Allowed(ip)
 	if l.front.guard.Banned(ip) {
 		l.refuse(c, ip, "banned")
+		return
+	}
+	// A new connection costs like a packet: connection floods are throttled
+	// and banned like packet floods.
+	if !allowed && l.front.charge(ip, "TCP") != floodPass {
+		l.refuse(c, ip, "throttled")
 		return
 	}
 	trusted := allowed || l.front.flood.trusted(ip)
@@ -246,9 +265,10 @@ type screenedConn struct {
 	net.Conn
 	l           *screenedListener
 	ip          netip.Addr
-	buf         []byte // one socket read
-	in          []byte // read but not yet framed
-	out         []byte // screened, for sipgo
+	buf         []byte   // one socket read
+	in          []byte   // read but not yet framed
+	scanned     int      // bytes of in already searched for the end of the headers
+	out         [][]byte // screened messages, for sipgo, oldest first
 	partial     time.Time
 	established bool
 
@@ -259,6 +279,12 @@ type screenedConn struct {
 var errConnRefused = errors.New("connection closed by the sip front")
 
 func (c *screenedConn) awaitFirstMessage() {
+	defer func() {
+		if r := recover(); r != nil { // the last line of defence: drop the connection, keep the process
+			c.l.log.Error("sip tcp front panic", "panic", r, "stack", string(debug.Stack()))
+			c.closeAs(false)
+		}
+	}()
 	deadline := time.Now().Add(c.l.lim.FirstMessageTimeout)
 	for len(c.out) == 0 {
 		if err := c.fill(deadline); err != nil {
@@ -278,18 +304,26 @@ func (c *screenedConn) awaitFirstMessage() {
 	}
 }
 
-// Read gives sipgo screened bytes, reading and framing more as needed.
+// Read gives sipgo one screened message per call (sipgo's read buffer holds
+// the largest message the front lets through), so sipgo never sees a
+// message split at a point of an attacker's choosing. Connections the front
+// closes end as io.EOF.
 func (c *screenedConn) Read(p []byte) (int, error) {
 	for len(c.out) == 0 {
 		deadline := time.Now().Add(c.l.lim.IdleTimeout)
 		if err := c.fill(deadline); err != nil {
+			if errors.Is(err, errConnRefused) {
+				return 0, io.EOF
+			}
 			return 0, err
 		}
 	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	if len(c.out) == 0 {
-		c.out = nil
+	n := copy(p, c.out[0])
+	if n < len(c.out[0]) {
+		c.out[0] = c.out[0][n:]
+	} else {
+		c.out[0] = nil
+		c.out = c.out[1:]
 	}
 	return n, nil
 }
@@ -356,40 +390,46 @@ func (c *screenedConn) frame() (done bool, err error) {
 		if crlfs >= 2 {
 			c.write([]byte("\r\n"))
 		}
+		if crlfs > 0 {
+			c.scanned = 0
+		}
 		if len(c.in) == 0 {
 			break
 		}
-		end := bytes.Index(c.in, []byte("\r\n\r\n"))
+		end := bytes.Index(c.in[c.scanned:], []byte("\r\n\r\n"))
 		if end < 0 {
+			c.scanned = max(0, len(c.in)-3) // a dripped header section is searched once
 			if len(c.in) > c.l.lim.MaxMessage {
 				c.replyAndClose(reject(c.in, 400, "Message Too Large").reply)
 				return true, errConnRefused
 			}
 			return false, nil
 		}
+		end += c.scanned
 		head := c.in[:end+4]
 		length, ok := contentLength(head)
 		if !ok {
 			c.replyAndClose(reject(head, 400, "Missing or Malformed Content-Length").reply)
 			return true, errConnRefused
 		}
-		total := end + 4 + length
-		if total > c.l.lim.MaxMessage {
+		if length > c.l.lim.MaxMessage-len(head) {
 			c.replyAndClose(reject(head, 400, "Message Too Large").reply)
 			return true, errConnRefused
 		}
+		total := len(head) + length
 		if len(c.in) < total {
 			return false, nil
 		}
-		msg := c.in[:total:total]
+		msg := bytes.Clone(c.in[:total])
 		c.in = c.in[total:]
+		c.scanned = 0
 		if len(c.in) > 0 {
 			c.partial = time.Now()
 		}
 		v := c.l.front.inspect(msg, c.ip, "TCP")
 		switch {
 		case v.pass:
-			c.out = append(c.out, msg...)
+			c.out = append(c.out, msg)
 		case v.reply != nil:
 			c.write(v.reply)
 		case v.why == "banned":
@@ -397,9 +437,13 @@ func (c *screenedConn) frame() (done bool, err error) {
 			return true, errConnRefused
 		}
 	}
-	c.in = nil
+	c.in, c.scanned = nil, 0
 	return false, nil
 }
+
+// maxContentLength is beyond any message the front accepts, and keeps the
+// arithmetic on lengths far from overflow.
+const maxContentLength = 1 << 20
 
 // contentLength reads the Content-Length of a header section; a stream
 // message must carry one (RFC 3261 §18.3).
@@ -415,7 +459,7 @@ func contentLength(head []byte) (int, bool) {
 			continue
 		}
 		v, err := strconv.Atoi(strings.TrimSpace(value))
-		if err != nil || v < 0 || (found && v != n) {
+		if err != nil || v < 0 || v > maxContentLength || (found && v != n) {
 			return 0, false
 		}
 		found, n = true, v
@@ -423,18 +467,24 @@ func contentLength(head []byte) (int, bool) {
 	return n, found
 }
 
-// Write serialises sipgo's writes with the front's own answers.
+// writeTimeout bounds every write: a peer that stops reading must not hold
+// the goroutines (and transactions) writing to it.
+const writeTimeout = 5 * time.Second
+
+// Write serialises sipgo's writes with the front's own answers; a write
+// that times out closes the connection.
 func (c *screenedConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.Conn.Write(p)
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		_ = c.Conn.Close()
+	}
+	return n, err
 }
 
-func (c *screenedConn) write(p []byte) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	_, _ = c.Write(p)
-	_ = c.Conn.SetWriteDeadline(time.Time{})
-}
+func (c *screenedConn) write(p []byte) { _, _ = c.Write(p) }
 
 func (c *screenedConn) replyAndClose(reply []byte) {
 	if reply != nil {

@@ -77,7 +77,7 @@ func statusLine(c net.Conn, d time.Duration) string {
 func TestTCPFront(t *testing.T) {
 	lim := TCPLimits{MaxConns: 8, MaxPerSource: 4, MaxPending: 6, MaxPendingPerSource: 3,
 		FirstMessageTimeout: 700 * time.Millisecond, MessageTimeout: 500 * time.Millisecond, IdleTimeout: 1500 * time.Millisecond,
-		MaxMessage: 4096}
+		MaxMessage: 65535}
 	s := startFront(t, lim)
 
 	t.Run("a silent connection is closed after the first-message timeout", func(t *testing.T) {
@@ -165,6 +165,76 @@ func TestTCPFront(t *testing.T) {
 		_, _ = io.WriteString(c, strings.Replace(options(c, "no-length"), "Content-Length: 0\r\n", "", 1))
 		if got := statusLine(c, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 400") {
 			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("pipelined messages, split anywhere, each get their answer", func(t *testing.T) {
+		c := dialFrom(t, s, "127.0.0.74")
+		stream := "\r\n" + options(c, "pipe-1") + "\r\n\r\n" + options(c, "pipe-2") + options(c, "pipe-3")
+		for _, part := range []string{stream[:1], stream[1:37], stream[37 : len(stream)/2], stream[len(stream)/2:]} {
+			if _, err := io.WriteString(c, part); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		got := 0
+		for got < 3 {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d answers: %v", got, err)
+			}
+			if strings.HasPrefix(line, "SIP/2.0 200") {
+				got++
+			}
+		}
+	})
+	t.Run("a message hidden in another's body is screened", func(t *testing.T) {
+		// A body ending in NUL bytes, then a message whose From has no tag:
+		// the hidden message must be refused by the front, never answered 200.
+		c := dialFrom(t, s, "127.0.0.75")
+		// The NULs start at byte 32768, where a reader with a 32 KiB buffer
+		// would cut: such a chunk of NULs alone is skipped by sipgo as
+		// padding, and the next message would then be read as this body.
+		hidden := strings.Replace(options(c, "hidden"), ";tag=1", "", 1)
+		head := func(n int) string {
+			return strings.Replace(options(c, "carrier"), "Content-Length: 0", fmt.Sprintf("Content-Length: %05d", n), 1)
+		}
+		h := len(head(0))
+		body := strings.Repeat("a", 32768-h) + strings.Repeat("\x00", len(hidden))
+		first := head(len(body)) + body
+		_, _ = io.WriteString(c, first)
+		time.Sleep(50 * time.Millisecond)
+		_, _ = io.WriteString(c, hidden)
+		r := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		var statuses []string
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			if strings.HasPrefix(line, "SIP/2.0 ") {
+				statuses = append(statuses, strings.TrimSpace(line))
+			}
+			if len(statuses) == 2 {
+				break
+			}
+		}
+		if len(statuses) != 2 || statuses[0] != "SIP/2.0 200 OK" || !strings.HasPrefix(statuses[1], "SIP/2.0 400 Missing From Tag") {
+			t.Fatalf("answers %q", statuses)
+		}
+	})
+	t.Run("a huge Content-Length gets 400 and the front lives", func(t *testing.T) {
+		c := dialFrom(t, s, "127.0.0.76")
+		_, _ = io.WriteString(c, strings.Replace(options(c, "huge"), "Content-Length: 0", "Content-Length: 9223372036854775807", 1))
+		if got := statusLine(c, 2*time.Second); !strings.HasPrefix(got, "SIP/2.0 400") {
+			t.Fatalf("got %q", got)
+		}
+		other := dialFrom(t, s, "127.0.0.77")
+		_, _ = io.WriteString(other, options(other, "still-alive"))
+		if got := statusLine(other, 2*time.Second); got != "SIP/2.0 200 OK" {
+			t.Fatalf("after: %q", got)
 		}
 	})
 	t.Run("double CRLF ping gets a CRLF pong", func(t *testing.T) {

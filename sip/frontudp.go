@@ -36,6 +36,9 @@ func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 }
 
+// maxSIPMessage is the largest SIP message the PBX reads, over UDP or TCP.
+const maxSIPMessage = 65535
+
 func init() {
 	// RFC 3261 §18.1.1 moves large requests to TCP, but a response must go
 	// back over the transport of its request (a 200 to a REGISTER listing
@@ -43,6 +46,10 @@ func init() {
 	// fits in a UDP datagram be sent, and IP fragment it. sipgo refuses
 	// messages above UDPMTUSize-200 bytes.
 	sip.UDPMTUSize = 65507 + 200
+	// sipgo reads every datagram and TCP chunk into a buffer of this size:
+	// the largest message the front passes fits whole, so a message is
+	// never truncated or split where a peer chooses.
+	sip.TransportBufferReadSize = maxSIPMessage
 	// sipgo's connection reference counting logs through a package logger
 	// (debug chatter and a harmless "ref went negative" warning); the
 	// transport and transaction layers log through ours.

@@ -85,8 +85,8 @@ func checkRequestLine(data []byte, line string) (verdict, bool) {
 	if !isToken(parts[0]) {
 		return reject(data, 400, "Malformed Method"), false
 	}
-	if parts[2] != "SIP/2.0" {
-		if strings.HasPrefix(parts[2], "SIP/") {
+	if !strings.EqualFold(parts[2], "SIP/2.0") { // case-insensitive (RFC 3261 §7.1)
+		if len(parts[2]) > 4 && strings.EqualFold(parts[2][:4], "SIP/") {
 			return reject(data, 505, "Version Not Supported"), false
 		}
 		return dropped("not a sip message"), false
@@ -304,6 +304,10 @@ func canonicalHeader(name string) string {
 // so it works for requests sipgo cannot parse. It copies Via, From, To,
 // Call-ID and CSeq (RFC 3261 §8.2.6.2) and adds a To tag when there is none.
 func reject(data []byte, code int, reason string, extra ...string) verdict {
+	if bytes.HasPrefix(data, []byte("ACK ")) {
+		// An ACK is never answered (RFC 3261 §17.1.1.3): drop it.
+		return dropped(strconv.Itoa(code) + " " + reason + " (ACK, not answered)")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "SIP/2.0 %d %s\r\n", code, reason)
 	seen := map[string]bool{}
@@ -323,7 +327,7 @@ func reject(data []byte, code int, reason string, extra ...string) verdict {
 			}
 		case "To":
 			if !seen[full] {
-				if !strings.Contains(strings.ToLower(value), "tag=") {
+				if !hasTag(value) {
 					value += ";tag=" + randomTag()
 				}
 				b.WriteString("To: " + value + "\r\n")
@@ -341,6 +345,25 @@ func reject(data []byte, code int, reason string, extra ...string) verdict {
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return verdict{reply: []byte(b.String()), why: strconv.Itoa(code) + " " + reason}
+}
+
+// hasTag reports whether a To or From value carries a tag parameter: a
+// header parameter, after the name-addr's '>' or, without one, after the
+// URI (RFC 3261 §20.10), so a URI parameter named tag does not count.
+func hasTag(value string) bool {
+	params := ""
+	if i := strings.LastIndexByte(value, '>'); i >= 0 {
+		params = value[i+1:]
+	} else if i := strings.IndexByte(value, ';'); i >= 0 {
+		params = value[i:]
+	}
+	for _, p := range strings.Split(params, ";") {
+		name, _, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(name), "tag") {
+			return true
+		}
+	}
+	return false
 }
 
 func randomTag() string {

@@ -76,7 +76,10 @@ func TestScreenRequests(t *testing.T) {
 		{name: "Max-Forwards 0 on INVITE", msg: request(invite, nil, map[string]string{"Max-Forwards": "Max-Forwards: 0"}, ""), status: "SIP/2.0 483"},
 		{name: "Max-Forwards 0 on OPTIONS", msg: request("OPTIONS sip:pbx.test SIP/2.0", nil, map[string]string{"CSeq": "CSeq: 1 OPTIONS"}, ""), pass: true},
 		{name: "ACK needs no Max-Forwards", msg: request("ACK sip:1002@pbx.test SIP/2.0", []string{"Max-Forwards"}, map[string]string{"CSeq": "CSeq: 1 ACK"}, ""), pass: true},
-		{name: "ACK is never answered", msg: request("ACK sip:1002@pbx.test SIP/2.0", []string{"Call-ID"}, map[string]string{"CSeq": "CSeq: 1 ACK"}, ""), status: "SIP/2.0 400"},
+		{name: "ACK without Call-ID is dropped unanswered", msg: request("ACK sip:1002@pbx.test SIP/2.0", []string{"Call-ID"}, map[string]string{"CSeq": "CSeq: 1 ACK"}, ""), status: ""},
+		{name: "ACK of another version is dropped unanswered", msg: request("ACK sip:1002@pbx.test SIP/3.0", nil, map[string]string{"CSeq": "CSeq: 1 ACK"}, ""), status: ""},
+		{name: "ACK with a bad Via is dropped unanswered", msg: request("ACK sip:1002@pbx.test SIP/2.0", nil, map[string]string{"CSeq": "CSeq: 1 ACK", "Via": "Via: x"}, ""), status: ""},
+		{name: "version is case-insensitive", msg: request("INVITE sip:1002@pbx.test sip/2.0", nil, nil, ""), pass: true},
 		{name: "Content-Length past the datagram", msg: []byte(strings.Replace(string(request(invite, nil, nil, sdp)), "Content-Length: ", "Content-Length: 9", 1)), status: ""},
 		{name: "negative Content-Length", msg: []byte(strings.Replace(string(request(invite, nil, nil, "")), "Content-Length: 0", "Content-Length: -5", 1)), status: "SIP/2.0 400 Malformed Content-Length Header"},
 		{name: "not SIP at all", msg: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), status: ""},
@@ -138,11 +141,32 @@ func TestContentLengthFraming(t *testing.T) {
 		{"INVITE x SIP/2.0\r\nContent-Length: -1\r\n\r\n", 0, false},
 		{"INVITE x SIP/2.0\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 0, false},
 		{"INVITE x SIP/2.0\r\nContent-Length: abc\r\n\r\n", 0, false},
+		{"INVITE x SIP/2.0\r\nContent-Length: 9223372036854775807\r\n\r\n", 0, false},
+		{"INVITE x SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n", 0, false},
 	}
 	for _, tt := range tests {
 		n, ok := contentLength([]byte(tt.head))
 		if n != tt.length || ok != tt.ok {
 			t.Errorf("contentLength(%q) = %d, %v; want %d, %v", tt.head, n, ok, tt.length, tt.ok)
+		}
+	}
+}
+
+func TestHasTag(t *testing.T) {
+	tests := []struct {
+		value string
+		want  bool
+	}{
+		{"<sip:a@b>;tag=1", true},
+		{"<sip:a@b>;x=1; TAG = 2", true},
+		{"<sip:a@b;tag=1>", false},
+		{"\"tag=me\" <sip:a@b>", false},
+		{"sip:a@b;tag=1", true},
+		{"sip:a@b", false},
+	}
+	for _, tt := range tests {
+		if got := hasTag(tt.value); got != tt.want {
+			t.Errorf("hasTag(%q) = %v, want %v", tt.value, got, tt.want)
 		}
 	}
 }

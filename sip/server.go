@@ -137,6 +137,9 @@ func Listen(cfg Config, log *slog.Logger, dir Directory, records call.RecordRepo
 		cfg.TCP = DefaultTCPLimits()
 		cfg.TCP.IdleTimeout = cfg.Limits.MaxExpires + 5*time.Minute
 	}
+	if cfg.TCP.MaxMessage <= 0 || cfg.TCP.MaxMessage > maxSIPMessage {
+		cfg.TCP.MaxMessage = maxSIPMessage
+	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "Dialtone"
 	}
