@@ -35,7 +35,7 @@ type Webhook struct {
 // WebhookWithSecret is returned by create and rotate-secret only.
 type WebhookWithSecret struct {
 	Webhook
-	Secret string `json:"secret" doc:"The signing secret. Shown only in this response."`
+	Secret string `json:"secret" doc:"The signing secret, shown only in this response: whsec_ and the base64 of 32 random bytes, the Standard Webhooks format. Give it as it is to a Standard Webhooks library: the key of webhook-signature is the base64 after whsec_, decoded. Dialtone-Signature is keyed with the whole string, whsec_ included."`
 }
 
 // WebhookInput is the body of create and (as a merge patch) of update.
@@ -139,7 +139,8 @@ func registerWebhooks(a huma.API, s *server) {
 		OperationID: "create-webhook", Method: http.MethodPost, Path: "/v1/webhooks",
 		Summary: "Subscribe to events",
 		Description: "Creates a subscription. The signing secret is in this response only. Deliveries carry " +
-			"`Dialtone-Signature: t=<unix>,v1=<hex hmac-sha256(secret, \"<t>.<raw body>\")>`. Admin keys only. " + idempotencyHeaderDoc,
+			"`Dialtone-Signature: t=<unix>,v1=<hex hmac-sha256(secret, \"<t>.<raw body>\")>` and the Standard Webhooks headers " +
+			"`webhook-id` (the event id), `webhook-timestamp` and `webhook-signature: v1,<base64 hmac-sha256(key, \"<id>.<timestamp>.<raw body>\")>`. Admin keys only. " + idempotencyHeaderDoc,
 		Tags: tags, DefaultStatus: http.StatusCreated,
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
@@ -154,7 +155,7 @@ func registerWebhooks(a huma.API, s *server) {
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		w := &core.Webhook{ID: core.WebhookID(core.NewID(core.PrefixWebhook)), URL: *in.Body.URL, EventTypes: in.Body.EventTypes,
-			Enabled: true, Secret: core.Secret("whsec_" + core.RandomToken(32)), Version: 1, CreatedAt: now, UpdatedAt: now}
+			Enabled: true, Secret: core.Secret(webhook.NewSecret()), Version: 1, CreatedAt: now, UpdatedAt: now}
 		if in.Body.Description != nil {
 			w.Description = *in.Body.Description
 		}
@@ -257,7 +258,7 @@ func registerWebhooks(a huma.API, s *server) {
 	huma.Register(a, huma.Operation{
 		OperationID: "rotate-webhook-secret", Method: http.MethodPost, Path: "/v1/webhooks/{id}/rotate-secret",
 		Summary:     "Rotate the signing secret",
-		Description: "Issues a new secret (in this response only). The old one keeps signing, as a second v1 entry, for the grace period (24 h) so receivers can switch without losing events. " + idempotencyHeaderDoc,
+		Description: "Issues a new secret (in this response only). The old one keeps signing, as a second v1 entry in both signature headers, for the grace period (24 h) so receivers can switch without losing events. " + idempotencyHeaderDoc,
 		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {
 		WebhookIDParam
@@ -270,7 +271,7 @@ func registerWebhooks(a huma.API, s *server) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		until := now.Add(s.WebhookSender.Config().Rotation)
 		w.OldSecret, w.OldSecretUntil = w.Secret, &until
-		w.Secret = core.Secret("whsec_" + core.RandomToken(32))
+		w.Secret = core.Secret(webhook.NewSecret())
 		w.UpdatedAt = now
 		if err := s.WebhookRepo.UpdateWebhook(ctx, w, w.Version); err != nil {
 			return nil, s.problem(ctx, err, "path")

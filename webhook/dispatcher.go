@@ -58,6 +58,8 @@ type Dispatcher struct {
 	Now func() time.Time
 	// Jitter returns a factor in [0.8, 1.2) applied to retry delays.
 	Jitter func() float64
+	// Observer, when set before Run, is told about every attempt.
+	Observer Observer
 
 	mu       sync.Mutex
 	inflight map[string]bool
@@ -183,6 +185,7 @@ func (d *Dispatcher) Post(ctx context.Context, h *core.Webhook, e *core.Event) c
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Dialtone-Webhooks/1")
 	req.Header.Set(SignatureHeader, Sign(now, body, secrets...))
+	setStandardHeaders(req.Header, e.ID, now, body, secrets...)
 	req.Header.Set("Dialtone-Event-Id", e.ID)
 	req.Header.Set("Dialtone-Event-Type", string(e.Type))
 	start := time.Now()
@@ -236,6 +239,7 @@ func (d *Dispatcher) attempt(ctx context.Context, h *core.Webhook, dl *core.Deli
 		disableReason = ""
 	}
 	d.mu.Unlock()
+	d.observe(res, dl.Status)
 	switch {
 	case markHealthy:
 		_ = d.repo.MarkWebhookHealth(ctx, h.ID, nil)
