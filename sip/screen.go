@@ -138,7 +138,7 @@ func parseGuarded(data []byte) (msg sip.Message, err error) {
 
 func screenRequest(data []byte, req *sip.Request) verdict {
 	switch {
-	case len(req.GetHeaders("Via")) == 0 || req.Via() == nil:
+	case req.Via() == nil:
 		return reject(data, 400, "Missing Via Header")
 	case req.From() == nil:
 		return reject(data, 400, "Missing From Header")
@@ -157,10 +157,8 @@ func screenRequest(data []byte, req *sip.Request) verdict {
 		// and dialogs are matched with it.
 		return reject(data, 400, "Missing From Tag")
 	}
-	for _, name := range singleHeaders {
-		if len(req.GetHeaders(name)) > 1 {
-			return reject(data, 400, "Duplicate "+name+" Header")
-		}
+	if name := duplicateSingleHeader(req); name != "" {
+		return reject(data, 400, "Duplicate "+name+" Header")
 	}
 	// sipgo upper-cases the request method; compare the CSeq method alike.
 	if !strings.EqualFold(string(req.CSeq().MethodName), string(req.Method)) {
@@ -199,6 +197,25 @@ func screenRequest(data []byte, req *sip.Request) verdict {
 // with a host, or a tel URI (RFC 3966).
 func addressUsable(u sip.Uri) bool {
 	return u.Host != "" || (strings.EqualFold(u.Scheme, "tel") && u.User != "")
+}
+
+// duplicateSingleHeader names a header of singleHeaders that appears more
+// than once, in one pass over the headers and without allocating.
+func duplicateSingleHeader(req *sip.Request) string {
+	var seen [8]bool
+	for _, h := range req.Headers() {
+		name := h.Name()
+		for i, single := range singleHeaders {
+			if strings.EqualFold(name, single) {
+				if seen[i] {
+					return single
+				}
+				seen[i] = true
+				break
+			}
+		}
+	}
+	return ""
 }
 
 // isSDP reports whether a Content-Type value names SDP (parameters allowed,

@@ -170,3 +170,14 @@ func TestHasTag(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkScreenInvite(b *testing.B) {
+	sdp := "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0 8 101\r\n"
+	msg := request("INVITE sip:1002@pbx.test SIP/2.0", nil, nil, sdp)
+	b.ReportAllocs()
+	for b.Loop() {
+		if v := screenMessage(msg, false); !v.pass {
+			b.Fatal(v.why)
+		}
+	}
+}
