@@ -62,6 +62,7 @@ type Deps struct {
 
 type server struct {
 	Deps
+	throttle *authThrottle
 }
 
 func newConfig() huma.Config {
@@ -78,6 +79,10 @@ func newConfig() huma.Config {
 		"bearer": {Type: "http", Scheme: "bearer", Description: "An API key issued by /v1/api-keys."},
 	}
 	cfg.Security = []map[string][]string{{"bearer": {}}}
+	// One strict JSON decoding for every body (decode.go); "json" also serves
+	// +json media types such as application/merge-patch+json.
+	cfg.Formats = map[string]huma.Format{"application/json": strictJSON, "json": strictJSON}
+	cfg.Transformers = append(cfg.Transformers, problemDetails, microsecondTimes)
 	return cfg
 }
 
@@ -104,10 +109,10 @@ func New(d Deps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{Deps: d}
+	s := &server{Deps: d, throttle: newAuthThrottle()}
 	mux := http.NewServeMux()
 	register(humago.New(mux, newConfig()), s)
-	var h http.Handler = mux
+	var h http.Handler = problemFallback(mux)
 	h = s.idempotency(h)
 	h = s.authenticate(h)
 	h = cors(d.CORSOrigins, h)

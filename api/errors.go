@@ -57,10 +57,77 @@ func location(loc, field string) string {
 	return loc + "." + field
 }
 
-// writeProblem writes a problem+json response outside huma (middleware).
+// problemType is the type of every problem Dialtone answers: RFC 9457 §4.2.1,
+// the status code and its title say what went wrong.
+const problemType = "about:blank"
+
+// writeProblem writes a problem+json response outside huma (middleware). Its
+// instance is the request id set by logRequests.
 func writeProblem(w http.ResponseWriter, status int, detail string) {
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(status)
-	b, _ := jsonMarshal(&huma.ErrorModel{Title: http.StatusText(status), Status: status, Detail: detail})
+	b, _ := jsonMarshal(&huma.ErrorModel{Type: problemType, Title: http.StatusText(status), Status: status,
+		Detail: detail, Instance: w.Header().Get("X-Request-Id")})
 	_, _ = w.Write(b)
+}
+
+// problemDetails is a huma transformer giving every problem huma writes its
+// type and, as instance, the request id (the X-Request-Id response header).
+func problemDetails(ctx huma.Context, _ string, v any) (any, error) {
+	if em, ok := v.(*huma.ErrorModel); ok {
+		if em.Type == "" {
+			em.Type = problemType
+		}
+		if em.Instance == "" {
+			em.Instance = requestID(ctx.Context())
+		}
+	}
+	return v, nil
+}
+
+// problemFallback answers requests no operation serves with problem+json: 404
+// for an unknown path, 405 (with the Allow header the mux sets) for a method
+// the path does not have.
+func problemFallback(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(&problemWriter{ResponseWriter: w, path: r.URL.Path, method: r.Method}, r)
+	})
+}
+
+// problemWriter turns the mux's plain-text 404 and 405 into problems.
+type problemWriter struct {
+	http.ResponseWriter
+	path, method string
+	wrote        bool
+}
+
+func (w *problemWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	w.wrote = true
+	h := w.Header()
+	h.Del("Content-Type")
+	h.Del("X-Content-Type-Options")
+	switch code {
+	case http.StatusNotFound:
+		writeProblem(w.ResponseWriter, code, "no operation at "+w.path)
+	case http.StatusMethodNotAllowed:
+		writeProblem(w.ResponseWriter, code, w.method+" is not allowed on "+w.path+"; allowed: "+h.Get("Allow"))
+	default:
+		writeProblem(w.ResponseWriter, code, http.StatusText(code))
+	}
+}
+
+// Write drops the mux's plain-text body: the problem is already written.
+func (w *problemWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return len(b), nil
 }

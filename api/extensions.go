@@ -441,6 +441,11 @@ func decodeExtensionPatch(raw []byte) (*extensionPatch, error) {
 	if err := json.Unmarshal(raw, &p.fields); err != nil || p.fields == nil {
 		return nil, core.ValidationError{{Field: "", Message: "must be a JSON object (a merge patch)"}}
 	}
+	// Keys are checked as spelled before anything reads them: the member
+	// locked-field check below looks keys up exactly.
+	if err := checkKeys(raw, reflect.TypeFor[ExtensionInput]()); err != nil {
+		return nil, err
+	}
 	var v core.ValidationError
 	rest := map[string]json.RawMessage{}
 	for name, val := range p.fields {
@@ -455,10 +460,13 @@ func decodeExtensionPatch(raw []byte) (*extensionPatch, error) {
 		p.nulls[name] = true
 	}
 	b, _ := json.Marshal(rest)
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p.input); err != nil {
-		v = append(v, jsonFieldError(err))
+	if err := decodeStrict(b, &p.input); err != nil {
+		var ve core.ValidationError
+		if errors.As(err, &ve) {
+			v = append(v, ve...)
+		} else {
+			v = append(v, jsonFieldError(err))
+		}
 	}
 	if p.input.SIPPassword != nil {
 		v.Add("sip_password", "cannot be set by update: use rotate-sip-password", nil)

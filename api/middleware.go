@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/core"
@@ -86,10 +90,20 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 var unauthenticatedPaths = map[string]bool{"/healthz": true, "/readyz": true}
 
 // authenticate requires a valid bearer key on everything but the health checks.
+// A source address that presented too many wrong keys is answered 429 with
+// Retry-After, without its key being looked at (authThrottle).
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if unauthenticatedPaths[r.URL.Path] {
 			next.ServeHTTP(w, r)
+			return
+		}
+		src := throttleSource(r.RemoteAddr)
+		if wait := s.throttle.blocked(src); wait > 0 {
+			secs := int((wait + time.Second - 1) / time.Second)
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			writeProblem(w, http.StatusTooManyRequests, fmt.Sprintf(
+				"too many failed API authentications from this address: retry in %d s", secs))
 			return
 		}
 		secret, ok := bearer(r.Header.Get("Authorization"))
@@ -101,6 +115,12 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		k, err := s.APIKeys.Authenticate(r.Context(), secret)
 		if err != nil {
 			if err == core.ErrUnauthorized {
+				if n, wait := s.throttle.fail(src); wait > 0 {
+					s.Logger.WarnContext(r.Context(), "api authentication throttled", "security", true,
+						"remote", r.RemoteAddr, "source", src.String(), "failures", n,
+						"window_s", int(s.throttle.window/time.Second), "retry_after_s", int((wait+time.Second-1)/time.Second),
+						"request_id", requestID(r.Context()))
+				}
 				w.Header().Set("WWW-Authenticate", `Bearer realm="dialtone", error="invalid_token"`)
 				writeProblem(w, http.StatusUnauthorized, "the API key is not valid")
 				return
@@ -111,6 +131,105 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyPrincipal, k)))
 	})
+}
+
+// Failed API authentications are throttled per source: an IPv4 address, or
+// the /64 of an IPv6 address (one host's usual share). A source that presented
+// authFailureLimit wrong keys within authFailureWindow gets 429 until the
+// oldest of them is out of the window; even a valid key is refused then, since
+// answering it would let the guessing go on at full speed. A request without
+// a key is not a guess and is not counted. Sources are remembered in memory
+// only, at most authThrottleSources of them; beyond that, new sources are not
+// tracked until old ones expire.
+const (
+	authFailureLimit    = 10
+	authFailureWindow   = time.Minute
+	authThrottleSources = 10000
+)
+
+type authThrottle struct {
+	now    func() time.Time
+	limit  int
+	window time.Duration
+	max    int
+
+	mu      sync.Mutex
+	sources map[netip.Prefix][]time.Time // failures within the window, oldest first
+}
+
+func newAuthThrottle() *authThrottle {
+	return &authThrottle{now: time.Now, limit: authFailureLimit, window: authFailureWindow,
+		max: authThrottleSources, sources: map[netip.Prefix][]time.Time{}}
+}
+
+// throttleSource is the source a request is counted against.
+func throttleSource(remote string) netip.Prefix {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	a := ap.Addr().Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}
+
+// recent drops the failures of src that left the window. t.mu is held.
+func (t *authThrottle) recent(src netip.Prefix, now time.Time) []time.Time {
+	fails := t.sources[src]
+	i := 0
+	for i < len(fails) && now.Sub(fails[i]) >= t.window {
+		i++
+	}
+	if i == len(fails) {
+		delete(t.sources, src)
+		return nil
+	}
+	fails = fails[i:]
+	t.sources[src] = fails
+	return fails
+}
+
+// blocked returns how long src must wait before its key is looked at again;
+// zero when it may try now.
+func (t *authThrottle) blocked(src netip.Prefix) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	fails := t.recent(src, now)
+	if len(fails) < t.limit {
+		return 0
+	}
+	return fails[len(fails)-t.limit].Add(t.window).Sub(now)
+}
+
+// fail records a wrong key from src. When this failure is the one that
+// throttles src, it returns the failures in the window and the wait.
+func (t *authThrottle) fail(src netip.Prefix) (int, time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	fails := t.recent(src, now)
+	if fails == nil && len(t.sources) >= t.max {
+		for p := range t.sources {
+			t.recent(p, now)
+		}
+		if len(t.sources) >= t.max {
+			return 0, 0
+		}
+	}
+	fails = append(fails, now)
+	if len(fails) > t.limit {
+		fails = fails[len(fails)-t.limit:]
+	}
+	t.sources[src] = fails
+	if len(fails) < t.limit {
+		return 0, 0
+	}
+	return len(fails), fails[0].Add(t.window).Sub(now)
 }
 
 func bearer(h string) (string, bool) {

@@ -201,6 +201,57 @@ func hasControl(s string) bool {
 	return strings.IndexFunc(s, unicode.IsControl) >= 0
 }
 
+// Feature codes are dialled strings the PBX acts on itself instead of looking
+// up an extension or a route.
+const (
+	// FeatureHideCallerID, dialled before a number, places that one call
+	// without the caller's ID (*82 then the number, as in North America).
+	FeatureHideCallerID = "*82"
+)
+
+// FeatureCodes lists every feature code; extension numbers may not shadow one.
+var FeatureCodes = []string{FeatureHideCallerID}
+
+// ReservedNumberError reports an extension number that collides with an
+// emergency number or a feature code: equal to one, the start of one (an
+// extension 91 shadows 911 on a phone that sends what was dialled as soon as
+// it matches a number), or starting with one (9112 shadows 911 for the same
+// phone, the other way round). It returns nil for a number that collides with
+// nothing.
+func ReservedNumberError(number string, emergency []string) *FieldError {
+	if number == "" {
+		return nil
+	}
+	check := func(reserved, what string) *FieldError {
+		reserved = strings.TrimSpace(reserved)
+		var msg string
+		switch {
+		case reserved == "":
+			return nil
+		case number == reserved:
+			msg = "is the " + what + " " + reserved
+		case strings.HasPrefix(reserved, number):
+			msg = "is the start of the " + what + " " + reserved + ": phones dialling it would reach this extension instead"
+		case strings.HasPrefix(number, reserved):
+			msg = "starts with the " + what + " " + reserved + ": phones dialling this extension would reach " + reserved + " instead"
+		default:
+			return nil
+		}
+		return &FieldError{Field: "number", Message: msg + "; choose another number", Value: number}
+	}
+	for _, e := range emergency {
+		if fe := check(e, "emergency number"); fe != nil {
+			return fe
+		}
+	}
+	for _, c := range FeatureCodes {
+		if fe := check(c, "feature code"); fe != nil {
+			return fe
+		}
+	}
+	return nil
+}
+
 // ValidateSIPPassword checks a password chosen by the caller rather than generated.
 func ValidateSIPPassword(pw string) error {
 	var v ValidationError

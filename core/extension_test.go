@@ -1,6 +1,7 @@
 package core
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -168,4 +169,134 @@ func TestNewID(t *testing.T) {
 	if HasPrefix("ext_", PrefixExtension) || HasPrefix("key_0123456789abcdef", PrefixExtension) {
 		t.Fatal("HasPrefix accepted a malformed id")
 	}
+}
+
+func TestReservedNumberError(t *testing.T) {
+	emergency := []string{"911", "933", "112"}
+	tests := []struct {
+		number string
+		want   string // part of the message; "" means allowed
+	}{
+		{"1001", ""},
+		{"911", "is the emergency number 911"},
+		{"91", "is the start of the emergency number 911"},
+		{"9", "is the start of the emergency number 911"},
+		{"9112", "starts with the emergency number 911"},
+		{"911000", "starts with the emergency number 911"},
+		{"93", "is the start of the emergency number 933"},
+		{"11", "is the start of the emergency number 112"},
+		{"1120", "starts with the emergency number 112"},
+		{"912", ""},
+		{"190", ""},
+		{"*82", "is the feature code *82"},
+		{"*8", "is the start of the feature code *82"},
+		{"*821", "starts with the feature code *82"},
+		{"82", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.number, func(t *testing.T) {
+			fe := ReservedNumberError(tt.number, emergency)
+			if tt.want == "" {
+				if fe != nil {
+					t.Fatalf("refused: %v", fe)
+				}
+				return
+			}
+			if fe == nil || fe.Field != "number" || !strings.Contains(fe.Message, tt.want) {
+				t.Fatalf("got %v, want number: %s", fe, tt.want)
+			}
+		})
+	}
+	t.Run("no emergency list", func(t *testing.T) {
+		if fe := ReservedNumberError("911", nil); fe != nil {
+			t.Fatalf("refused without an emergency list: %v", fe)
+		}
+	})
+}
+
+// memExtensions is an in-memory ExtensionRepo.
+type memExtensions struct{ m map[ExtensionID]*Extension }
+
+func (r *memExtensions) CreateExtension(_ context.Context, e *Extension, _ ...Event) error {
+	c := *e
+	r.m[e.ID] = &c
+	return nil
+}
+
+func (r *memExtensions) GetExtension(_ context.Context, id ExtensionID) (*Extension, error) {
+	e, ok := r.m[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	c := *e
+	return &c, nil
+}
+
+func (r *memExtensions) ListExtensions(context.Context, ExtensionFilter, PageRequest) (Page[*Extension], error) {
+	return Page[*Extension]{}, nil
+}
+
+func (r *memExtensions) UpdateExtension(_ context.Context, e *Extension, _ int64, _ ...Event) error {
+	e.Version++
+	c := *e
+	r.m[e.ID] = &c
+	return nil
+}
+
+func (r *memExtensions) DeleteExtension(_ context.Context, id ExtensionID, _ ...Event) error {
+	delete(r.m, id)
+	return nil
+}
+
+func TestExtensionsRefuseReservedNumbers(t *testing.T) {
+	ctx := context.Background()
+	repo := &memExtensions{m: map[ExtensionID]*Extension{}}
+	s := &Extensions{Repo: repo, Emergency: []string{"911", "112"}}
+	create := func(number string) (*Extension, error) {
+		spec := DefaultExtensionSpec()
+		spec.Number = number
+		return s.Create(ctx, spec, ExtensionChange{})
+	}
+	for _, n := range []string{"911", "91", "9112", "11", "1120"} {
+		t.Run("create "+n, func(t *testing.T) {
+			_, err := create(n)
+			var v ValidationError
+			if !errors.As(err, &v) || len(v) != 1 || v[0].Field != "number" {
+				t.Fatalf("create %s: %v, want one number error", n, err)
+			}
+		})
+	}
+	t.Run("format error once", func(t *testing.T) {
+		_, err := create("911a")
+		var v ValidationError
+		if !errors.As(err, &v) || len(v) != 1 || v[0].Field != "number" {
+			t.Fatalf("got %v, want one number error", err)
+		}
+	})
+	e, err := create("1001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("renumber", func(t *testing.T) {
+		_, err := s.Update(ctx, e.ID, 0, func(spec *ExtensionSpec) (ExtensionChange, error) {
+			spec.Number = "91"
+			return ExtensionChange{}, nil
+		})
+		var v ValidationError
+		if !errors.As(err, &v) || v[0].Field != "number" {
+			t.Fatalf("renumber to 91: %v", err)
+		}
+	})
+	t.Run("kept number", func(t *testing.T) {
+		// A number that became an emergency number later keeps working.
+		s.Emergency = append(s.Emergency, "1001")
+		defer func() { s.Emergency = s.Emergency[:2] }()
+		if _, err := s.Update(ctx, e.ID, 0, func(spec *ExtensionSpec) (ExtensionChange, error) {
+			spec.Name = "Renamed"
+			return ExtensionChange{}, nil
+		}); err != nil {
+			t.Fatalf("rename: %v", err)
+		}
+	})
 }

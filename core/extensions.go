@@ -17,6 +17,28 @@ type ExtensionChange struct {
 type Extensions struct {
 	Repo ExtensionRepo
 	Now  func() time.Time
+	// Emergency are the emergency numbers (the server's list); an extension
+	// number may not collide with one nor with a feature code
+	// (ReservedNumberError).
+	Emergency []string
+}
+
+// withReservedNumber adds to the validation error of an extension (nil or a
+// ValidationError) the collision of a well-formed number with an emergency
+// number or a feature code.
+func (s *Extensions) withReservedNumber(err error, number string) error {
+	if !extensionNumberRE.MatchString(number) {
+		return err
+	}
+	fe := ReservedNumberError(number, s.Emergency)
+	if fe == nil {
+		return err
+	}
+	v, ok := err.(ValidationError)
+	if err != nil && !ok {
+		return err
+	}
+	return append(v, fe)
 }
 
 func (s *Extensions) now() time.Time {
@@ -32,7 +54,7 @@ func (s *Extensions) now() time.Time {
 func (s *Extensions) Create(ctx context.Context, spec ExtensionSpec, ch ExtensionChange) (*Extension, error) {
 	spec.Normalize()
 	e := &Extension{ID: ExtensionID(NewID(PrefixExtension)), ExtensionSpec: spec, Version: 1}
-	if err := applyChange(e, ch); err != nil {
+	if err := s.withReservedNumber(applyChange(e, ch), e.Number); err != nil {
 		return nil, err
 	}
 	if e.SIPPassword == "" {
@@ -69,7 +91,13 @@ func (s *Extensions) Update(ctx context.Context, id ExtensionID, expectVersion i
 	}
 	spec.Normalize()
 	e.ExtensionSpec = spec
-	if err := applyChange(e, ch); err != nil {
+	err = applyChange(e, ch)
+	if spec.Number != oldNumber {
+		// A number kept from before the reservation rules (or before the
+		// emergency list changed) does not block other changes.
+		err = s.withReservedNumber(err, spec.Number)
+	}
+	if err != nil {
 		return nil, err
 	}
 	e.UpdatedAt = s.now()
