@@ -90,25 +90,24 @@ var sealedColumns = []struct{ table, column string }{
 }
 
 // aSealedValue returns one sealed value from the database, the check value
-// first, or nil when nothing is sealed.
-func aSealedValue(ctx context.Context, db *sqlx.DB) ([]byte, error) {
+// first (checked true), or nil when nothing is sealed.
+func aSealedValue(ctx context.Context, db *sqlx.DB) (v []byte, checked bool, err error) {
 	for _, c := range sealedColumns {
-		var v []byte
 		err := db.GetContext(ctx, &v, `SELECT `+c.column+` FROM `+c.table+
 			` WHERE `+c.column+` IS NOT NULL AND length(`+c.column+`) > 0 LIMIT 1`)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
-			return nil, fmt.Errorf("look for sealed secrets in %s: %w", c.table, err)
+			return nil, false, fmt.Errorf("look for sealed secrets in %s: %w", c.table, err)
 		default:
-			return v, nil
+			return v, c.table == "secret_check", nil
 		}
 	}
-	return nil, nil
+	return nil, false, nil
 }
 
 func holdsSealed(ctx context.Context, db *sqlx.DB) (bool, error) {
-	v, err := aSealedValue(ctx, db)
+	v, _, err := aSealedValue(ctx, db)
 	return v != nil, err
 }
 
@@ -117,7 +116,7 @@ var errWrongKey = errors.New("is not the key this database's secrets are sealed 
 // verify checks that the key opens what the database holds sealed, and
 // records a check value the first time.
 func (s *sealer) verify(ctx context.Context, db *sqlx.DB) error {
-	v, err := aSealedValue(ctx, db)
+	v, checked, err := aSealedValue(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -125,6 +124,9 @@ func (s *sealer) verify(ctx context.Context, db *sqlx.DB) error {
 		if _, err := s.open(v); err != nil {
 			return errWrongKey
 		}
+	}
+	if checked {
+		return nil
 	}
 	if _, err := db.ExecContext(ctx, `INSERT OR IGNORE INTO secret_check (id, sealed) VALUES (1, ?)`, s.seal(checkPlaintext)); err != nil {
 		return fmt.Errorf("record the secret key check: %w", err)
