@@ -43,7 +43,7 @@ idle_redial=${IDLE_REDIAL:-0}
 
 out=bench/results/$(date +%Y%m%d-%H%M%S)-flood-$mode
 mkdir -p "$out"
-key=bench-flood-admin-key
+key=bench-flood-admin-key-0123456789
 http=127.0.0.1:18660
 sip=127.0.0.1:25660
 . bench/lib.sh

@@ -16,7 +16,7 @@ arg=${2:-}
 out=bench/results/$(date +%Y%m%d-%H%M%S)-$mode
 mkdir -p "$out"
 data=$(mktemp -d)
-key=bench-admin-key
+key=bench-admin-key-0123456789abcdef
 http=127.0.0.1:18480
 sip=127.0.0.1:15460
 . bench/lib.sh

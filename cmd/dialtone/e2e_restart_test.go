@@ -121,7 +121,7 @@ func (r *restartable) api(method, path string, body, out any) int {
 // and ports: a registered phone is called at once, without registering
 // again, and the calls cut by the crash reach the webhook as call.ended.
 func TestRegisteredPhonesReachableAfterKill9(t *testing.T) {
-	r := &restartable{t: t, dir: t.TempDir(), http: freePort(t), sip: freeSIPAddr(t), rtp: "47000-47999", key: "restart-test-key"}
+	r := &restartable{t: t, dir: t.TempDir(), http: freePort(t), sip: freeSIPAddr(t), rtp: "47000-47999", key: "restart-test-admin-key-0123456789"}
 	r.start()
 	sipAddr := netip.MustParseAddrPort(r.sip)
 

@@ -33,7 +33,7 @@ type pbx struct {
 	once   sync.Once
 }
 
-const e2eKey = "e2e-admin-key"
+const e2eKey = "e2e-admin-key-0123456789abcdef"
 
 // pbxStarts gives every PBX of a test run its own RTP port range, between
 // 32000 and 63999; the pool skips ports another program holds.

@@ -114,6 +114,29 @@ func TestCommandLineErrors(t *testing.T) {
 	}
 }
 
+// TestShortAdminKeyRefused: a DIALTONE_ADMIN_KEY under 24 characters stops
+// the start with one line, before anything is created.
+func TestShortAdminKeyRefused(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "data")
+	getenv := func(k string) string {
+		if k == "DIALTONE_ADMIN_KEY" {
+			return "short-admin-key-12345"
+		}
+		return ""
+	}
+	var stderr bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--data", data, "--http", "127.0.0.1:0", "--sip", "127.0.0.1:0"},
+		env{stdout: io.Discard, stderr: &stderr, getenv: getenv})
+	msg := stderr.String()
+	if code != 1 || !strings.Contains(msg, "DIALTONE_ADMIN_KEY is 21 characters long: an admin key needs at least 24") ||
+		strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q", code, msg)
+	}
+	if _, err := os.Stat(data); !os.IsNotExist(err) {
+		t.Fatalf("data dir created: %v", err)
+	}
+}
+
 // server is a dialtone serve subprocess.
 type server struct {
 	cmd    *exec.Cmd
@@ -228,7 +251,7 @@ func TestServeGeneratesAdminKeyAndStopsCleanly(t *testing.T) {
 // in a database that opens cleanly.
 func TestKillDuringWritesLosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, dir, "DIALTONE_ADMIN_KEY=kill-test")
+	s := startServer(t, dir, "DIALTONE_ADMIN_KEY=kill-test-admin-key-0123456789")
 	type acked struct{ id, number string }
 	var (
 		mu   sync.Mutex
@@ -247,7 +270,7 @@ func TestKillDuringWritesLosesNothingAcknowledged(t *testing.T) {
 				default:
 				}
 				number := fmt.Sprintf("%02d%04d", w+10, i)
-				code, body, err := s.post("kill-test", "/v1/extensions", `{"number":"`+number+`"}`)
+				code, body, err := s.post("kill-test-admin-key-0123456789", "/v1/extensions", `{"number":"`+number+`"}`)
 				if err != nil {
 					return
 				}

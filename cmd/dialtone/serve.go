@@ -123,11 +123,18 @@ type app struct {
 	stopping  chan struct{}
 }
 
+// minAdminKeyLength is the shortest admin key DIALTONE_ADMIN_KEY may give.
+const minAdminKeyLength = 24
+
 // openApp binds every socket and opens the database; nothing is served yet.
 func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, error) {
 	sipCfg, err := c.sipConfig()
 	if err != nil {
 		return nil, err
+	}
+	if n := len([]rune(strings.TrimSpace(e.getenv("DIALTONE_ADMIN_KEY")))); n > 0 && n < minAdminKeyLength {
+		return nil, fmt.Errorf("DIALTONE_ADMIN_KEY is %d characters long: an admin key needs at least %d "+
+			"(such as the output of `openssl rand -base64 24`); unset it to have one generated", n, minAdminKeyLength)
 	}
 	if err := api.CheckCORSOrigins(c.CORSOrigins); err != nil {
 		return nil, fmt.Errorf("--cors-origins: %w", err)
@@ -182,7 +189,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	dispatcher := webhook.New(hookCfg, db, log.With("component", "webhooks"))
 	stop := make(chan struct{})
 	h := api.New(api.Deps{
-		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db,
+		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
