@@ -47,7 +47,7 @@ type serveCmd struct {
 // Help documents what is read from the environment only.
 func (serveCmd) Help() string {
 	return "Environment:\n\n" +
-		"  DIALTONE_ADMIN_KEY  admin API key created on the first start of an empty database " +
+		"  DIALTONE_ADMIN_KEY  admin API key (at least 24 characters) created on the first start of an empty database " +
 		"(default: generated and printed once); ignored, with a warning, once the database has keys: " +
 		"use `dialtone keys create` to add one.\n\n" +
 		"Every flag below can also be set by the environment variable shown beside it."
