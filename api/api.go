@@ -101,6 +101,7 @@ func register(a huma.API, s *server) {
 	registerOutboundRoutes(a, s)
 	registerEvents(a, s)
 	documentWebhooks(a)
+	documentCommon(a)
 }
 
 // New returns the whole HTTP handler: request logging, authentication,

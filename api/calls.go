@@ -107,12 +107,13 @@ func registerCalls(a huma.API, s *server) {
 		Method:        http.MethodPost,
 		Path:          "/v1/calls/{id}/hangup",
 		Summary:       "Hang up a live call",
-		Description:   "Ends the call on every leg; the call record says it was hung up by the system (api_hangup).",
+		Description:   "Ends the call on every leg; the call record says it was hung up by the system (api_hangup). " + idempotencyHeaderDoc,
 		Tags:          tags,
 		DefaultStatus: http.StatusAccepted,
 		Errors:        []int{http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {
 		ID string `path:"id" doc:"Call id."`
+		IdempotencyParam
 	}) (*struct{}, error) {
 		c, ok := s.Calls.Call(call.ID(in.ID))
 		if !ok || !s.callFilter(ctx)(c) {

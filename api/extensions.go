@@ -47,25 +47,72 @@ type ExtensionWithSecret struct {
 	SIPPassword string `json:"sip_password" doc:"The SIP password. Shown only in this response."`
 }
 
-// ExtensionInput is the body of create and, as a JSON merge patch, of update.
+// ExtensionCreate is the body of create. Only number is required; a field
+// left out takes the default its description names.
+type ExtensionCreate struct {
+	Number             *string  `json:"number,omitempty" pattern:"^[0-9]{2,6}$" example:"1001" doc:"Internal number, 2 to 6 digits."`
+	Name               *string  `json:"name,omitempty" maxLength:"100" example:"Ann Lee"`
+	Email              *string  `json:"email,omitempty" maxLength:"254"`
+	Mobile             *string  `json:"mobile,omitempty" doc:"E.164 mobile number."`
+	OutboundCallerID   *string  `json:"outbound_caller_id,omitempty" doc:"E.164 caller ID for external calls, or empty."`
+	Language           *string  `json:"language,omitempty" doc:"BCP 47 language tag. Default en."`
+	Timezone           *string  `json:"timezone,omitempty" doc:"IANA time zone. Default UTC."`
+	Enabled            *bool    `json:"enabled,omitempty" doc:"Default true."`
+	RingTimeoutSeconds *int     `json:"ring_timeout_seconds,omitempty" minimum:"5" maximum:"300" doc:"Default 30."`
+	VoicemailEnabled   *bool    `json:"voicemail_enabled,omitempty" doc:"Default false."`
+	VoicemailPIN       *string  `json:"voicemail_pin,omitempty" writeOnly:"true" doc:"4 to 10 digits. Write-only."`
+	SIPUsername        *string  `json:"sip_username,omitempty" doc:"Digest user name. Default the number."`
+	SIPPassword        *string  `json:"sip_password,omitempty" writeOnly:"true" minLength:"12" maxLength:"128" doc:"Generated when omitted."`
+	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty" doc:"Default false."`
+	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Default internal, local, national, mobile."`
+	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
+	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Default the server's (--digest-algorithms, MD5 by default). Many phones, baresip 1.0 among them, give up on any SHA-256 challenge."`
+}
+
+// ExtensionPatch documents the JSON merge patch of update: every field is
+// optional, and null clears the fields that may be empty. The route decodes
+// the patch into ExtensionInput; the two have the same fields but
+// sip_password, which only rotate-sip-password changes.
+type ExtensionPatch struct {
+	Number             *string  `json:"number,omitempty" pattern:"^[0-9]{2,6}$" doc:"Internal number, 2 to 6 digits. Admin only."`
+	Name               *string  `json:"name,omitempty" nullable:"true" maxLength:"100"`
+	Email              *string  `json:"email,omitempty" nullable:"true" maxLength:"254"`
+	Mobile             *string  `json:"mobile,omitempty" nullable:"true" doc:"E.164 mobile number."`
+	OutboundCallerID   *string  `json:"outbound_caller_id,omitempty" nullable:"true" doc:"E.164 caller ID for external calls, or empty. Admin only."`
+	Language           *string  `json:"language,omitempty" nullable:"true" doc:"BCP 47 language tag; null sets en."`
+	Timezone           *string  `json:"timezone,omitempty" nullable:"true" doc:"IANA time zone; null sets UTC."`
+	Enabled            *bool    `json:"enabled,omitempty" doc:"Admin only."`
+	RingTimeoutSeconds *int     `json:"ring_timeout_seconds,omitempty" minimum:"5" maximum:"300"`
+	VoicemailEnabled   *bool    `json:"voicemail_enabled,omitempty"`
+	VoicemailPIN       *string  `json:"voicemail_pin,omitempty" nullable:"true" writeOnly:"true" doc:"4 to 10 digits. Write-only; null or empty clears it."`
+	SIPUsername        *string  `json:"sip_username,omitempty" nullable:"true" doc:"Digest user name; null sets the number. Admin only."`
+	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty"`
+	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Admin only."`
+	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty" nullable:"true"`
+	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" nullable:"true" maxItems:"2" doc:"MD5, SHA-256 or both, in order of preference; null: the server's. Admin only."`
+}
+
+// ExtensionInput is what create and update apply to an extension: create
+// converts its body (ExtensionCreate) to it, update decodes its merge patch
+// into it.
 type ExtensionInput struct {
 	Number             *string  `json:"number,omitempty" pattern:"^[0-9]{2,6}$" doc:"Internal number, 2 to 6 digits. Required on create."`
 	Name               *string  `json:"name,omitempty" maxLength:"100"`
 	Email              *string  `json:"email,omitempty" maxLength:"254"`
 	Mobile             *string  `json:"mobile,omitempty" doc:"E.164 mobile number."`
 	OutboundCallerID   *string  `json:"outbound_caller_id,omitempty" doc:"E.164 caller ID for external calls, or empty."`
-	Language           *string  `json:"language,omitempty" default:"en" doc:"BCP 47 language tag."`
-	Timezone           *string  `json:"timezone,omitempty" default:"UTC" doc:"IANA time zone."`
-	Enabled            *bool    `json:"enabled,omitempty" default:"true"`
-	RingTimeoutSeconds *int     `json:"ring_timeout_seconds,omitempty" default:"30" minimum:"5" maximum:"300"`
-	VoicemailEnabled   *bool    `json:"voicemail_enabled,omitempty" default:"false"`
+	Language           *string  `json:"language,omitempty" doc:"BCP 47 language tag."`
+	Timezone           *string  `json:"timezone,omitempty" doc:"IANA time zone."`
+	Enabled            *bool    `json:"enabled,omitempty"`
+	RingTimeoutSeconds *int     `json:"ring_timeout_seconds,omitempty" minimum:"5" maximum:"300"`
+	VoicemailEnabled   *bool    `json:"voicemail_enabled,omitempty"`
 	VoicemailPIN       *string  `json:"voicemail_pin,omitempty" writeOnly:"true" doc:"4 to 10 digits. Write-only; null or empty clears it."`
 	SIPUsername        *string  `json:"sip_username,omitempty" doc:"Digest user name; defaults to the number."`
 	SIPPassword        *string  `json:"sip_password,omitempty" writeOnly:"true" minLength:"12" maxLength:"128" doc:"Generated when omitted on create."`
-	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty" default:"false"`
+	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty"`
 	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Default internal, local, national, mobile."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
-	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Omitted or null: the server's (MD5 by default). Many phones, baresip 1.0 among them, give up on any SHA-256 challenge. Admin only."`
+	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Omitted or null: the server's (MD5 by default). Admin only."`
 }
 
 // apply copies the fields that are set onto spec and returns the secrets to change.
@@ -151,6 +198,13 @@ type extensionSecretOutput struct {
 	Body     ExtensionWithSecret
 }
 
+// extensionRotated is the answer to rotate-sip-password: no Location, the
+// extension is where it was.
+type extensionRotated struct {
+	ETag string `header:"ETag"`
+	Body ExtensionWithSecret
+}
+
 type extensionList struct {
 	Body struct {
 		Items      []Extension `json:"items"`
@@ -217,14 +271,15 @@ func registerExtensions(a huma.API, s *server) {
 		Errors:        []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		IdempotencyParam
-		Body ExtensionInput
+		Body ExtensionCreate
 	}) (*extensionSecretOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
 		spec := core.DefaultExtensionSpec()
-		ch := in.Body.apply(&spec)
-		if in.Body.Number == nil {
+		body := ExtensionInput(in.Body)
+		ch := body.apply(&spec)
+		if body.Number == nil {
 			return nil, s.problem(ctx, core.ValidationError{{Field: "number", Message: "is required"}}, "body")
 		}
 		e, err := s.Extensions.Create(ctx, spec, ch)
@@ -335,7 +390,7 @@ func registerExtensions(a huma.API, s *server) {
 	})
 	// The body is read raw (to see nulls); document it with the input schema.
 	if p := a.OpenAPI().Paths["/v1/extensions/{id}"]; p != nil && p.Patch != nil {
-		schema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[ExtensionInput](), true, "ExtensionInput")
+		schema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[ExtensionPatch](), true, "ExtensionPatch")
 		p.Patch.RequestBody.Content = map[string]*huma.MediaType{
 			"application/merge-patch+json": {Schema: schema},
 			"application/json":             {Schema: schema},
@@ -372,7 +427,7 @@ func registerExtensions(a huma.API, s *server) {
 	}, func(ctx context.Context, in *struct {
 		ExtensionIDParam
 		IdempotencyParam
-	}) (*extensionSecretOutput, error) {
+	}) (*extensionRotated, error) {
 		id := core.ExtensionID(in.ID)
 		if err := ownExtension(ctx, id); err != nil {
 			return nil, err
@@ -382,8 +437,7 @@ func registerExtensions(a huma.API, s *server) {
 			return nil, s.problem(ctx, err, "path")
 		}
 		out := secretOutput(e)
-		out.Location = ""
-		return out, nil
+		return &extensionRotated{ETag: out.ETag, Body: out.Body}, nil
 	})
 }
 

@@ -28,8 +28,23 @@ type Number struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 }
 
-// NumberInput is the body of create and (merged over the stored number) of update.
-type NumberInput struct {
+// NumberCreate is the body of create: number and route are required.
+type NumberCreate struct {
+	Number         *string     `json:"number,omitempty" maxLength:"32" example:"+14155550100" doc:"E.164, or national in the home country; stored as E.164."`
+	Name           *string     `json:"name,omitempty" maxLength:"100"`
+	CallerIDName   *string     `json:"caller_id_name,omitempty" maxLength:"100"`
+	Kind           *string     `json:"kind,omitempty" enum:"local,toll_free,mobile,national" doc:"Derived from the number when omitted."`
+	Direction      *string     `json:"direction,omitempty" enum:"bidirectional,inbound_only" doc:"Default bidirectional."`
+	TrunkID        *string     `json:"trunk_id,omitempty"`
+	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.) or {\"type\":\"reject\"}."`
+	RecordInbound  *bool       `json:"record_inbound,omitempty"`
+	RecordOutbound *bool       `json:"record_outbound,omitempty"`
+	BlockCallerID  *bool       `json:"block_caller_id,omitempty"`
+	BillingGroup   *string     `json:"billing_group,omitempty" maxLength:"100"`
+}
+
+// NumberPatch is the body of update, a merge patch: fields left out keep their value.
+type NumberPatch struct {
 	Number         *string     `json:"number,omitempty" maxLength:"32" doc:"E.164, or national in the home country; stored as E.164."`
 	Name           *string     `json:"name,omitempty" maxLength:"100"`
 	CallerIDName   *string     `json:"caller_id_name,omitempty" maxLength:"100"`
@@ -43,7 +58,7 @@ type NumberInput struct {
 	BillingGroup   *string     `json:"billing_group,omitempty" maxLength:"100"`
 }
 
-func (in *NumberInput) spec(n *core.PhoneNumber) core.NumberSpec {
+func (in *NumberPatch) spec(n *core.PhoneNumber) core.NumberSpec {
 	sp := core.NumberSpec{Number: n.Number, Name: n.Name, CallerIDName: n.CallerIDName, Kind: n.Kind, Direction: n.Direction,
 		TrunkID: n.TrunkID, Route: n.Route, RecordInbound: n.RecordInbound, RecordOutbound: n.RecordOutbound,
 		BlockCallerID: n.BlockCallerID, BillingGroup: n.BillingGroup}
@@ -88,6 +103,11 @@ func toNumber(n *core.PhoneNumber) Number {
 }
 
 type numberOutput struct {
+	ETag string `header:"ETag"`
+	Body Number
+}
+
+type numberCreated struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
 	Body     Number
@@ -113,20 +133,21 @@ func registerNumbers(a huma.API, s *server) {
 		Tags:        tags, DefaultStatus: http.StatusCreated, Errors: []int{http.StatusForbidden, http.StatusConflict, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		IdempotencyParam
-		Body NumberInput
-	}) (*numberOutput, error) {
+		Body NumberCreate
+	}) (*numberCreated, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		n := &core.PhoneNumber{ID: core.NumberID(core.NewID(core.PrefixNumber)), Version: 1, CreatedAt: now, UpdatedAt: now}
-		if err := in.Body.spec(n).Apply(n, s.Country); err != nil {
+		body := NumberPatch(in.Body)
+		if err := body.spec(n).Apply(n, s.Country); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
 		if err := s.Numbers.CreateNumber(ctx, n); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
-		return &numberOutput{ETag: etag(n.Version), Location: "/v1/numbers/" + string(n.ID), Body: toNumber(n)}, nil
+		return &numberCreated{ETag: etag(n.Version), Location: "/v1/numbers/" + string(n.ID), Body: toNumber(n)}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-numbers", Method: http.MethodGet, Path: "/v1/numbers", Summary: "List phone numbers",
@@ -166,8 +187,8 @@ func registerNumbers(a huma.API, s *server) {
 		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		NumberIDParam
-		IfMatch string `header:"If-Match"`
-		Body    NumberInput
+		IfMatch string `header:"If-Match" doc:"ETag from an earlier read; the update is refused with 412 if the number changed since."`
+		Body    NumberPatch
 	}) (*numberOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

@@ -24,8 +24,19 @@ type OutboundRoute struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// OutboundRouteInput is the body of create and (merged) of update.
-type OutboundRouteInput struct {
+// OutboundRouteCreate is the body of create: name, patterns and trunk_ids are required.
+type OutboundRouteCreate struct {
+	Name     *string  `json:"name,omitempty" maxLength:"100"`
+	Patterns []string `json:"patterns,omitempty" maxItems:"100" example:"[\"9|NXXNXXXXXX\"]"`
+	Prepend  *string  `json:"prepend,omitempty" maxLength:"16"`
+	TrunkIDs []string `json:"trunk_ids,omitempty" maxItems:"10"`
+	CallerID *string  `json:"caller_id,omitempty" doc:"E.164 presented when the extension has no outbound_caller_id."`
+	Enabled  *bool    `json:"enabled,omitempty" doc:"Default true."`
+	Position *int     `json:"position,omitempty" minimum:"1" doc:"Default last."`
+}
+
+// OutboundRoutePatch is the body of update, a merge patch: fields left out keep their value.
+type OutboundRoutePatch struct {
 	Name     *string  `json:"name,omitempty" maxLength:"100"`
 	Patterns []string `json:"patterns,omitempty" maxItems:"100"`
 	Prepend  *string  `json:"prepend,omitempty" maxLength:"16"`
@@ -35,7 +46,7 @@ type OutboundRouteInput struct {
 	Position *int     `json:"position,omitempty" minimum:"1"`
 }
 
-func (in *OutboundRouteInput) apply(r *core.OutboundRoute) {
+func (in *OutboundRoutePatch) apply(r *core.OutboundRoute) {
 	if in.Name != nil {
 		r.Name = *in.Name
 	}
@@ -72,6 +83,11 @@ func toOutboundRoute(r *core.OutboundRoute) OutboundRoute {
 }
 
 type outboundOutput struct {
+	ETag string `header:"ETag"`
+	Body OutboundRoute
+}
+
+type outboundCreated struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
 	Body     OutboundRoute
@@ -96,21 +112,22 @@ func registerOutboundRoutes(a huma.API, s *server) {
 		Tags:        tags, DefaultStatus: http.StatusCreated, Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		IdempotencyParam
-		Body OutboundRouteInput
-	}) (*outboundOutput, error) {
+		Body OutboundRouteCreate
+	}) (*outboundCreated, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		r := &core.OutboundRoute{ID: core.OutboundRouteID(core.NewID(core.PrefixOutboundRoute)), Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
-		in.Body.apply(r)
+		body := OutboundRoutePatch(in.Body)
+		body.apply(r)
 		if err := r.Validate(); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
 		if err := s.OutboundRoutes.CreateOutboundRoute(ctx, r); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
-		return &outboundOutput{ETag: etag(r.Version), Location: "/v1/outbound-routes/" + string(r.ID), Body: toOutboundRoute(r)}, nil
+		return &outboundCreated{ETag: etag(r.Version), Location: "/v1/outbound-routes/" + string(r.ID), Body: toOutboundRoute(r)}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-outbound-routes", Method: http.MethodGet, Path: "/v1/outbound-routes", Summary: "List outbound routes in order",
@@ -148,8 +165,8 @@ func registerOutboundRoutes(a huma.API, s *server) {
 		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		OutboundRouteIDParam
-		IfMatch string `header:"If-Match"`
-		Body    OutboundRouteInput
+		IfMatch string `header:"If-Match" doc:"ETag from an earlier read; the update is refused with 412 if the route changed since."`
+		Body    OutboundRoutePatch
 	}) (*outboundOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

@@ -34,8 +34,30 @@ type Trunk struct {
 	UpdatedAt       time.Time `json:"updated_at"`
 }
 
-// TrunkInput is the body of create and (merged over the stored trunk) of update.
-type TrunkInput struct {
+// TrunkCreate is the body of create. A register trunk needs username and
+// password, an ip trunk allowed_cidrs.
+type TrunkCreate struct {
+	Name            *string  `json:"name,omitempty" maxLength:"100"`
+	Host            *string  `json:"host,omitempty" maxLength:"253"`
+	Port            *int     `json:"port,omitempty" minimum:"1" maximum:"65535" doc:"Default 5060."`
+	Transport       *string  `json:"transport,omitempty" enum:"udp,tcp" doc:"Default udp."`
+	AuthMode        *string  `json:"auth_mode,omitempty" enum:"register,ip"`
+	Username        *string  `json:"username,omitempty" maxLength:"100"`
+	Password        *string  `json:"password,omitempty" writeOnly:"true" maxLength:"128"`
+	Realm           *string  `json:"realm,omitempty" maxLength:"253"`
+	RegisterExpires *int     `json:"register_expires,omitempty" doc:"Seconds, 60 to 86400. Default 3600."`
+	AllowedCIDRs    []string `json:"allowed_cidrs,omitempty" maxItems:"50"`
+	OutboundProxy   *string  `json:"outbound_proxy,omitempty" maxLength:"253"`
+	FromUser        *string  `json:"from_user,omitempty" maxLength:"100"`
+	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253"`
+	DIDSource       *string  `json:"did_source,omitempty" enum:"request_uri,to" doc:"Default request_uri."`
+	Codecs          []string `json:"codecs,omitempty" maxItems:"2" doc:"Default PCMU, PCMA."`
+	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0" doc:"0, the default, means no limit."`
+	Enabled         *bool    `json:"enabled,omitempty" doc:"Default true."`
+}
+
+// TrunkPatch is the body of update, a merge patch: fields left out keep their value.
+type TrunkPatch struct {
 	Name            *string  `json:"name,omitempty" maxLength:"100"`
 	Host            *string  `json:"host,omitempty" maxLength:"253"`
 	Port            *int     `json:"port,omitempty" minimum:"1" maximum:"65535"`
@@ -55,7 +77,7 @@ type TrunkInput struct {
 	Enabled         *bool    `json:"enabled,omitempty"`
 }
 
-func (in *TrunkInput) apply(t *core.Trunk) {
+func (in *TrunkPatch) apply(t *core.Trunk) {
 	str := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -126,6 +148,11 @@ func (s *server) trunksChanged() {
 }
 
 type trunkOutput struct {
+	ETag string `header:"ETag"`
+	Body Trunk
+}
+
+type trunkCreated struct {
 	ETag     string `header:"ETag"`
 	Location string `header:"Location"`
 	Body     Trunk
@@ -151,14 +178,15 @@ func registerTrunks(a huma.API, s *server) {
 		Tags:        tags, DefaultStatus: http.StatusCreated, Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		IdempotencyParam
-		Body TrunkInput
-	}) (*trunkOutput, error) {
+		Body TrunkCreate
+	}) (*trunkCreated, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		t := &core.Trunk{ID: core.TrunkID(core.NewID(core.PrefixTrunk)), Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now}
-		in.Body.apply(t)
+		body := TrunkPatch(in.Body)
+		body.apply(t)
 		if err := t.Validate(); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
@@ -166,7 +194,7 @@ func registerTrunks(a huma.API, s *server) {
 			return nil, s.problem(ctx, err, "body")
 		}
 		s.trunksChanged()
-		return &trunkOutput{ETag: etag(t.Version), Location: "/v1/trunks/" + string(t.ID), Body: toTrunk(t)}, nil
+		return &trunkCreated{ETag: etag(t.Version), Location: "/v1/trunks/" + string(t.ID), Body: toTrunk(t)}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-trunks", Method: http.MethodGet, Path: "/v1/trunks", Summary: "List trunks",
@@ -206,8 +234,8 @@ func registerTrunks(a huma.API, s *server) {
 		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		TrunkIDParam
-		IfMatch string `header:"If-Match"`
-		Body    TrunkInput
+		IfMatch string `header:"If-Match" doc:"ETag from an earlier read; the update is refused with 412 if the trunk changed since."`
+		Body    TrunkPatch
 	}) (*trunkOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

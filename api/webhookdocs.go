@@ -2,6 +2,7 @@ package api
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -27,15 +28,31 @@ func eventPayload(t core.EventType) (reflect.Type, string) {
 	return reflect.TypeFor[core.WebhookEventData](), "WebhookEventData"
 }
 
+// documentedEvents are the event types the webhooks section lists: every type
+// a subscription can name, and webhook.ping, which any subscription is sent
+// on demand (POST /v1/webhooks/{id}/ping).
+func documentedEvents() []core.EventType {
+	return append(slices.Clip(core.EventTypes), core.EventWebhookPing)
+}
+
 // documentWebhooks lists every event type in the OpenAPI webhooks section
-// with its envelope and payload schema, generated from the Go types.
+// with its envelope and payload schema, generated from the Go types. The
+// envelope of the event routes (Envelope) names the same payload schemas, so
+// that they are reachable from the paths: code generators that read only the
+// paths keep them.
 func documentWebhooks(a huma.API) {
 	oapi := a.OpenAPI()
 	reg := oapi.Components.Schemas
 	oapi.Webhooks = map[string]*huma.PathItem{}
-	for _, t := range core.EventTypes {
+	var payloads []*huma.Schema
+	seen := map[string]bool{}
+	for _, t := range documentedEvents() {
 		typ, name := eventPayload(t)
 		data := reg.Schema(typ, true, name)
+		if !seen[data.Ref] {
+			seen[data.Ref] = true
+			payloads = append(payloads, data)
+		}
 		envelope := &huma.Schema{
 			Type:     "object",
 			Required: []string{"id", "type", "occurred_at", "sequence", "data"},
@@ -54,7 +71,9 @@ func documentWebhooks(a huma.API) {
 		oapi.Webhooks[string(t)] = &huma.PathItem{Post: &huma.Operation{
 			OperationID: "event-" + strings.ReplaceAll(string(t), ".", "-"),
 			Summary:     "Event " + string(t),
-			Tags:        []string{"Webhook events"},
+			Description: "Sent to every enabled subscription whose event_types cover " + string(t) + ", signed with its secret. " +
+				"Deliveries of one call keep the order of sequence; a delivery that fails is retried with backoff.",
+			Tags: []string{"Webhook events"},
 			Parameters: []*huma.Param{
 				header("Dialtone-Signature", "t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the subscription secret>; a second v1 entry during a secret rotation."),
 				header("Dialtone-Event-Id", "The envelope's id."),
@@ -65,5 +84,11 @@ func documentWebhooks(a huma.API) {
 				"2XX": {Description: "Delivered. Any other status is retried with backoff; 410 Gone disables the subscription."},
 			},
 		}}
+	}
+	if env := reg.Map()["Envelope"]; env != nil && env.Properties["data"] != nil {
+		env.Properties["data"] = &huma.Schema{
+			Description: "The payload; which schema it follows depends on type (see the webhooks section).",
+			AnyOf:       payloads,
+		}
 	}
 }

@@ -38,8 +38,16 @@ type WebhookWithSecret struct {
 	Secret string `json:"secret" doc:"The signing secret, shown only in this response: whsec_ and the base64 of 32 random bytes, the Standard Webhooks format. Give it as it is to a Standard Webhooks library: the key of webhook-signature is the base64 after whsec_, decoded. Dialtone-Signature is keyed with the whole string, whsec_ included."`
 }
 
-// WebhookInput is the body of create and (as a merge patch) of update.
-type WebhookInput struct {
+// WebhookCreate is the body of create: url and event_types are required.
+type WebhookCreate struct {
+	URL         *string  `json:"url,omitempty" maxLength:"2000" example:"https://crm.example.com/dialtone" doc:"http or https; private, loopback and link-local targets are refused."`
+	Description *string  `json:"description,omitempty" maxLength:"500"`
+	EventTypes  []string `json:"event_types,omitempty" minItems:"1" maxItems:"50" example:"[\"call.*\",\"extension.created\"]" doc:"Event types or wildcards such as call.*"`
+	Enabled     *bool    `json:"enabled,omitempty" doc:"Default true."`
+}
+
+// WebhookPatch is the body of update, a merge patch: fields left out keep their value.
+type WebhookPatch struct {
 	URL         *string  `json:"url,omitempty" maxLength:"2000" doc:"http or https; private, loopback and link-local targets are refused."`
 	Description *string  `json:"description,omitempty" maxLength:"500"`
 	EventTypes  []string `json:"event_types,omitempty" minItems:"1" maxItems:"50" doc:"Event types or wildcards such as call.*"`
@@ -82,7 +90,7 @@ func toDelivery(d *core.Delivery) Delivery {
 }
 
 // checkWebhookInput validates fields that are set; on create every field is required but description.
-func (s *server) checkWebhookInput(ctx context.Context, in *WebhookInput, create bool) error {
+func (s *server) checkWebhookInput(ctx context.Context, in *WebhookPatch, create bool) error {
 	var v core.ValidationError
 	if in.URL != nil || create {
 		if in.URL == nil {
@@ -145,12 +153,13 @@ func registerWebhooks(a huma.API, s *server) {
 		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		IdempotencyParam
-		Body WebhookInput
+		Body WebhookCreate
 	}) (*webhookCreated, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
 		}
-		if err := s.checkWebhookInput(ctx, &in.Body, true); err != nil {
+		body := WebhookPatch(in.Body)
+		if err := s.checkWebhookInput(ctx, &body, true); err != nil {
 			return nil, s.problem(ctx, err, "body")
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
@@ -206,8 +215,8 @@ func registerWebhooks(a huma.API, s *server) {
 		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		WebhookIDParam
-		IfMatch string `header:"If-Match"`
-		Body    WebhookInput
+		IfMatch string `header:"If-Match" doc:"ETag from an earlier read; the update is refused with 412 if the subscription changed since."`
+		Body    WebhookPatch
 	}) (*webhookOutput, error) {
 		w, err := s.adminWebhook(ctx, in.ID)
 		if err != nil {
@@ -306,11 +315,14 @@ func registerWebhooks(a huma.API, s *server) {
 
 	huma.Register(a, huma.Operation{
 		OperationID: "redeliver-webhook-delivery", Method: http.MethodPost, Path: "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
-		Summary: "Deliver an event again", Tags: tags, DefaultStatus: http.StatusAccepted,
+		Summary:     "Deliver an event again",
+		Description: "Queues the delivery to be sent again at once, whatever its status; the outcome is in the delivery log. " + idempotencyHeaderDoc,
+		Tags:        tags, DefaultStatus: http.StatusAccepted,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {
 		WebhookIDParam
-		DeliveryID string `path:"delivery_id"`
+		DeliveryID string `path:"delivery_id" doc:"Delivery id, from the delivery log."`
+		IdempotencyParam
 	}) (*struct{}, error) {
 		if _, err := s.adminWebhook(ctx, in.ID); err != nil {
 			return nil, err
@@ -324,9 +336,12 @@ func registerWebhooks(a huma.API, s *server) {
 	huma.Register(a, huma.Operation{
 		OperationID: "ping-webhook", Method: http.MethodPost, Path: "/v1/webhooks/{id}/ping",
 		Summary:     "Send a signed test event",
-		Description: "Sends a webhook.ping event now and answers with the outcome; the attempt is in the delivery log.",
+		Description: "Sends a webhook.ping event now and answers with the outcome; the attempt is in the delivery log. " + idempotencyHeaderDoc,
 		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
-	}, func(ctx context.Context, in *WebhookIDParam) (*struct{ Body Delivery }, error) {
+	}, func(ctx context.Context, in *struct {
+		WebhookIDParam
+		IdempotencyParam
+	}) (*struct{ Body Delivery }, error) {
 		w, err := s.adminWebhook(ctx, in.ID)
 		if err != nil {
 			return nil, err
