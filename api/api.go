@@ -58,6 +58,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// CORSOrigins are the browser origins allowed to call the API ("*": any); none turns CORS off.
 	CORSOrigins []string
+	// Metrics serves /metrics and is told about every request (metrics.go).
+	Metrics MetricsConfig
 }
 
 type server struct {
@@ -118,6 +120,7 @@ func New(d Deps) http.Handler {
 	h = s.authenticate(h)
 	h = cors(d.CORSOrigins, h)
 	h = s.logRequests(h)
+	h = s.instrument(h, mux)
 	return h
 }
 

@@ -21,6 +21,7 @@ type front struct {
 
 	dropped  atomic.Uint64 // messages dropped or answered by the front
 	screened atomic.Uint64 // messages that failed the screen
+	msgs     messageCounts // messages by method and status code (counters.go)
 }
 
 func newFront(log *slog.Logger, guard *auth.Guard, flood FloodConfig) *front {
@@ -48,6 +49,7 @@ func (f *front) inspect(data []byte, src netip.Addr, transport string) verdict {
 		return passed()
 	}
 	v := screenMessage(data, transport == "TCP")
+	f.msgs.received(data, v.pass)
 	if !v.pass {
 		f.dropped.Add(1)
 		f.screened.Add(1)

@@ -481,6 +481,7 @@ func (c *screenedConn) Write(p []byte) (int, error) {
 	if err != nil {
 		_ = c.Conn.Close()
 	}
+	c.l.front.msgs.sent(p[:n])
 	return n, err
 }
 

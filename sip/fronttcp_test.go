@@ -115,13 +115,17 @@ func TestTCPFront(t *testing.T) {
 		}
 	})
 	t.Run("a full waiting room makes space for a new source", func(t *testing.T) {
+		waitReleased(t, s) // the connections of the subtests before are gone
 		var held []net.Conn
 		for _, src := range []string{"127.0.0.71", "127.0.0.72"} {
 			for range lim.MaxPendingPerSource {
 				held = append(held, dialFrom(t, s, src))
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
+		full := func() bool { _, pend := s.tcpFront.counts(); return pend == lim.MaxPending }
+		for deadline := time.Now().Add(2 * time.Second); !full() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if _, pend := s.tcpFront.counts(); pend != lim.MaxPending {
 			t.Fatalf("%d waiting, want the room full (%d)", pend, lim.MaxPending)
 		}

@@ -42,6 +42,7 @@ type serveCmd struct {
 	LogFormat            string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
 	ShutdownTimeout      time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
 	CORSOrigins          []string      `name:"cors-origins" env:"DIALTONE_CORS_ORIGINS" help:"Browser origins allowed to call the API (CORS), comma-separated exact origins such as https://crm.example.com, or *; off when empty."`
+	Metrics              string        `name:"metrics" env:"DIALTONE_METRICS" help:"Address of a separate listener serving /metrics (Prometheus) without an API key, such as 127.0.0.1:9090. The API serves /metrics too: without a key when it listens on loopback, else to admin keys."`
 }
 
 // Help documents what is read from the environment only.
@@ -121,6 +122,7 @@ type app struct {
 	webhooks  *webhook.Dispatcher
 	retention time.Duration
 	stopping  chan struct{}
+	metrics   *monitoring
 }
 
 // minAdminKeyLength is the shortest admin key DIALTONE_ADMIN_KEY may give.
@@ -187,15 +189,20 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	hookCfg.AllowPrivate = c.AllowPrivateWebhooks
 	hookCfg.RetryBase = c.WebhookRetryBase
 	dispatcher := webhook.New(hookCfg, db, log.With("component", "webhooks"))
+	mon, metricsCfg, err := openMonitoring(c.Metrics, ln, sipSrv, dispatcher, db, log.With("component", "metrics"))
+	if err != nil {
+		sipSrv.Shutdown(ctx)
+		return fail(err)
+	}
 	stop := make(chan struct{})
 	h := api.New(api.Deps{
 		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
-		Logger: log.With("component", "api"), CORSOrigins: c.CORSOrigins,
+		Logger: log.With("component", "api"), CORSOrigins: c.CORSOrigins, Metrics: metricsCfg,
 	})
-	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, http: &http.Server{
+	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, metrics: mon, http: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -207,6 +214,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 func (a *app) serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.http.Serve(a.ln) }()
+	a.metrics.serve()
 	a.sip.Serve(ctx)
 	go every(ctx, time.Hour, a.log, "purge idempotency keys", func(ctx context.Context) error {
 		_, err := a.db.PurgeIdempotencyKeys(ctx, time.Now().Add(-api.IdempotencyTTL))
@@ -240,6 +248,7 @@ func (a *app) stop(timeout time.Duration) error {
 		_ = a.http.Close()
 	}
 	a.sip.Shutdown(sctx)
+	a.metrics.close(sctx)
 	return a.db.Close()
 }
 

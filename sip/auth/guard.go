@@ -55,7 +55,8 @@ type Guard struct {
 	// "trunks" and "api"), so each origin replaces only its own list.
 	allowed map[string][]netip.Prefix
 	// store keeps bans across restarts once Restore has run (nil before).
-	store *banWriter
+	store  *banWriter
+	counts guardCounters // for Stats (guardstats.go)
 }
 
 // NewGuard returns a guard; now may be nil for the wall clock.
@@ -132,6 +133,7 @@ func (g *Guard) BanNow(ip netip.Addr, reason string) bool {
 	}
 	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Reason: reason}
 	g.bans[ip] = b
+	g.counts.banned(reason)
 	g.persistLocked(ip, &b)
 	g.mu.Unlock()
 	if g.onBan != nil {
@@ -143,6 +145,7 @@ func (g *Guard) BanNow(ip netip.Addr, reason string) bool {
 // Fail records one failure from ip and reports whether it caused a ban.
 // Failures from allowed networks are not counted.
 func (g *Guard) Fail(ip netip.Addr) bool {
+	g.counts.failures.Add(1)
 	now := g.now()
 	g.mu.Lock()
 	if g.allowedLocked(ip) {
@@ -164,6 +167,7 @@ func (g *Guard) Fail(ip netip.Addr) bool {
 	delete(g.failures, ip)
 	b := Ban{IP: ip, Since: now, Until: now.Add(g.cfg.BanFor), Failures: len(recent), Reason: BanAuthFailures}
 	g.bans[ip] = b
+	g.counts.banned(BanAuthFailures)
 	g.persistLocked(ip, &b)
 	g.sweepLocked(now)
 	g.mu.Unlock()

@@ -61,6 +61,8 @@ type B2BUA struct {
 	byDialog map[string]*Call // A-leg and B-leg dialog ids
 	wg       sync.WaitGroup
 	closing  bool
+	ended    mediaTotals // media counters of the legs of ended calls (stats.go)
+	observer Observer
 }
 
 // New returns a B2BUA.
@@ -110,6 +112,7 @@ func (b *B2BUA) bindDialog(id string, c *Call) {
 func (b *B2BUA) forget(c *Call) {
 	b.mu.Lock()
 	if _, ok := b.calls[c.id]; ok {
+		b.retireLocked(c)
 		delete(b.calls, c.id)
 		b.wg.Done()
 	}

@@ -182,6 +182,7 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		}
 		c.writeRecord(&rec)
 		c.emitEnd(rec)
+		c.b2b.observeEnd(rec)
 		c.b2b.forget(c)
 		close(c.ended)
 		c.log.Info("call ended", "disposition", rec.Disposition, "cause", rec.HangupCause, "by", rec.HangupBy,

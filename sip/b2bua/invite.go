@@ -501,6 +501,7 @@ func (b *B2BUA) connect(c *Call, won *forkWin) error {
 	c.stopWatch = stop
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
+	b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))
 	c.log.Info("call answered", "contact", won.binding.Contact)
 	c.emit(core.EventCallAnswered, nil)
 	return nil
