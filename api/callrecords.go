@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -84,19 +85,34 @@ func csvRow(r *call.Record) []string {
 	}
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	return []string{string(r.ID), r.SIPCallID, string(r.Direction), r.FromNumber, csvSafe(r.FromName), r.ToNumber,
+	row := []string{string(r.ID), r.SIPCallID, string(r.Direction), r.FromNumber, r.FromName, r.ToNumber,
 		r.StartedAt.Format(time.RFC3339Nano), t(r.AnsweredAt), t(r.EndedAt), f(r.RingSeconds()), f(r.TalkSeconds()),
 		string(r.Disposition), r.HangupCause, string(r.HangupBy),
 		r.Caller.Codec, u(r.Caller.PacketsIn), u(r.Caller.Lost), f(r.Caller.JitterMs),
 		r.Callee.Codec, u(r.Callee.PacketsIn), u(r.Callee.Lost), f(r.Callee.JitterMs)}
+	for i, v := range row {
+		row[i] = csvSafe(v)
+	}
+	return row
 }
 
-// csvSafe keeps a spreadsheet from reading a value as a formula.
+// csvFormulaStart are the first characters that make a spreadsheet read a
+// cell as a formula (OWASP, CSV injection), line feed included.
+const csvFormulaStart = "=+-@\t\r\n"
+
+// phoneNumberRE is a plain number: a spreadsheet reads it as a number, never
+// as a formula, so an E.164 +14155550100 is left as it is.
+var phoneNumberRE = regexp.MustCompile(`^\+?[0-9]{1,20}$`)
+
+// csvSafe keeps a spreadsheet from reading a value as a formula: a value
+// starting with = + - @ tab, CR or LF gets a leading single quote, which
+// spreadsheets show as text and do not display. Every cell goes through it:
+// caller names, numbers and SIP Call-IDs come from outside.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	if s == "" || !strings.ContainsRune(csvFormulaStart, rune(s[0])) || phoneNumberRE.MatchString(s) {
+		return s
 	}
-	return s
+	return "'" + s
 }
 
 func registerCallRecords(a huma.API, s *server) {

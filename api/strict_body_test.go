@@ -43,8 +43,9 @@ func (c refusingCalls) Transfer(context.Context, call.ID, string, string) error 
 	return nil
 }
 
-// newFullEnv serves the API with every configuration resource on the test database.
-func newFullEnv(t *testing.T) *env {
+// fullDeps are the API's dependencies with every configuration resource on a
+// test database.
+func fullDeps(t *testing.T) (api.Deps, *store.DB, *syncBuffer) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
@@ -57,13 +58,19 @@ func newFullEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	h := api.New(api.Deps{
+	return api.Deps{
 		Extensions: &core.Extensions{Repo: db, Emergency: []string{"911", "112"}}, APIKeys: keys, Idempotency: db, DB: db,
 		Trunks: db, Numbers: db, OutboundRoutes: db, WebhookRepo: db, Allowlist: db, Calls: refusingCalls{t},
 		CallRecords: db, Country: "US",
 		Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-	})
-	srv := httptest.NewServer(h)
+	}, db, logs
+}
+
+// newFullEnv serves the API with every configuration resource on the test database.
+func newFullEnv(t *testing.T) *env {
+	t.Helper()
+	d, db, logs := fullDeps(t)
+	srv := httptest.NewServer(api.New(d))
 	t.Cleanup(srv.Close)
 	return &env{t: t, url: srv.URL, logs: logs, db: db}
 }
