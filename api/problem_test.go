@@ -75,3 +75,37 @@ func TestProblems(t *testing.T) {
 		}
 	})
 }
+
+// TestExtensionNumberReserved: an extension number that is, starts or starts
+// with an emergency number (the server's list) is 422 naming body.number, on
+// create and on renumbering.
+func TestExtensionNumberReserved(t *testing.T) {
+	e := newFullEnv(t) // emergency numbers 911 and 112
+	ext := e.createExtension("1001")
+	tests := []struct {
+		number string
+		want   string
+	}{
+		{"911", "is the emergency number 911"},
+		{"91", "is the start of the emergency number 911"},
+		{"9112", "starts with the emergency number 911"},
+		{"11", "is the start of the emergency number 112"},
+		{"1120", "starts with the emergency number 112"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.number, func(t *testing.T) {
+			for _, r := range []resp{
+				e.do("POST", "/v1/extensions", adminKey, map[string]any{"number": tt.number}),
+				e.do("PATCH", "/v1/extensions/"+ext["id"].(string), adminKey, map[string]any{"number": tt.number}),
+			} {
+				locs := problemLocations(t, r)
+				if len(locs) != 1 || locs[0] != "body.number" || !strings.Contains(string(r.body), tt.want) {
+					t.Fatalf("%q: %s", locs, r.body)
+				}
+			}
+		})
+	}
+	if r := e.do("POST", "/v1/extensions", adminKey, map[string]any{"number": "912"}); r.status != 201 {
+		t.Fatalf("912: %d %s", r.status, r.body)
+	}
+}

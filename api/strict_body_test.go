@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
 	"github.com/dialtone-pbx/dialtone/api"
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
@@ -309,4 +311,50 @@ func jsonEscapeAll(s string) string {
 		fmt.Fprintf(&b, `\u%04x`, r)
 	}
 	return b.String()
+}
+
+// TestRequestSchemasClosed: every object a request body can hold says
+// additionalProperties: false, so huma's validator refuses unknown keys by
+// name before decoding.
+func TestRequestSchemasClosed(t *testing.T) {
+	doc := api.OpenAPI()
+	reg := doc.Components.Schemas
+	var check func(where string, s *huma.Schema, seen map[*huma.Schema]bool)
+	check = func(where string, s *huma.Schema, seen map[*huma.Schema]bool) {
+		if s == nil || seen[s] {
+			return
+		}
+		seen[s] = true
+		if s.Ref != "" {
+			check(where+" "+s.Ref, reg.SchemaFromRef(s.Ref), seen)
+			return
+		}
+		if s.Type == "object" && len(s.Properties) > 0 {
+			if closed, ok := s.AdditionalProperties.(bool); !ok || closed {
+				t.Errorf("%s: additionalProperties is %v, want false", where, s.AdditionalProperties)
+			}
+		}
+		for name, p := range s.Properties {
+			check(where+"."+name, p, seen)
+		}
+		check(where+"[]", s.Items, seen)
+		for _, sub := range append(append(append([]*huma.Schema{}, s.OneOf...), s.AnyOf...), s.AllOf...) {
+			check(where, sub, seen)
+		}
+	}
+	n := 0
+	for path, item := range doc.Paths {
+		for method, op := range map[string]*huma.Operation{"POST": item.Post, "PUT": item.Put, "PATCH": item.Patch} {
+			if op == nil || op.RequestBody == nil {
+				continue
+			}
+			for ct, mt := range op.RequestBody.Content {
+				n++
+				check(method+" "+path+" "+ct, mt.Schema, map[*huma.Schema]bool{})
+			}
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d request bodies found", n)
+	}
 }
