@@ -45,18 +45,24 @@ func (t *mediaTotals) add(s media.Stats) {
 	t.dropped += s.Dropped
 }
 
-// Stats reads the counters; it reads each leg's atomics and takes no call's
-// lock for longer than a few loads.
+// Stats reads the counters. The totals of ended calls and the list of live
+// ones are taken together, so each call counts once, in one or the other (a
+// call ending meanwhile keeps its final counts); the legs' atomics are read
+// without holding the B2BUA's lock.
 func (b *B2BUA) Stats() Stats {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	t := b.ended
+	live := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
+		live = append(live, c)
+	}
+	b.mu.Unlock()
+	for _, c := range live {
 		for _, l := range c.mediaLegs() {
 			t.add(l.Stats())
 		}
 	}
-	return Stats{ActiveCalls: len(b.calls), Media: media.Stats{
+	return Stats{ActiveCalls: len(live), Media: media.Stats{
 		PacketsIn: t.packetsIn, BytesIn: t.bytesIn, PacketsOut: t.packetsOut, BytesOut: t.bytesOut, Dropped: t.dropped,
 	}}
 }
