@@ -44,7 +44,7 @@ type apiKeyCreated struct {
 
 type apiKeyList struct {
 	Body struct {
-		Items      []APIKey `json:"items"`
+		Items      []APIKey `json:"items" nullable:"false"`
 		NextCursor string   `json:"next_cursor,omitempty" doc:"Pass as cursor to get the next page; absent on the last page."`
 	}
 }
@@ -110,6 +110,7 @@ func registerAPIKeys(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/api-keys/{id}",
 		Summary:     "Get an API key",
+		Description: "One key without its secret. Admin keys only.",
 		Tags:        tags,
 		Errors:      []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *apiKeyIDParam) (*struct{ Body APIKey }, error) {

@@ -57,7 +57,7 @@ func toCallRecord(r *call.Record) CallRecord {
 }
 
 type callRecordList struct {
-	Items      []CallRecord `json:"items"`
+	Items      []CallRecord `json:"items" nullable:"false"`
 	NextCursor string       `json:"next_cursor,omitempty"`
 }
 
@@ -188,6 +188,7 @@ func registerCallRecords(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/call-records/{id}",
 		Summary:     "Get a call record",
+		Description: "One call record with its media quality. A member key sees only calls from or to its own extension (404 for others).",
 		Tags:        tags,
 		Errors:      []int{http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {

@@ -25,7 +25,7 @@ type LiveCall struct {
 	ToNumber   string             `json:"to_number"`
 	StartedAt  time.Time          `json:"started_at"`
 	AnsweredAt *time.Time         `json:"answered_at,omitempty"`
-	Legs       []call.LegSnapshot `json:"legs"`
+	Legs       []call.LegSnapshot `json:"legs" nullable:"false"`
 }
 
 func toLiveCall(s call.Snapshot) LiveCall {
@@ -60,7 +60,7 @@ func (s *server) memberNumber(ctx context.Context) (string, bool) {
 
 type liveCallList struct {
 	Body struct {
-		Items []LiveCall `json:"items"`
+		Items []LiveCall `json:"items" nullable:"false"`
 	}
 }
 
@@ -91,6 +91,7 @@ func registerCalls(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/calls/{id}",
 		Summary:     "Get a live call",
+		Description: "One call in progress with its legs. A member key sees only its own calls (404 for others).",
 		Tags:        tags,
 		Errors:      []int{http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {

@@ -54,7 +54,7 @@ func eventFilter(ctx context.Context, types []string) store.EventFilter {
 
 type eventHistory struct {
 	Body struct {
-		Items     []webhook.Envelope `json:"items"`
+		Items     []webhook.Envelope `json:"items" nullable:"false"`
 		NextAfter int64              `json:"next_after,omitempty" doc:"Pass as after for the next page; absent once caught up."`
 	}
 }

@@ -33,7 +33,7 @@ type Extension struct {
 	VoicemailPINSet    bool      `json:"voicemail_pin_set" doc:"Whether a voicemail PIN is set; the PIN itself is never shown."`
 	SIPUsername        string    `json:"sip_username" example:"1001" doc:"Digest user name; defaults to the number."`
 	HideFromDirectory  bool      `json:"hide_from_directory"`
-	CallPermissions    []string  `json:"call_permissions" doc:"Classes of outside numbers the extension may call: internal, local, national, mobile, international, premium."`
+	CallPermissions    []string  `json:"call_permissions" nullable:"false" doc:"Classes of outside numbers the extension may call: internal, local, national, mobile, international, premium."`
 	EmergencyCallback  string    `json:"emergency_callback_number" doc:"E.164 presented on emergency calls."`
 	DigestAlgorithms   []string  `json:"sip_digest_algorithms" doc:"SIP digest algorithms (MD5, SHA-256) offered to this extension's phones, in order of preference, and the only ones accepted from them; null means the server's (--digest-algorithms, MD5 by default). An extension with its own list can be told from others by its challenge."`
 	CreatedAt          time.Time `json:"created_at"`
@@ -87,7 +87,7 @@ type ExtensionPatch struct {
 	VoicemailPIN       *string  `json:"voicemail_pin,omitempty" nullable:"true" writeOnly:"true" doc:"4 to 10 digits. Write-only; null or empty clears it."`
 	SIPUsername        *string  `json:"sip_username,omitempty" nullable:"true" doc:"Digest user name; null sets the number. Admin only."`
 	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty"`
-	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Admin only."`
+	CallPermissions    []string `json:"call_permissions,omitempty" nullable:"false" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Admin only."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty" nullable:"true"`
 	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" nullable:"true" maxItems:"2" doc:"MD5, SHA-256 or both, in order of preference; null: the server's. Admin only."`
 }
@@ -207,7 +207,7 @@ type extensionRotated struct {
 
 type extensionList struct {
 	Body struct {
-		Items      []Extension `json:"items"`
+		Items      []Extension `json:"items" nullable:"false"`
 		NextCursor string      `json:"next_cursor,omitempty" doc:"Pass as cursor to get the next page; absent on the last page."`
 	}
 }
@@ -323,6 +323,7 @@ func registerExtensions(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/extensions/{id}",
 		Summary:     "Get an extension",
+		Description: "One extension, with its ETag for a later If-Match. A member key may read only its own extension.",
 		Tags:        tags,
 		Errors:      []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *ExtensionIDParam) (*extensionOutput, error) {

@@ -115,7 +115,7 @@ type numberCreated struct {
 
 type numberList struct {
 	Body struct {
-		Items      []Number `json:"items"`
+		Items      []Number `json:"items" nullable:"false"`
 		NextCursor string   `json:"next_cursor,omitempty"`
 	}
 }
@@ -151,7 +151,8 @@ func registerNumbers(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-numbers", Method: http.MethodGet, Path: "/v1/numbers", Summary: "List phone numbers",
-		Tags: tags, Errors: []int{http.StatusForbidden},
+		Description: "Phone numbers, keyset-paginated. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden},
 	}, func(ctx context.Context, in *ListParams) (*numberList, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -170,7 +171,8 @@ func registerNumbers(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-number", Method: http.MethodGet, Path: "/v1/numbers/{id}", Summary: "Get a phone number",
-		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Description: "One phone number with its route, and its ETag for a later If-Match. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *NumberIDParam) (*numberOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -211,7 +213,8 @@ func registerNumbers(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-number", Method: http.MethodDelete, Path: "/v1/numbers/{id}", Summary: "Remove a phone number",
-		Tags: tags, DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
+		Description: "Deletes the number; calls to it are no longer accepted. Admin keys only.",
+		Tags:        tags, DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusConflict},
 	}, func(ctx context.Context, in *NumberIDParam) (*struct{}, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

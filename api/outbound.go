@@ -16,7 +16,7 @@ type OutboundRoute struct {
 	Name      string    `json:"name"`
 	Patterns  []string  `json:"patterns" example:"[\"9|NXXNXXXXXX\",\"1NXXNXXXXXX\"]" doc:"X 0-9, Z 1-9, N 2-9, [1-5] a class, . one or more (last); prefix| is matched and stripped."`
 	Prepend   string    `json:"prepend"`
-	TrunkIDs  []string  `json:"trunk_ids" doc:"Tried in this order: the next on 408, 5xx or no answer from the trunk; never on 486, 600, 603, 404 or 484."`
+	TrunkIDs  []string  `json:"trunk_ids" nullable:"false" doc:"Tried in this order: the next on 408, 5xx or no answer from the trunk; never on 486, 600, 603, 404 or 484."`
 	CallerID  string    `json:"caller_id"`
 	Enabled   bool      `json:"enabled"`
 	Position  int       `json:"position" doc:"Routes are tried by ascending position."`
@@ -27,9 +27,9 @@ type OutboundRoute struct {
 // OutboundRouteCreate is the body of create: name, patterns and trunk_ids are required.
 type OutboundRouteCreate struct {
 	Name     *string  `json:"name,omitempty" maxLength:"100"`
-	Patterns []string `json:"patterns,omitempty" maxItems:"100" example:"[\"9|NXXNXXXXXX\"]"`
+	Patterns []string `json:"patterns,omitempty" nullable:"false" maxItems:"100" example:"[\"9|NXXNXXXXXX\"]"`
 	Prepend  *string  `json:"prepend,omitempty" maxLength:"16"`
-	TrunkIDs []string `json:"trunk_ids,omitempty" maxItems:"10"`
+	TrunkIDs []string `json:"trunk_ids,omitempty" nullable:"false" maxItems:"10"`
 	CallerID *string  `json:"caller_id,omitempty" doc:"E.164 presented when the extension has no outbound_caller_id."`
 	Enabled  *bool    `json:"enabled,omitempty" doc:"Default true."`
 	Position *int     `json:"position,omitempty" minimum:"1" doc:"Default last."`
@@ -95,7 +95,7 @@ type outboundCreated struct {
 
 type outboundList struct {
 	Body struct {
-		Items []OutboundRoute `json:"items"`
+		Items []OutboundRoute `json:"items" nullable:"false"`
 	}
 }
 
@@ -131,7 +131,8 @@ func registerOutboundRoutes(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-outbound-routes", Method: http.MethodGet, Path: "/v1/outbound-routes", Summary: "List outbound routes in order",
-		Tags: tags, Errors: []int{http.StatusForbidden},
+		Description: "Every outbound route by ascending position, the order they are tried in. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden},
 	}, func(ctx context.Context, _ *struct{}) (*outboundList, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -149,7 +150,8 @@ func registerOutboundRoutes(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-outbound-route", Method: http.MethodGet, Path: "/v1/outbound-routes/{id}", Summary: "Get an outbound route",
-		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Description: "One outbound route, with its ETag for a later If-Match. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *OutboundRouteIDParam) (*outboundOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -162,7 +164,8 @@ func registerOutboundRoutes(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "update-outbound-route", Method: http.MethodPatch, Path: "/v1/outbound-routes/{id}", Summary: "Change an outbound route",
-		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
+		Description: "Merges the given fields over the route (If-Match honoured). Takes effect on the next call. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound, http.StatusPreconditionFailed, http.StatusUnprocessableEntity},
 	}, func(ctx context.Context, in *struct {
 		OutboundRouteIDParam
 		IfMatch string `header:"If-Match" doc:"ETag from an earlier read; the update is refused with 412 if the route changed since."`
@@ -190,7 +193,8 @@ func registerOutboundRoutes(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-outbound-route", Method: http.MethodDelete, Path: "/v1/outbound-routes/{id}", Summary: "Delete an outbound route",
-		Tags: tags, DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Description: "Deletes the route; calls no longer try it. Admin keys only.",
+		Tags:        tags, DefaultStatus: http.StatusNoContent, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *OutboundRouteIDParam) (*struct{}, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

@@ -25,7 +25,7 @@ type Registration struct {
 
 type registrationList struct {
 	Body struct {
-		Items []Registration `json:"items"`
+		Items []Registration `json:"items" nullable:"false"`
 	}
 }
 
@@ -41,7 +41,7 @@ type Ban struct {
 
 type banList struct {
 	Body struct {
-		Items []Ban `json:"items"`
+		Items []Ban `json:"items" nullable:"false"`
 	}
 }
 
@@ -76,6 +76,7 @@ func registerSIPState(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/extensions/{id}/registrations",
 		Summary:     "List the phones registered to an extension",
+		Description: "Every live registration of the extension. A member key may list only its own extension's.",
 		Tags:        []string{"Registrations"},
 		Errors:      []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *ExtensionIDParam) (*registrationList, error) {

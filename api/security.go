@@ -27,7 +27,7 @@ type AllowlistInput struct {
 
 type allowlistList struct {
 	Body struct {
-		Items      []AllowlistEntry `json:"items"`
+		Items      []AllowlistEntry `json:"items" nullable:"false"`
 		NextCursor string           `json:"next_cursor,omitempty"`
 	}
 }
@@ -99,7 +99,9 @@ func registerSecurity(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-allowlist-entry", Method: http.MethodDelete, Path: "/v1/security/allowlist/{id}",
-		Summary: "Remove an allowed network", Tags: tags, DefaultStatus: http.StatusNoContent,
+		Summary:     "Remove an allowed network",
+		Description: "Addresses in the network may be banned again from now on. Admin keys only.",
+		Tags:        tags, DefaultStatus: http.StatusNoContent,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {
 		ID string `path:"id" doc:"Allow-list entry id."`

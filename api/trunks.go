@@ -22,7 +22,7 @@ type Trunk struct {
 	PasswordSet     bool      `json:"password_set"`
 	Realm           string    `json:"realm,omitempty"`
 	RegisterExpires int       `json:"register_expires,omitempty"`
-	AllowedCIDRs    []string  `json:"allowed_cidrs"`
+	AllowedCIDRs    []string  `json:"allowed_cidrs" nullable:"false"`
 	OutboundProxy   string    `json:"outbound_proxy,omitempty"`
 	FromUser        string    `json:"from_user,omitempty"`
 	FromDomain      string    `json:"from_domain,omitempty"`
@@ -160,7 +160,7 @@ type trunkCreated struct {
 
 type trunkList struct {
 	Body struct {
-		Items      []Trunk `json:"items"`
+		Items      []Trunk `json:"items" nullable:"false"`
 		NextCursor string  `json:"next_cursor,omitempty"`
 	}
 }
@@ -198,7 +198,8 @@ func registerTrunks(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "list-trunks", Method: http.MethodGet, Path: "/v1/trunks", Summary: "List trunks",
-		Tags: tags, Errors: []int{http.StatusForbidden},
+		Description: "SIP trunks, keyset-paginated; passwords are never shown. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden},
 	}, func(ctx context.Context, in *ListParams) (*trunkList, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -217,7 +218,8 @@ func registerTrunks(a huma.API, s *server) {
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-trunk", Method: http.MethodGet, Path: "/v1/trunks/{id}", Summary: "Get a trunk",
-		Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Description: "One trunk without its password, with its ETag for a later If-Match. Admin keys only.",
+		Tags:        tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *TrunkIDParam) (*trunkOutput, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err

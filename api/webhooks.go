@@ -24,7 +24,7 @@ type Webhook struct {
 	ID             string     `json:"id" example:"whk_3m9qz0c8v1x4k7dt"`
 	URL            string     `json:"url" example:"https://crm.example.com/dialtone"`
 	Description    string     `json:"description"`
-	EventTypes     []string   `json:"event_types" example:"[\"call.*\",\"extension.created\"]"`
+	EventTypes     []string   `json:"event_types" nullable:"false" example:"[\"call.*\",\"extension.created\"]"`
 	Enabled        bool       `json:"enabled"`
 	DisabledReason string     `json:"disabled_reason,omitempty"`
 	FailingSince   *time.Time `json:"failing_since,omitempty"`
@@ -42,7 +42,7 @@ type WebhookWithSecret struct {
 type WebhookCreate struct {
 	URL         *string  `json:"url,omitempty" maxLength:"2000" example:"https://crm.example.com/dialtone" doc:"http or https; private, loopback and link-local targets are refused."`
 	Description *string  `json:"description,omitempty" maxLength:"500"`
-	EventTypes  []string `json:"event_types,omitempty" minItems:"1" maxItems:"50" example:"[\"call.*\",\"extension.created\"]" doc:"Event types or wildcards such as call.*"`
+	EventTypes  []string `json:"event_types,omitempty" nullable:"false" minItems:"1" maxItems:"50" example:"[\"call.*\",\"extension.created\"]" doc:"Event types or wildcards such as call.*"`
 	Enabled     *bool    `json:"enabled,omitempty" doc:"Default true."`
 }
 
@@ -129,14 +129,14 @@ type webhookOutput struct {
 
 type webhookList struct {
 	Body struct {
-		Items      []Webhook `json:"items"`
+		Items      []Webhook `json:"items" nullable:"false"`
 		NextCursor string    `json:"next_cursor,omitempty"`
 	}
 }
 
 type deliveryList struct {
 	Body struct {
-		Items      []Delivery `json:"items"`
+		Items      []Delivery `json:"items" nullable:"false"`
 		NextCursor string     `json:"next_cursor,omitempty"`
 	}
 }
@@ -179,7 +179,8 @@ func registerWebhooks(a huma.API, s *server) {
 
 	huma.Register(a, huma.Operation{
 		OperationID: "list-webhooks", Method: http.MethodGet, Path: "/v1/webhooks",
-		Summary: "List subscriptions", Tags: tags, Errors: []int{http.StatusForbidden},
+		Summary:     "List subscriptions",
+		Description: "Webhook subscriptions without their secrets, keyset-paginated. Admin keys only.", Tags: tags, Errors: []int{http.StatusForbidden},
 	}, func(ctx context.Context, in *ListParams) (*webhookList, error) {
 		if err := adminOnly(ctx); err != nil {
 			return nil, err
@@ -199,7 +200,8 @@ func registerWebhooks(a huma.API, s *server) {
 
 	huma.Register(a, huma.Operation{
 		OperationID: "get-webhook", Method: http.MethodGet, Path: "/v1/webhooks/{id}",
-		Summary: "Get a subscription", Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
+		Summary:     "Get a subscription",
+		Description: "One subscription without its secret, with its ETag for a later If-Match. Admin keys only.", Tags: tags, Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *WebhookIDParam) (*webhookOutput, error) {
 		w, err := s.adminWebhook(ctx, in.ID)
 		if err != nil {
@@ -252,7 +254,8 @@ func registerWebhooks(a huma.API, s *server) {
 
 	huma.Register(a, huma.Operation{
 		OperationID: "delete-webhook", Method: http.MethodDelete, Path: "/v1/webhooks/{id}",
-		Summary: "Delete a subscription", Tags: tags, DefaultStatus: http.StatusNoContent,
+		Summary:     "Delete a subscription",
+		Description: "Deletes the subscription and its delivery log; nothing more is sent to it. Admin keys only.", Tags: tags, DefaultStatus: http.StatusNoContent,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *WebhookIDParam) (*struct{}, error) {
 		if err := adminOnly(ctx); err != nil {
@@ -316,7 +319,7 @@ func registerWebhooks(a huma.API, s *server) {
 	huma.Register(a, huma.Operation{
 		OperationID: "redeliver-webhook-delivery", Method: http.MethodPost, Path: "/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver",
 		Summary:     "Deliver an event again",
-		Description: "Queues the delivery to be sent again at once, whatever its status; the outcome is in the delivery log. " + idempotencyHeaderDoc,
+		Description: "Puts the delivery back in the queue, due now, whatever its status; the outcome appears in the delivery log. " + idempotencyHeaderDoc,
 		Tags:        tags, DefaultStatus: http.StatusAccepted,
 		Errors: []int{http.StatusForbidden, http.StatusNotFound},
 	}, func(ctx context.Context, in *struct {
