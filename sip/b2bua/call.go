@@ -37,6 +37,9 @@ type Call struct {
 	stopWatch  context.CancelFunc
 	fromExt    core.ExtensionID
 	toExt      core.ExtensionID
+	// answering, while the caller's 2xx is being sent, is closed once the
+	// call is known answered or cancelled (see B2BUA.answer).
+	answering chan struct{}
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -135,6 +138,7 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		c.rec.Disposition = disp
 		a, b := c.a, c.b
 		relay, aLeg, bLeg, stop := c.relay, c.aLeg, c.bLeg, c.stopWatch
+		answering := c.answering
 		c.mu.Unlock()
 
 		if stop != nil {
@@ -167,6 +171,14 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 			}
 			wg.Wait()
 			cancel()
+		}
+		if answering != nil {
+			// call.answered, when due, goes before call.ended; the BYE
+			// sent above ends a 2xx still waiting for its ACK.
+			select {
+			case <-answering:
+			case <-time.After(40 * time.Second):
+			}
 		}
 		if a != nil {
 			_ = a.Close()

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -327,16 +328,7 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 		// Losers still finishing their CANCEL: clean up whatever they return.
 		go func(n int) {
 			for range n {
-				r := <-results
-				if r.err == nil && r.sess != nil {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					_ = r.sess.Ack(ctx)
-					_ = r.sess.Bye(ctx)
-					_ = r.sess.Close()
-					cancel()
-				} else if r.sess != nil {
-					_ = r.sess.Close()
-				}
+				release((<-results).sess)
 			}
 			for _, cancel := range cancels {
 				cancel()
@@ -373,9 +365,9 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 				drain()
 				return won, outcome
 			}
-			if r.sess != nil {
-				_ = r.sess.Close()
-			}
+			// A fork whose CANCEL crossed its 2xx failed with the 2xx in
+			// hand: that dialog is acknowledged and hung up.
+			release(r.sess)
 			var de *sipgo.ErrDialogResponse
 			if errors.As(r.err, &de) {
 				outcome = worse(outcome, de.Res.StatusCode)
@@ -393,6 +385,21 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 		cancel()
 	}
 	return nil, outcome
+}
+
+// release ends a fork that lost or was cancelled. When its CANCEL crossed
+// the callee's 2xx (RFC 3261 §9.1: the 2xx is final, the CANCEL has no
+// effect), the dialog exists on the callee's side: it is acknowledged and
+// hung up at once (RFC 3261 §13.2.2.4, §15). Otherwise it is only closed.
+func release(sess *sipgo.DialogClientSession) {
+	if sess == nil {
+		return
+	}
+	if res := sess.InviteResponse; res != nil && res.IsSuccess() {
+		hangUpRefused(sess)
+		return
+	}
+	_ = sess.Close()
 }
 
 // hangUpRefused acknowledges a 2xx whose answer the PBX refuses and ends
@@ -480,8 +487,18 @@ func (b *B2BUA) accept(won *forkWin, leg *media.Leg) error {
 	return nil
 }
 
-// connect makes the winning fork the call's B side and bridges media.
+// connect makes the winning fork the call's B side, bridges media and
+// announces the answer.
 func (b *B2BUA) connect(c *Call, won *forkWin) error {
+	if err := b.bridge(c, won); err != nil {
+		return err
+	}
+	b.announce(c, won)
+	return nil
+}
+
+// bridge makes the winning fork the call's B side and bridges media.
+func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	c.mu.Lock()
 	c.b = uacDialog{won.sess}
 	c.bContact = won.binding.Contact
@@ -501,15 +518,50 @@ func (b *B2BUA) connect(c *Call, won *forkWin) error {
 	c.stopWatch = stop
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
-	b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))
-	c.log.Info("call answered", "contact", won.binding.Contact)
-	c.emit(core.EventCallAnswered, nil)
 	return nil
 }
 
+// announce reports an answered call: log, metrics and call.answered.
+func (b *B2BUA) announce(c *Call, won *forkWin) {
+	c.mu.Lock()
+	dir, setup := c.rec.Direction, time.Duration(0)
+	if c.rec.AnsweredAt != nil {
+		setup = c.rec.AnsweredAt.Sub(c.rec.StartedAt)
+	}
+	c.mu.Unlock()
+	b.observeAnswer(dir, setup)
+	c.log.Info("call answered", "contact", won.binding.Contact)
+	c.emit(core.EventCallAnswered, nil)
+}
+
+// cancelledByCaller reports whether the caller's CANCEL ended its INVITE
+// transaction (sipgo ends the dialog's context with that cause).
+func cancelledByCaller(dlg *sipgo.DialogServerSession, err error) bool {
+	return errors.Is(err, sip.ErrTransactionCanceled) || errors.Is(context.Cause(dlg.Context()), sip.ErrTransactionCanceled)
+}
+
 // answer connects the winning fork and answers the caller with our SDP.
+//
+// The caller's CANCEL and the callee's 2xx may cross (RFC 3261 §9.1, §9.2):
+// once the caller's INVITE transaction is cancelled it has its 487 and the
+// PBX's 2xx can no longer reach it, so the callee's dialog is acknowledged
+// and hung up and the call ends cancelled, never answered. call.answered is
+// published only once the caller's 2xx went out, and call.ended waits for
+// that decision (Call.answering), so the events stay in order.
 func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
-	if err := b.connect(c, won); err != nil {
+	if dlg.Context().Err() != nil {
+		go hangUpRefused(won.sess)
+		c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
+		return
+	}
+	answering := make(chan struct{})
+	settle := sync.OnceFunc(func() { close(answering) })
+	defer settle()
+	c.mu.Lock()
+	c.answering = answering
+	c.mu.Unlock()
+	if err := b.bridge(c, won); err != nil {
+		settle()
 		if dlg.Context().Err() == nil {
 			_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
 		}
@@ -519,7 +571,20 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	c.mu.Lock()
 	answer := c.aLocal.Marshal()
 	c.mu.Unlock()
-	if err := dlg.RespondSDP(answer); err != nil && dlg.LoadState() != sip.DialogStateEnded {
+	err := dlg.RespondSDP(answer)
+	if err != nil && cancelledByCaller(dlg, err) {
+		// The CANCEL was handled just before the 2xx: the caller never
+		// saw it.
+		c.mu.Lock()
+		c.rec.AnsweredAt = nil
+		c.mu.Unlock()
+		settle()
+		c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
+		return
+	}
+	b.announce(c, won)
+	settle()
+	if err != nil && dlg.LoadState() != sip.DialogStateEnded {
 		// (Ended means a BYE overtook the ACK; the BYE ends the call.)
 		c.log.Warn("caller did not acknowledge the answer", "error", err)
 		c.hangup(call.BySystem, call.CauseNoAck)

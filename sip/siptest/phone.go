@@ -29,6 +29,11 @@ const (
 	AnswerNow   Answer = iota // 180 then 200
 	RejectBusy                // 486
 	RingForever               // 180, never answer
+	// AnswerOnCancel rings and answers (200) at the moment the CANCEL of
+	// the call arrives: the 200 leaves before the phone reads the CANCEL,
+	// so the two cross, as when a callee picks up just as the caller gives
+	// up. The phone's transaction then ignores the CANCEL (RFC 3261 §9.2).
+	AnswerOnCancel
 )
 
 // Config of a test phone.
@@ -61,9 +66,13 @@ type Phone struct {
 	dsc     *sipgo.DialogServerCache
 	dcc     *sipgo.DialogClientCache
 
+	wire *wireConn
+
 	mu       sync.Mutex
 	calls    []*Call
 	incoming chan *Call
+	waiting  map[string]chan struct{} // AnswerOnCancel: ringing calls by Call-ID
+	ringing  int
 }
 
 // New starts a phone listening on 127.0.0.1.
@@ -97,7 +106,9 @@ func New(cfg Config) (*Phone, error) {
 		conn.Close()
 		return nil, err
 	}
-	p := &Phone{cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, incoming: make(chan *Call, 8)}
+	p := &Phone{cfg: cfg, ua: ua, srv: srv, client: client, conn: conn, incoming: make(chan *Call, 8),
+		waiting: map[string]chan struct{}{}}
+	p.wire = newWireConn(conn, p)
 	p.contact = sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: cfg.User, Host: cfg.IP, Port: laddr.Port}}
 	p.dsc = sipgo.NewDialogServerCache(client, p.contact)
 	p.dcc = sipgo.NewDialogClientCache(client, p.contact)
@@ -107,7 +118,7 @@ func New(cfg Config) (*Phone, error) {
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
-	dsip.ServeUDP(ua, srv, conn)
+	dsip.ServeUDP(ua, srv, p.wire)
 	return p, nil
 }
 
@@ -247,16 +258,31 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = dlg.Respond(sip.StatusBusyHere, "Busy Here", nil)
 		return
 	case RingForever:
-		_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+		p.ring(dlg)
+		defer p.rung()
 		<-dlg.Context().Done()
 		return
 	}
-	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+	ringFor := time.After(p.cfg.RingFor)
+	var cancelled chan struct{}
+	if p.cfg.Answer == AnswerOnCancel {
+		callID := req.CallID().Value()
+		ringFor, cancelled = nil, make(chan struct{})
+		p.mu.Lock()
+		p.waiting[callID] = cancelled
+		p.mu.Unlock()
+		p.wire.expect200(callID)
+		defer p.answerNow(callID)
+	}
+	p.ring(dlg)
 	select {
-	case <-time.After(p.cfg.RingFor):
+	case <-ringFor:
+	case <-cancelled:
 	case <-dlg.Context().Done():
+		p.rung()
 		return
 	}
+	p.rung()
 	c, err := p.newCall()
 	if err != nil {
 		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)
@@ -271,11 +297,46 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.server = dlg
 	c.headers = req
 	c.mu.Unlock()
-	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil {
+	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil && dlg.LoadState() != sip.DialogStateEnded {
+		// (Ended: a BYE overtook the ACK; the call existed and is over.)
 		c.stopMedia()
 		return
 	}
 	p.incoming <- c
+}
+
+// ring sends 180 and counts the call as ringing until rung.
+func (p *Phone) ring(dlg *sipgo.DialogServerSession) {
+	p.mu.Lock()
+	p.ringing++
+	p.mu.Unlock()
+	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+}
+
+func (p *Phone) rung() {
+	p.mu.Lock()
+	p.ringing--
+	p.mu.Unlock()
+}
+
+// Ringing counts the incoming calls ringing now (180 sent, no final answer).
+func (p *Phone) Ringing() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ringing
+}
+
+// answerNow wakes the AnswerOnCancel call callID; false when none rings.
+func (p *Phone) answerNow(callID string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := p.waiting[callID]
+	if ch == nil {
+		return false
+	}
+	delete(p.waiting, callID)
+	close(ch)
+	return true
 }
 
 // onReinvite answers hold/resume from the PBX and records the direction.
