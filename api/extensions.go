@@ -226,7 +226,7 @@ var idempotencyHeaderDoc = "A key making this POST safe to retry: the same key a
 
 // IdempotencyParam documents the Idempotency-Key header of a POST.
 type IdempotencyParam struct {
-	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255"`
+	IdempotencyKey string `header:"Idempotency-Key" maxLength:"255" doc:"1 to 255 printable characters chosen by the client. The same key and request within 24 hours answer the first response again (with Idempotent-Replayed: true); the same key with another request is 422."`
 }
 
 // ownExtension enforces that a member key touches only its own extension.
