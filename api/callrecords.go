@@ -124,9 +124,9 @@ func registerCallRecords(a huma.API, s *server) {
 		Path:        "/v1/call-records",
 		Summary:     "List call records",
 		Description: "Call records, newest first, keyset-paginated. With `Accept: text/csv` every matching record " +
-			"is streamed as CSV. A member key sees only calls from or to its own extension.",
+			"is streamed as CSV. A member key sees only calls from or to its own extension; a number filter naming another is 403.",
 		Tags:   tags,
-		Errors: []int{http.StatusUnprocessableEntity},
+		Errors: []int{http.StatusForbidden, http.StatusUnprocessableEntity},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "OK", Content: map[string]*huma.MediaType{
 				"application/json": {Schema: listSchema},
