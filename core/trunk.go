@@ -162,13 +162,21 @@ func (t *Trunk) FromHost() string {
 	return t.Host
 }
 
-// AccountDomain is the domain of the trunk account registered: the realm,
-// else FromHost.
-func (t *Trunk) AccountDomain() string {
-	if t.Realm != "" {
-		return t.Realm
+// FromUserOr is the user part of the From URI of requests sent to the trunk:
+// from_user when set, else def. Carriers that check From user = auth user
+// get it from from_user.
+func (t *Trunk) FromUserOr(def string) string {
+	if t.FromUser != "" {
+		return t.FromUser
 	}
-	return t.FromHost()
+	return def
+}
+
+// ChallengeMatches reports whether a digest challenge for realm is one the
+// trunk answers: any realm when the trunk names none, else that realm only
+// (RFC 3261 §22.2: credentials are chosen by realm).
+func (t *Trunk) ChallengeMatches(realm string) bool {
+	return t.Realm == "" || t.Realm == realm
 }
 
 // Accepts reports whether an inbound request from ip belongs to this ip trunk.

@@ -30,16 +30,8 @@ func (s *Server) trunkFor(req *sip.Request) *core.Trunk {
 
 // inbound routes a call from a trunk by the number it was sent to.
 func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, t *core.Trunk) {
-	did := req.Recipient.User
-	if t.DIDSource == "to" && req.To() != nil {
-		did = req.To().Address.User
-	}
-	var n *core.PhoneNumber
-	e164, _, err := core.NormalizeNumber(did, s.cfg.Country)
-	if err == nil {
-		n, err = s.dir.NumberByE164(context.Background(), e164)
-	}
-	if err != nil || (n.TrunkID != "" && n.TrunkID != t.ID) {
+	n, did := s.inboundNumber(req, t)
+	if n == nil {
 		s.log.Info("inbound call to an unknown number", "trunk", t.ID, "number", did)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotFound, "Not Found", nil))
 		return
@@ -52,6 +44,45 @@ func (s *Server) inbound(req *sip.Request, tx sip.ServerTransaction, t *core.Tru
 		}
 	}
 	s.B2BUA.HandleInbound(req, tx, in)
+}
+
+// inboundNumber finds the number an inbound call from a trunk is for, and
+// the user part it was looked up by. With did_source "to" only the To user
+// counts. Otherwise the Request-URI user does, except when it is the
+// register trunk's own user: a carrier sends calls to the Contact the trunk
+// registered (sip:user@pbx, RFC 3261 §10.2.1), so the number is in To, or
+// is the trunk's only number.
+func (s *Server) inboundNumber(req *sip.Request, t *core.Trunk) (*core.PhoneNumber, string) {
+	ctx := context.Background()
+	lookup := func(user string) *core.PhoneNumber {
+		e164, _, err := core.NormalizeNumber(user, s.cfg.Country)
+		if err != nil {
+			return nil
+		}
+		n, err := s.dir.NumberByE164(ctx, e164)
+		if err != nil || (n.TrunkID != "" && n.TrunkID != t.ID) {
+			return nil
+		}
+		return n
+	}
+	var to string
+	if h := req.To(); h != nil {
+		to = h.Address.User
+	}
+	if t.DIDSource == "to" {
+		return lookup(to), to
+	}
+	did := req.Recipient.User
+	if t.AuthMode != "register" || (did != "" && did != t.Username) {
+		return lookup(did), did
+	}
+	if n := lookup(to); n != nil {
+		return n, to
+	}
+	if n, err := s.dir.OnlyNumberOfTrunk(ctx, t.ID); err == nil {
+		return n, did
+	}
+	return nil, did
 }
 
 // anonymous reports whether the caller withheld its identity (RFC 3323).

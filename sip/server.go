@@ -81,6 +81,7 @@ type Directory interface {
 	EnabledTrunks(ctx context.Context) ([]*core.Trunk, error)
 	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
 	FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error)
+	OnlyNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error)
 	GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error)
 	ListOutboundRoutes(ctx context.Context) ([]*core.OutboundRoute, error)
 }
@@ -192,7 +193,15 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	if err != nil {
 		return err
 	}
-	tcpClient, err := sipgo.NewClient(ua, sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(quiet))
+	// TCP connections the PBX opens leave from its SIP address (carriers
+	// authorise trunks by source IP) on an ephemeral port: with port 0 sipgo
+	// binds the dialer to the address only and still reuses connections by
+	// remote address, so requests never land on another peer's connection.
+	tcpOpts := []sipgo.ClientOption{sipgo.WithClientHostname(host), sipgo.WithClientPort(port), sipgo.WithClientLogger(quiet)}
+	if ip := laddr.Addr(); !ip.IsUnspecified() {
+		tcpOpts = append(tcpOpts, sipgo.WithClientConnectionAddr(netip.AddrPortFrom(ip, 0).String()))
+	}
+	tcpClient, err := sipgo.NewClient(ua, tcpOpts...)
 	if err != nil {
 		return err
 	}
@@ -217,6 +226,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},
 			"TCP": {Client: tcpClient, ContactHDR: contact("TCP"), RewriteContact: true},
 		}, s.dir, s.Registry, s.Pool, records, events)
+	s.B2BUA.TrunkAuthFailedHook = s.trunks.authFailed
 	s.publishState()
 
 	srv.OnRegister(s.guarded(s.onRegister))

@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/sip/b2bua"
 )
 
 // TrunkTiming sets how trunks are kept: how often trunk settings are read
@@ -170,6 +171,15 @@ func (k *trunkKeeper) set(id core.TrunkID, f func(*core.TrunkStatus)) {
 	}
 }
 
+// authFailed records a carrier refusing a trunk's credentials on a call.
+func (k *trunkKeeper) authFailed(id core.TrunkID, status int) {
+	now := time.Now()
+	k.set(id, func(st *core.TrunkStatus) {
+		st.LastError = b2bua.CauseTrunkAuthFailed + ": the carrier refused the credentials of a call"
+		st.LastErrorCode, st.LastErrorAt = status, &now
+	})
+}
+
 // peer returns the register trunk whose carrier calls from ip, or nil.
 func (k *trunkKeeper) peer(ip netip.Addr) *core.Trunk {
 	k.mu.Lock()
@@ -233,7 +243,10 @@ func (k *trunkKeeper) register(ctx context.Context, t *core.Trunk) {
 }
 
 func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Duration, int, error) {
-	aor := sip.Uri{Scheme: "sip", User: t.Username, Host: t.AccountDomain()}
+	// RFC 3261 §10.2: From and To carry the address of record, here the
+	// trunk's From user (default the auth user) at its From domain, so a
+	// carrier that checks From user = auth user accepts it.
+	aor := sip.Uri{Scheme: "sip", User: t.FromUserOr(t.Username), Host: t.FromHost()}
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: t.Host, Port: t.Port})
 	req.SetDestination(t.Destination())
 	req.SetTransport(strings.ToUpper(t.Transport))
@@ -241,7 +254,7 @@ func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Dur
 	from.Params.Add("tag", sip.GenerateTagN(12))
 	req.AppendHeader(from)
 	req.AppendHeader(&sip.ToHeader{Address: aor, Params: sip.NewParams()})
-	req.AppendHeader(&sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: t.Username, Host: k.s.cfg.Advertise.String(), Port: int(k.s.Addr().Port())}})
+	req.AppendHeader(&sip.ContactHeader{Address: trunkContact(t, k.s.cfg.Advertise.String(), int(k.s.Addr().Port()))})
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(t.RegisterExpires)))
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -250,7 +263,16 @@ func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Dur
 	if err != nil {
 		return 0, 0, fmt.Errorf("no answer: %w", err)
 	}
-	if res.StatusCode == sip.StatusUnauthorized || res.StatusCode == sip.StatusProxyAuthRequired {
+	// A challenge is answered once per nonce; a second one, or a 403, is
+	// the carrier refusing the credentials and ends this attempt.
+	ta := &b2bua.TrunkAuth{Realm: t.Realm, HasPassword: t.Password != ""}
+	for range 3 {
+		if err := ta.Check(res); err != nil {
+			return 0, res.StatusCode, err
+		}
+		if res.StatusCode != sip.StatusUnauthorized && res.StatusCode != sip.StatusProxyAuthRequired {
+			break
+		}
 		res, err = c.DoDigestAuth(rctx, req, res, sipgo.DigestAuth{Username: t.Username, Password: t.Password.Reveal()})
 		if err != nil {
 			return 0, 0, fmt.Errorf("no answer to the authenticated REGISTER: %w", err)
@@ -266,6 +288,18 @@ func (k *trunkKeeper) registerOnce(ctx context.Context, t *core.Trunk) (time.Dur
 		}
 	}
 	return granted, 0, nil
+}
+
+// trunkContact is the Contact a register trunk binds at its carrier: the
+// trunk's user at the PBX's SIP address, where the carrier sends calls, with
+// transport=tcp on a TCP trunk (RFC 3261 §19.1.1) so they come over TCP.
+func trunkContact(t *core.Trunk, host string, port int) sip.Uri {
+	u := sip.Uri{Scheme: "sip", User: t.Username, Host: host, Port: port}
+	if strings.EqualFold(t.Transport, "tcp") {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return u
 }
 
 // qualify sends OPTIONS and records the round trip.

@@ -108,6 +108,19 @@ func (db *DB) FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.Ph
 	return r.number(), nil
 }
 
+// OnlyNumberOfTrunk is the trunk's number when it delivers exactly one
+// (NotFound when it has none or several).
+func (db *DB) OnlyNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error) {
+	var rows []numberRow
+	if err := db.r.SelectContext(ctx, &rows, `SELECT `+numberColumns+` FROM numbers WHERE trunk_id = ? ORDER BY number LIMIT 2`, id); err != nil {
+		return nil, err
+	}
+	if len(rows) != 1 {
+		return nil, notFound(sql.ErrNoRows, "only number of trunk", id)
+	}
+	return rows[0].number(), nil
+}
+
 // ListNumbers returns one page of numbers ordered by number.
 func (db *DB) ListNumbers(ctx context.Context, p core.PageRequest) (core.Page[*core.PhoneNumber], error) {
 	limit := pageLimit(p.Limit)

@@ -63,6 +63,10 @@ type B2BUA struct {
 	closing  bool
 	ended    mediaTotals // media counters of the legs of ended calls (stats.go)
 	observer Observer
+
+	// TrunkAuthFailedHook, set before calls flow, hears of a carrier
+	// refusing a trunk's credentials on a call (status 401, 407 or 403).
+	TrunkAuthFailedHook func(id core.TrunkID, status int)
 }
 
 // New returns a B2BUA.

@@ -173,7 +173,7 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
 		return
 	}
-	format, err := offer.Choose(b.cfg.Codecs)
+	format, err := offer.Choose(b.callerCodecs(c))
 	if err != nil {
 		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
 		return
@@ -300,6 +300,8 @@ type dialSpec struct {
 	toHost    string // default: the SIP domain
 	authUser  string // answer the far end's digest challenge with these (trunks)
 	authPass  string
+	trunk     bool         // the far end is a trunk: challenges follow TrunkAuth
+	realm     string       // the trunk's realm; "" answers any
 	log       *slog.Logger // the call's; default the B2BUA's
 }
 
@@ -458,7 +460,13 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (
 	if err != nil {
 		return nil, err
 	}
+	ta := &TrunkAuth{Realm: spec.realm, HasPassword: spec.authPass != ""}
 	err = sess.WaitAnswer(ctx, sipgo.AnswerOptions{Username: spec.authUser, Password: spec.authPass, OnResponse: func(res *sip.Response) error {
+		if spec.trunk {
+			if err := ta.Check(res); err != nil {
+				return err
+			}
+		}
 		if (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) && spec.onRinging != nil {
 			spec.onRinging()
 		}

@@ -132,15 +132,16 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 				continue
 			}
 			presented, headers, shown := identity(t)
+			presented, headers = asTrunkUser(t, presented, headers, shown)
 			c.mu.Lock()
 			c.rec.TrunkID = string(t.ID)
 			c.rec.Attempts = i + 1
 			c.rec.CallerIDPresented = shown
 			c.mu.Unlock()
 			won, out := b.fork(ctx, []registrar.Binding{trunkBinding(t, number)}, dialSpec{
-				offer: offer, from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
+				offer: b.offerFor(c, t, offer), from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
 				onRinging: onRinging, fromHost: t.FromHost(), toHost: t.Host, headers: headers,
-				authUser: t.Username, authPass: t.Password.Reveal(), log: c.log,
+				authUser: t.Username, authPass: t.Password.Reveal(), trunk: true, realm: t.Realm, log: c.log,
 			})
 			if won != nil {
 				return won, out
@@ -153,6 +154,17 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 				// hung up): a fault of the trunk, so the next one is tried.
 				c.log.Warn("trunk answer refused, trying the next", "trunk", t.ID)
 				last = out
+				continue
+			}
+			if TrunkAuthFailed(out.last) {
+				// The carrier refused the trunk's credentials (or the trunk):
+				// a fault of the trunk, so the next one is tried.
+				c.log.Warn("trunk refused our credentials, trying the next", "trunk", t.ID, "status", out.last)
+				if b.TrunkAuthFailedHook != nil {
+					b.TrunkAuthFailedHook(t.ID, out.last)
+				}
+				last = forkOutcome{code: sip.StatusServiceUnavailable, reason: "All Trunks Failed", disp: call.Failed,
+					cause: CauseTrunkAuthFailed, last: out.last}
 				continue
 			}
 			if !core.Failover(out.last) {
