@@ -1,3 +1,7 @@
+// Checks the Go client oapi-codegen generates from openapi.yaml (../check.sh).
+// goclient/ is generated there and never committed: run go mod tidy here only
+// after generating it (go tool oapi-codegen -package goclient -o
+// goclient/dialtone.gen.go ../../../openapi.yaml).
 module github.com/dialtone-pbx/dialtone/interop/openapi/go
 
 go 1.26.8
