@@ -88,3 +88,68 @@ func TestCallCancelCrossesAnswer(t *testing.T) {
 	}
 	t.Logf("%d calls: CANCEL crossed the callee's 200 each time; every record cancelled, no BYE to the caller, the callee got ACK and BYE", n)
 }
+
+// phoneWith registers a test phone for an extension with more settings than
+// pbx.phone takes.
+func (p *pbx) phoneWith(e extension, cfg siptest.Config) *siptest.Phone {
+	p.t.Helper()
+	cfg.User, cfg.Password, cfg.Domain, cfg.PBX = e.Number, e.SIPPassword, "pbx.test", p.sip
+	ph, err := siptest.New(cfg)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(ph.Close)
+	ctx, cancel := within(5 * time.Second)
+	defer cancel()
+	if res, err := ph.Register(ctx, 300); err != nil || res.StatusCode != 200 {
+		p.t.Fatalf("register %s: %v %v", e.Number, res, err)
+	}
+	return ph
+}
+
+// mlines lists the m-lines of a session description.
+func mlines(body []byte) []string {
+	var out []string
+	for _, line := range strings.Split(string(body), "\r\n") {
+		if strings.HasPrefix(line, "m=") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// TestCallVideoPhoneGoesAudioOnly: a phone offering audio and video gets an
+// answer with both m-lines, in order, the video one refused with port 0
+// (RFC 3264 §6), and the call carries audio both ways.
+func TestCallVideoPhoneGoesAudioOnly(t *testing.T) {
+	p := startPBX(t, 60*time.Second)
+	a := p.extension("4200", nil)
+	b := p.extension("4201", nil)
+	caller := p.phoneWith(a, siptest.Config{ToneHz: 600, Video: true})
+	callee := p.phone(b, 1400, siptest.AnswerNow, "PCMU")
+	ctx, cancel := within(20 * time.Second)
+	defer cancel()
+	out, in := connect(t, ctx, caller, b.Number, callee, 1400, 600)
+	got := mlines(out.RemoteSDP())
+	if len(got) != 2 || !strings.HasPrefix(got[0], "m=audio ") || strings.HasPrefix(got[0], "m=audio 0 ") || got[1] != "m=video 0 RTP/AVP 96" {
+		t.Fatalf("answer m-lines %q", got)
+	}
+	if offer := mlines(in.RemoteSDP()); len(offer) != 1 || !strings.HasPrefix(offer[0], "m=audio ") {
+		t.Fatalf("offer to the callee %q", offer)
+	}
+	// A re-offer (hold) from the video phone keeps the refused stream.
+	if err := out.Hold(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Hold(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
+		t.Fatal("no audio after hold and resume")
+	}
+	_ = out.Hangup(ctx)
+	waitHungUp(t, in)
+	if rec := p.lastRecord(); rec.Disposition != "answered" || rec.HangupCause != "normal_clearing" {
+		t.Fatalf("record %+v", rec)
+	}
+}

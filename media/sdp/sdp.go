@@ -70,6 +70,18 @@ type Media struct {
 	DTMFPayloadType uint8
 	Direction       Direction
 	Ptime           int
+	// Streams are every m-line of the description, in order, and Index the
+	// one described above: an answer keeps them all (RFC 3264 §6).
+	Streams []Stream
+	Index   int
+}
+
+// Stream is one m-line of a session description: its media type,
+// transport protocol and formats, as the other party wrote them.
+type Stream struct {
+	Media   string // "audio", "video", "application", ...
+	Proto   string // "RTP/AVP", "RTP/SAVP", ...
+	Formats []string
 }
 
 // Errors of Parse.
@@ -84,14 +96,19 @@ func Parse(b []byte) (*Media, error) {
 	if err := sd.UnmarshalString(string(b)); err != nil {
 		return nil, fmt.Errorf("sdp: %w", err)
 	}
+	streams := make([]Stream, 0, len(sd.MediaDescriptions))
 	for _, md := range sd.MediaDescriptions {
+		streams = append(streams, Stream{Media: md.MediaName.Media, Proto: strings.Join(md.MediaName.Protos, "/"),
+			Formats: md.MediaName.Formats})
+	}
+	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media != "audio" || md.MediaName.Port.Value == 0 {
 			continue
 		}
 		if !strings.HasPrefix(strings.ToUpper(strings.Join(md.MediaName.Protos, "/")), "RTP/AVP") {
 			continue
 		}
-		m := &Media{Direction: SendRecv}
+		m := &Media{Direction: SendRecv, Streams: streams, Index: i}
 		conn := md.ConnectionInformation
 		if conn == nil {
 			conn = sd.ConnectionInformation
@@ -267,6 +284,14 @@ type Local struct {
 	Direction Direction
 	SessionID uint64
 	Version   uint64
+	// Streams, when set, are the m-lines of the offer this answers (and
+	// of every later offer of the session), Index the audio stream
+	// Dialtone uses. Each other stream is refused in its place with port
+	// 0, the same media type, protocol and formats (RFC 3264 §6), so the
+	// answer has as many m-lines as the offer, in the same order, and a
+	// later offer never has fewer (RFC 3264 §8).
+	Streams []Stream
+	Index   int
 }
 
 // DefaultDTMFPayloadType is the telephone-event payload type Dialtone offers.
@@ -282,6 +307,26 @@ func (l Local) Marshal() []byte {
 	var b strings.Builder
 	fmt.Fprintf(&b, "v=0\r\no=dialtone %d %d IN %s %s\r\ns=dialtone\r\nc=IN %s %s\r\nt=0 0\r\n",
 		l.SessionID, l.Version, family, ip.Unmap(), family, ip.Unmap())
+	if len(l.Streams) == 0 || l.Index < 0 || l.Index >= len(l.Streams) {
+		l.audio(&b)
+		return []byte(b.String())
+	}
+	for i, st := range l.Streams {
+		if i == l.Index {
+			l.audio(&b)
+			continue
+		}
+		formats := strings.Join(st.Formats, " ")
+		if formats == "" {
+			formats = "0" // SDP needs at least one format, even refused (RFC 4566 §5.14)
+		}
+		fmt.Fprintf(&b, "m=%s 0 %s %s\r\n", st.Media, st.Proto, formats)
+	}
+	return []byte(b.String())
+}
+
+// audio writes the audio m-line Dialtone uses and its attributes.
+func (l Local) audio(b *strings.Builder) {
 	b.WriteString("m=audio ")
 	b.WriteString(strconv.Itoa(int(l.Addr.Port())))
 	b.WriteString(" RTP/AVP")
@@ -293,10 +338,10 @@ func (l Local) Marshal() []byte {
 	}
 	b.WriteString("\r\n")
 	for _, c := range l.Codecs {
-		fmt.Fprintf(&b, "a=rtpmap:%d %s/8000\r\n", c.PayloadType(), c)
+		fmt.Fprintf(b, "a=rtpmap:%d %s/8000\r\n", c.PayloadType(), c)
 	}
 	if l.DTMF != 0 {
-		fmt.Fprintf(&b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", l.DTMF, l.DTMF)
+		fmt.Fprintf(b, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n", l.DTMF, l.DTMF)
 	}
 	b.WriteString("a=ptime:20\r\n")
 	dir := l.Direction
@@ -304,5 +349,4 @@ func (l Local) Marshal() []byte {
 		dir = SendRecv
 	}
 	b.WriteString("a=" + dir.String() + "\r\n")
-	return []byte(b.String())
 }

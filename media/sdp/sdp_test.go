@@ -88,18 +88,90 @@ func TestChooseAndMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+// TestAnswerKeepsEveryStream: an answer has one m-line per offered m-line,
+// in the offer's order; the streams Dialtone does not use are refused with
+// port 0 and the offered media type, protocol and formats (RFC 3264 §6).
+func TestAnswerKeepsEveryStream(t *testing.T) {
+	const head = "v=0\r\no=- 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n"
+	const audio = "m=audio 40000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+	tests := []struct {
+		name  string
+		offer string
+		want  []string // the answer's m-lines; "audio" is ours
+	}{
+		{"audio only", head + audio, []string{"audio"}},
+		{"audio and video", head + audio + "m=video 40002 RTP/AVP 96 97\r\na=rtpmap:96 H264/90000\r\na=rtpmap:97 VP8/90000\r\n",
+			[]string{"audio", "m=video 0 RTP/AVP 96 97"}},
+		{"video first", head + "m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n" + audio,
+			[]string{"m=video 0 RTP/AVP 96", "audio"}},
+		{"a second audio stream", head + audio + "m=audio 40004 RTP/AVP 8\r\n",
+			[]string{"audio", "m=audio 0 RTP/AVP 8"}},
+		{"refused audio before the usable one", head + "m=audio 0 RTP/AVP 0\r\n" + audio,
+			[]string{"m=audio 0 RTP/AVP 0", "audio"}},
+		{"secure audio is not ours", head + "m=audio 40006 RTP/SAVP 0\r\n" + audio,
+			[]string{"m=audio 0 RTP/SAVP 0", "audio"}},
+		{"unknown media types", head + "m=application 9 UDP/BFCP *\r\n" + audio + "m=text 40010 RTP/AVP 98\r\n",
+			[]string{"m=application 0 UDP/BFCP *", "audio", "m=text 0 RTP/AVP 98"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := Parse([]byte(tt.offer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Streams) != len(tt.want) {
+				t.Fatalf("streams %+v", m.Streams)
+			}
+			ans := Local{Addr: netip.MustParseAddrPort("127.0.0.1:10000"), Codecs: []codec.Codec{codec.PCMU}, DTMF: 101,
+				Direction: SendRecv, SessionID: 7, Version: 1, Streams: m.Streams, Index: m.Index}
+			body := ans.Marshal()
+			var mlines []string
+			for _, line := range strings.Split(string(body), "\r\n") {
+				if strings.HasPrefix(line, "m=") {
+					mlines = append(mlines, line)
+				}
+			}
+			if len(mlines) != len(tt.want) {
+				t.Fatalf("answer m-lines %q, want %q", mlines, tt.want)
+			}
+			for i, w := range tt.want {
+				if w == "audio" {
+					w = "m=audio 10000 RTP/AVP 0 101"
+				}
+				if mlines[i] != w {
+					t.Fatalf("answer m-lines %q, want %q", mlines, tt.want)
+				}
+			}
+			// The answer itself parses to our audio stream at the same place.
+			back, err := Parse(body)
+			if err != nil {
+				t.Fatalf("answer does not parse: %v\n%s", err, body)
+			}
+			if back.Addr != ans.Addr || back.Index != m.Index || len(back.Streams) != len(m.Streams) || back.Direction != SendRecv {
+				t.Fatalf("answer parsed as %+v\n%s", back, body)
+			}
+		})
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(offer))
 	f.Add([]byte("v=0\r\nm=audio 0 RTP/AVP 0\r\n"))
+	f.Add([]byte("v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\nm=audio 4000 RTP/AVP 0\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := Parse(b)
 		if err != nil {
 			return
 		}
 		_, _ = m.Choose([]codec.Codec{codec.PCMU, codec.PCMA})
-		l := Local{Addr: m.Addr, Codecs: []codec.Codec{codec.PCMU}, DTMF: m.DTMFPayloadType, Direction: m.Direction.Reverse()}
-		if _, err := Parse(l.Marshal()); err != nil && m.Addr.Port() != 0 {
+		l := Local{Addr: m.Addr, Codecs: []codec.Codec{codec.PCMU}, DTMF: m.DTMFPayloadType, Direction: m.Direction.Reverse(),
+			Streams: m.Streams, Index: m.Index}
+		back, err := Parse(l.Marshal())
+		if err != nil && m.Addr.Port() != 0 {
 			t.Fatalf("our own answer does not parse: %v\n%s", err, l.Marshal())
+		}
+		if err == nil && (len(back.Streams) != len(m.Streams) || back.Index != m.Index) {
+			t.Fatalf("our own answer has other streams: %+v\n%s", back.Streams, l.Marshal())
 		}
 	})
 }

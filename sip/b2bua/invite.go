@@ -220,8 +220,10 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 	defer cancelRing()
 	c.mu.Lock()
 	c.aLeg, c.bLeg = aLeg, bLeg
+	// The answer keeps every m-line of the offer, refusing all but the
+	// audio stream used (RFC 3264 §6): a video phone goes on audio-only.
 	c.aLocal = sdp.Local{Addr: aLeg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
-		Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1}
+		Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1, Streams: offer.Streams, Index: offer.Index}
 	c.bLocal = bOffer
 	c.cancelRing = cancelRing
 	c.state = call.StateRinging

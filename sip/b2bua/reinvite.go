@@ -60,6 +60,7 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 		local.Direction = dir.Reverse()
 		local.Codecs = preferring(f.Codec, nil)
 		local.DTMF = m.DTMFPayloadType
+		local.Streams, local.Index = m.Streams, m.Index // RFC 3264 §6, §8
 		local.Version++
 	}
 	body := local.Marshal()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -85,8 +86,28 @@ func (c *Call) localSDP(dir sdp.Direction) []byte {
 		codecs = []codec.Codec{c.codec}
 	}
 	c.mu.Unlock()
-	return sdp.Local{Addr: c.rtp.LocalAddr().(*net.UDPAddr).AddrPort(), Codecs: codecs, DTMF: 101,
+	addr := c.rtp.LocalAddr().(*net.UDPAddr).AddrPort()
+	body := sdp.Local{Addr: addr, Codecs: codecs, DTMF: 101,
 		Direction: dir, SessionID: 1, Version: uint64(time.Now().UnixNano())}.Marshal()
+	if c.phone.cfg.Video {
+		body = fmt.Appendf(body, "m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=sendrecv\r\n", addr.Port()+2)
+	}
+	return body
+}
+
+// RemoteSDP is the session description the far end sent when the call was
+// set up: the 200's for a call the phone placed, the INVITE's for one it
+// answered.
+func (c *Call) RemoteSDP() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.client != nil && c.client.InviteResponse != nil:
+		return c.client.InviteResponse.Body()
+	case c.headers != nil:
+		return c.headers.Body()
+	}
+	return nil
 }
 
 // start reads the far end's SDP and starts sending the tone and listening.

@@ -53,6 +53,9 @@ type Config struct {
 	// IP is the loopback address the phone uses (default 127.0.0.1), so a
 	// test can give a carrier a source address of its own.
 	IP string
+	// Video adds a video stream (H.264, never sent) to the phone's offers,
+	// as a video phone's would be.
+	Video bool
 }
 
 // Phone is a SIP phone on a loopback UDP port.
