@@ -316,9 +316,9 @@ func TestPrivateTargetsRefused(t *testing.T) {
 		{"http://[fd00::1]/x", false},
 		{"http://100.64.0.1/x", false},
 		{"http://0.0.0.0/x", false},
-		{"https://203.0.113.10/hook", true},
-		{"ftp://203.0.113.10/x", false},
-		{"https://user:pw@203.0.113.10/x", false},
+		{"https://93.184.216.34/hook", true},
+		{"ftp://93.184.216.34/x", false},
+		{"https://user:pw@93.184.216.34/x", false},
 		{"/relative", false},
 	}
 	for _, tt := range tests {

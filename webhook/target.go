@@ -9,19 +9,33 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+
+	"code.dny.dev/ssrf"
 )
 
 // ErrPrivateTarget means a URL points into a loopback, private or link-local network.
 var ErrPrivateTarget = errors.New("webhook: target address is not public")
 
+// targets judges destination addresses against the IANA IPv4 and IPv6
+// special-purpose address registries (code.dny.dev/ssrf keeps them,
+// generated from IANA's files): only IPv4 addresses outside every reserved
+// block and IPv6 global unicast addresses outside the reserved ones pass.
+var targets = ssrf.New(ssrf.WithAnyPort(), ssrf.WithAnyNetwork())
+
 // Forbidden reports whether ip is an address a webhook must not reach: the
-// PBX's own host and networks (loopback, RFC 1918 and RFC 4193 private,
-// link-local, CGNAT, unspecified, multicast).
+// PBX's own host and networks and every special-purpose block (loopback,
+// private, link-local, CGNAT, this-network, benchmarking, documentation,
+// reserved, broadcast, multicast; in IPv6 anything outside 2000::/3, and
+// the reserved blocks inside it such as 2002::/16 and 2001::/23). An
+// IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
 func Forbidden(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	cgnat := netip.MustParsePrefix("100.64.0.0/10")
-	return ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsUnspecified() || ip.IsMulticast() || ip.IsInterfaceLocalMulticast() || cgnat.Contains(ip) || !ip.IsValid()
+	if !ip.IsValid() {
+		return true
+	}
+	if ip.Is4In6() {
+		ip = ip.Unmap()
+	}
+	return targets.SafeAddr(ip) != nil
 }
 
 // CheckURL validates a subscription URL: http or https, a host, no
