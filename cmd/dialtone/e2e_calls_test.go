@@ -153,3 +153,67 @@ func TestCallVideoPhoneGoesAudioOnly(t *testing.T) {
 		t.Fatalf("record %+v", rec)
 	}
 }
+
+// TestCallDelayedOffer: an INVITE without SDP, from a phone or from a
+// trunk, gets the PBX's offer in the 200 and the caller's answer in the ACK
+// is used (RFC 3261 §13.2.1): audio flows both ways.
+func TestCallDelayedOffer(t *testing.T) {
+	p := startPBX(t, 60*time.Second)
+	a := p.extension("4300", nil)
+	b := p.extension("4301", nil)
+	caller := p.phoneWith(a, siptest.Config{ToneHz: 600, DelayedOffer: true, Codecs: siptest.ParseCodecs("PCMA")})
+	callee := p.phone(b, 1400, siptest.AnswerNow, "PCMU")
+
+	t.Run("phone", func(t *testing.T) {
+		ctx, cancel := within(20 * time.Second)
+		defer cancel()
+		out, in := connect(t, ctx, caller, b.Number, callee, 1400, 600)
+		if out.Codec().String() != "PCMA" || in.Codec().String() != "PCMU" {
+			t.Fatalf("codecs: caller %s, callee %s", out.Codec(), in.Codec())
+		}
+		if out.Invite() != nil || len(mlines(out.RemoteSDP())) != 1 {
+			t.Fatalf("the 200 carries no offer: %q", out.RemoteSDP())
+		}
+		// Hold and resume, from the callee, reach the delayed-offer caller.
+		if err := in.Hold(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.Hold(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
+			t.Fatal("no audio after hold and resume")
+		}
+		_ = in.Hangup(ctx)
+		waitHungUp(t, out)
+		if rec := p.lastRecord(); rec.Disposition != "answered" || rec.Media.Caller.Codec != "PCMA" || rec.Media.Callee.Codec != "PCMU" {
+			t.Fatalf("record %+v", rec)
+		}
+	})
+
+	t.Run("trunk", func(t *testing.T) {
+		var trunk struct{ ID string }
+		if code := p.call("POST", "/v1/trunks", map[string]any{"name": "carrier", "host": "127.0.0.6", "auth_mode": "ip",
+			"allowed_cidrs": []string{"127.0.0.6/32"}}, &trunk); code != 201 {
+			t.Fatalf("create trunk: %d", code)
+		}
+		if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550142", "trunk_id": trunk.ID,
+			"route": map[string]any{"type": "extension", "extension_id": b.ID}}, nil); code != 201 {
+			t.Fatalf("create number: %d", code)
+		}
+		pstn, err := siptest.New(siptest.Config{User: "+12125550123", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.6",
+			DelayedOffer: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pstn.Close()
+		ctx, cancel := within(20 * time.Second)
+		defer cancel()
+		out, in := connect(t, ctx, pstn, "+14155550142", callee, 1400, 600)
+		_ = out.Hangup(ctx)
+		waitHungUp(t, in)
+		if rec := p.lastRecord(); rec.Disposition != "answered" || rec.Direction != "inbound" {
+			t.Fatalf("record %+v", rec)
+		}
+	})
+}

@@ -238,7 +238,8 @@ func noCall(req *sip.Request, tx sip.ServerTransaction) {
 
 // HandleAck routes an in-dialog ACK.
 func (b *B2BUA) HandleAck(req *sip.Request, tx sip.ServerTransaction) {
-	if _, d, _ := b.lookup(req); d != nil {
+	if c, d, isA := b.lookup(req); d != nil {
+		c.ackReceived(req, isA)
 		d.readAck(req, tx)
 	}
 }

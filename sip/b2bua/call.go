@@ -2,6 +2,7 @@ package b2bua
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 	"github.com/dialtone-pbx/dialtone/media"
+	"github.com/dialtone-pbx/dialtone/media/codec"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
 )
 
@@ -40,6 +42,13 @@ type Call struct {
 	// answering, while the caller's 2xx is being sent, is closed once the
 	// call is known answered or cancelled (see B2BUA.answer).
 	answering chan struct{}
+	// delayed: the caller's INVITE had no offer; the PBX offered in its
+	// 2xx and ackAnswer is the answer the caller's ACK carried.
+	delayed   bool
+	ackAnswer []byte
+	// offerInAck: an offer the PBX sent in a 2xx waits for its answer in
+	// the ACK (RFC 3264 §4), per side: 0 the caller, 1 the callee.
+	offerInAck [2]bool
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -226,4 +235,75 @@ func (c *Call) watchMedia(ctx context.Context) {
 		c.log.Warn("no media from a party, hanging up", "party", party, "timeout", c.b2b.cfg.MediaTimeout)
 		c.hangup(call.BySystem, call.CauseMediaTimeout)
 	}, aLeg, bLeg)
+}
+
+// ackReceived takes the SDP answer an ACK carries (RFC 3264 §4) to an
+// offer the PBX made in a 2xx: the caller's answer to a delayed offer
+// (kept for B2BUA.answer), or either party's to a re-INVITE without SDP.
+func (c *Call) ackReceived(req *sip.Request, fromA bool) {
+	side := 1
+	if fromA {
+		side = 0
+	}
+	c.mu.Lock()
+	if !c.offerInAck[side] {
+		c.mu.Unlock()
+		return
+	}
+	c.offerInAck[side] = false
+	if fromA && c.delayed {
+		c.ackAnswer = req.Body()
+		c.mu.Unlock()
+		return
+	}
+	leg := c.bLeg
+	if fromA {
+		leg = c.aLeg
+	}
+	c.mu.Unlock()
+	if len(req.Body()) == 0 || leg == nil {
+		return
+	}
+	m, err := sdp.Parse(req.Body())
+	var f sdp.Format
+	if err == nil {
+		f, err = m.Choose(c.b2b.cfg.Codecs)
+	}
+	if err == nil {
+		err = c.b2b.checkMedia(m, false)
+	}
+	if err != nil {
+		c.log.Warn("answer in an ack refused", "error", err)
+		return
+	}
+	leg.SetRemote(remoteOf(m, f))
+}
+
+// takeAckAnswer applies the caller's answer in the ACK to the PBX's
+// delayed offer: a codec the PBX offered, an address it may send to.
+func (c *Call) takeAckAnswer() error {
+	c.mu.Lock()
+	body, offered, aLeg := c.ackAnswer, c.aLocal.Codecs, c.aLeg
+	c.delayed, c.ackAnswer = false, nil
+	c.mu.Unlock()
+	if len(body) == 0 {
+		return errors.New("the ack carries no answer")
+	}
+	m, err := sdp.Parse(body)
+	if err != nil {
+		return err
+	}
+	f, err := m.Choose(offered)
+	if err != nil {
+		return err
+	}
+	if err := c.b2b.checkMedia(m, true); err != nil {
+		return err
+	}
+	aLeg.SetRemote(remoteOf(m, f))
+	c.mu.Lock()
+	c.aLocal.Codecs = []codec.Codec{f.Codec}
+	c.aLocal.DTMF = m.DTMFPayloadType
+	c.mu.Unlock()
+	return nil
 }

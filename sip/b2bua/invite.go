@@ -168,19 +168,28 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 	reject := func(code int, reason string, disp call.Disposition, cause string) {
 		c.reject(req, tx, code, reason, disp, cause)
 	}
-	offer, err := sdp.Parse(req.Body())
-	if err != nil {
-		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-		return
-	}
-	format, err := offer.Choose(b.callerCodecs(c))
-	if err != nil {
-		reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-		return
-	}
-	if err := b.checkMedia(offer, true); err != nil {
-		c.refuseOffer(req, tx, err)
-		return
+	// An INVITE without a body is a delayed offer (RFC 3261 §13.2.1,
+	// RFC 3264 §4): the PBX offers in its 2xx and the caller answers in
+	// the ACK.
+	delayed := len(req.Body()) == 0
+	var offer *sdp.Media
+	var format sdp.Format
+	if !delayed {
+		var err error
+		offer, err = sdp.Parse(req.Body())
+		if err != nil {
+			reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
+			return
+		}
+		format, err = offer.Choose(b.callerCodecs(c))
+		if err != nil {
+			reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
+			return
+		}
+		if err := b.checkMedia(offer, true); err != nil {
+			c.refuseOffer(req, tx, err)
+			return
+		}
 	}
 
 	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
@@ -212,18 +221,27 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
 		return
 	}
-	aLeg.SetRemote(remoteOf(offer, format))
 	sessionID := rand.Uint64() >> 1
-	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: preferring(format.Codec, b.cfg.Codecs),
+	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: b.cfg.Codecs,
 		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
+	// Our offer to the caller, when it made none; its codecs follow the
+	// callee's answer (see answer).
+	aLocal := sdp.Local{Addr: aLeg.Local(), Codecs: b.cfg.Codecs, DTMF: sdp.DefaultDTMFPayloadType,
+		Direction: sdp.SendRecv, SessionID: sessionID + 1, Version: 1}
+	if !delayed {
+		aLeg.SetRemote(remoteOf(offer, format))
+		bOffer.Codecs = preferring(format.Codec, b.cfg.Codecs)
+		// The answer keeps every m-line of the offer, refusing all but the
+		// audio stream used (RFC 3264 §6): a video phone goes on audio-only.
+		aLocal = sdp.Local{Addr: aLeg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
+			Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1, Streams: offer.Streams, Index: offer.Index}
+	}
 	ringCtx, cancelRing := context.WithTimeout(dlg.Context(), ringFor)
 	defer cancelRing()
 	c.mu.Lock()
 	c.aLeg, c.bLeg = aLeg, bLeg
-	// The answer keeps every m-line of the offer, refusing all but the
-	// audio stream used (RFC 3264 §6): a video phone goes on audio-only.
-	c.aLocal = sdp.Local{Addr: aLeg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
-		Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1, Streams: offer.Streams, Index: offer.Index}
+	c.aLocal = aLocal
+	c.delayed, c.offerInAck[0] = delayed, delayed
 	c.bLocal = bOffer
 	c.cancelRing = cancelRing
 	c.state = call.StateRinging
@@ -579,6 +597,12 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 		return
 	}
 	c.mu.Lock()
+	delayed := c.delayed
+	if r := c.bLeg.Remote(); delayed && r != nil {
+		// Our offer to a caller that made none puts the callee's codec
+		// first, so that nothing needs transcoding.
+		c.aLocal.Codecs = preferring(r.Codec, b.cfg.Codecs)
+	}
 	answer := c.aLocal.Marshal()
 	c.mu.Unlock()
 	err := dlg.RespondSDP(answer)
@@ -591,6 +615,19 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 		settle()
 		c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
 		return
+	}
+	if err == nil && delayed {
+		if err := c.takeAckAnswer(); err != nil {
+			// RFC 3261 §13.3.1.4: a UAS that cannot use the answer in the
+			// ACK ends the session with a BYE.
+			c.log.Warn("caller's answer in the ack unusable", "error", err)
+			c.mu.Lock()
+			c.rec.AnsweredAt = nil
+			c.mu.Unlock()
+			settle()
+			c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
+			return
+		}
 	}
 	b.announce(c, won)
 	settle()

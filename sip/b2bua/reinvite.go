@@ -63,6 +63,15 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 		local.Streams, local.Index = m.Streams, m.Index // RFC 3264 §6, §8
 		local.Version++
 	}
+	if len(req.Body()) == 0 {
+		// A re-INVITE without SDP: our 2xx carries the offer, the ACK the
+		// answer (RFC 3261 §14.2, RFC 3264 §4).
+		side := 1
+		if fromA {
+			side = 0
+		}
+		c.offerInAck[side] = true
+	}
 	body := local.Marshal()
 	c.mu.Unlock()
 

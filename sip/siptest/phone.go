@@ -56,6 +56,9 @@ type Config struct {
 	// Video adds a video stream (H.264, never sent) to the phone's offers,
 	// as a video phone's would be.
 	Video bool
+	// DelayedOffer dials with an INVITE without SDP: the phone takes the
+	// offer from the 200 and answers in the ACK (RFC 3261 §13.2.1).
+	DelayedOffer bool
 }
 
 // Phone is a SIP phone on a loopback UDP port.
@@ -184,12 +187,13 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	offer := c.localSDP(sdp.SendRecv)
 	req := sip.NewRequest(sip.INVITE, p.pbxURI(number))
 	req.AppendHeader(p.from())
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: p.cfg.Domain}, Params: sip.NewParams()})
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offer)
+	if !p.cfg.DelayedOffer {
+		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		req.SetBody(c.localSDP(sdp.SendRecv))
+	}
 	sess, err := p.dcc.WriteInvite(ctx, req)
 	if err != nil {
 		c.stopMedia()
@@ -210,6 +214,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 		}
 		return nil, err
 	}
+	if p.cfg.DelayedOffer {
+		return c, p.answerInAck(ctx, c, sess)
+	}
 	if err := sess.Ack(ctx); err != nil {
 		c.stopMedia()
 		return nil, err
@@ -223,6 +230,34 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// answerInAck takes the offer of the 200 to a delayed-offer INVITE and
+// sends the answer in the ACK (RFC 3264 §4).
+func (p *Phone) answerInAck(ctx context.Context, c *Call, sess *sipgo.DialogClientSession) error {
+	c.mu.Lock()
+	c.client = sess
+	c.mu.Unlock()
+	startErr := c.start(sess.InviteResponse.Body())
+	target := sess.InviteRequest.Recipient
+	if ct := sess.InviteResponse.Contact(); ct != nil {
+		target = ct.Address
+	}
+	ack := sip.NewRequest(sip.ACK, target)
+	if startErr == nil {
+		ack.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+		ack.SetBody(c.localSDP(sdp.SendRecv))
+	}
+	if err := sess.WriteAck(ctx, ack); err != nil {
+		c.stopMedia()
+		return err
+	}
+	if startErr != nil {
+		_ = sess.Bye(ctx)
+		c.stopMedia()
+		return startErr
+	}
+	return nil
 }
 
 // Incoming waits for the next call the phone answered.
