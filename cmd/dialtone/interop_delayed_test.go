@@ -55,24 +55,34 @@ func TestInteropSippDelayedOffer(t *testing.T) {
 			t.Fatalf("call %d: the phone was not hung up", i)
 		}
 	}
-	var list struct {
-		Items []struct {
-			Disposition string `json:"disposition"`
-			HangupBy    string `json:"hangup_by"`
-			Media       struct {
-				Caller struct {
-					Codec      string `json:"codec"`
-					PacketsIn  uint64 `json:"packets_in"`
-					PacketsOut uint64 `json:"packets_out"`
-				} `json:"caller"`
-				Callee struct {
-					Codec     string `json:"codec"`
-					PacketsIn uint64 `json:"packets_in"`
-				} `json:"callee"`
-			} `json:"media"`
-		}
+	type record struct {
+		Disposition string  `json:"disposition"`
+		HangupBy    string  `json:"hangup_by"`
+		EndedAt     *string `json:"ended_at"`
+		Media       struct {
+			Caller struct {
+				Codec      string `json:"codec"`
+				PacketsIn  uint64 `json:"packets_in"`
+				PacketsOut uint64 `json:"packets_out"`
+			} `json:"caller"`
+			Callee struct {
+				Codec     string `json:"codec"`
+				PacketsIn uint64 `json:"packets_in"`
+			} `json:"callee"`
+		} `json:"media"`
 	}
-	p.call("GET", "/v1/call-records?limit=50", nil, &list)
+	var list struct{ Items []record }
+	// The phone hears the BYE just before the record is written.
+	eventually(5*time.Second, func() bool {
+		list.Items = nil
+		p.call("GET", "/v1/call-records?limit=50", nil, &list)
+		for _, r := range list.Items {
+			if r.EndedAt == nil {
+				return false
+			}
+		}
+		return len(list.Items) == calls
+	})
 	if len(list.Items) != calls {
 		t.Fatalf("%d call records, want %d", len(list.Items), calls)
 	}
