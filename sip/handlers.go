@@ -60,6 +60,17 @@ func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 	if s.dropBanned(req, tx) {
 		return
 	}
+	if req.Method == sip.SUBSCRIBE || req.Method == sip.PUBLISH {
+		// No event package is served yet (presence and MWI will be):
+		// 489 Bad Event (RFC 6665 §8.3.2 for SUBSCRIBE, RFC 3903 §6 for
+		// PUBLISH), so a phone stops asking instead of retrying. The
+		// Allow-Events header that lists the packages served is left out:
+		// its grammar needs at least one (RFC 6665 §8.4).
+		_ = tx.Respond(sip.NewResponseFromRequest(req, 489, "Bad Event", nil))
+		return
+	}
+	// MESSAGE, INFO, REFER, UPDATE, PRACK, NOTIFY: 405 with Allow, which
+	// tells the sender what the PBX does take (RFC 3261 §21.4.6).
 	code, reason := sip.StatusMethodNotAllowed, "Method Not Allowed"
 	if !knownMethods[req.Method] {
 		code, reason = sip.StatusNotImplemented, "Not Implemented"

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/dialtone-pbx/dialtone/sip/siptest"
 )
@@ -214,6 +218,84 @@ func TestCallDelayedOffer(t *testing.T) {
 		waitHungUp(t, in)
 		if rec := p.lastRecord(); rec.Disposition != "answered" || rec.Direction != "inbound" {
 			t.Fatalf("record %+v", rec)
+		}
+	})
+}
+
+// TestCallStatusMapping: a callee's server error is not a missed call: the
+// caller gets 500 (never a 503, RFC 3261 §16.7) and the record callee_error.
+// Event packages the PBX does not serve get 489 Bad Event, MESSAGE 405 with
+// Allow, and the 2xx of a call carries Allow and Supported.
+func TestCallStatusMapping(t *testing.T) {
+	p := startPBX(t, 60*time.Second)
+	caller := p.phone(p.extension("4400", nil), 600, siptest.AnswerNow, "PCMU")
+	for i, tt := range []struct {
+		reject int
+		code   int
+		cause  string
+		disp   string
+	}{
+		{503, 500, "callee_error", "failed"},
+		{500, 500, "callee_error", "failed"},
+		{488, 488, "incompatible_media", "failed"},
+		{486, 486, "busy", "busy"},
+	} {
+		t.Run(fmt.Sprint(tt.reject), func(t *testing.T) {
+			e := p.extension(fmt.Sprint(4401+i), nil)
+			p.phoneWith(e, siptest.Config{ToneHz: 1400, RejectCode: tt.reject})
+			ctx, cancel := within(10 * time.Second)
+			defer cancel()
+			_, err := caller.Dial(ctx, e.Number)
+			if de, ok := err.(*siptest.DialError); !ok || de.Code != tt.code {
+				t.Fatalf("want %d, got %v", tt.code, err)
+			}
+			if rec := p.lastRecord(); rec.Disposition != tt.disp || rec.HangupCause != tt.cause || rec.HangupBy != "callee" {
+				t.Fatalf("record %+v", rec)
+			}
+		})
+	}
+
+	t.Run("2xx carries Allow and Supported", func(t *testing.T) {
+		callee := p.extension("4499", nil)
+		phone := p.phone(callee, 1400, siptest.AnswerNow, "PCMU")
+		ctx, cancel := within(20 * time.Second)
+		defer cancel()
+		out, in := connect(t, ctx, caller, callee.Number, phone, 1400, 600)
+		res := out.Response()
+		allow, supported := res.GetHeader("Allow"), res.GetHeader("Supported")
+		if allow == nil || !strings.Contains(allow.Value(), "INVITE") || !strings.Contains(allow.Value(), "BYE") || supported == nil {
+			t.Fatalf("200 without Allow and Supported:\n%s", res)
+		}
+		_ = out.Hangup(ctx)
+		waitHungUp(t, in)
+	})
+
+	t.Run("event packages and MESSAGE", func(t *testing.T) {
+		ua, _ := sipgo.NewUA()
+		defer ua.Close()
+		client, _ := sipgo.NewClient(ua)
+		ctx, cancel := within(3 * time.Second)
+		defer cancel()
+		for _, tt := range []struct {
+			method sip.RequestMethod
+			event  string
+			code   int
+			allow  bool
+		}{
+			{sip.SUBSCRIBE, "presence", 489, false},
+			{sip.SUBSCRIBE, "message-summary", 489, false},
+			{sip.PUBLISH, "presence", 489, false},
+			{sip.MESSAGE, "", 405, true},
+		} {
+			req := sip.NewRequest(tt.method, sip.Uri{Scheme: "sip", User: "4400", Host: p.sip.Addr().String(), Port: int(p.sip.Port())})
+			if tt.event != "" {
+				req.AppendHeader(sip.NewHeader("Event", tt.event))
+				req.AppendHeader(sip.NewHeader("Expires", "3600"))
+			}
+			res, err := client.Do(ctx, req)
+			if err != nil || res.StatusCode != tt.code || (res.GetHeader("Allow") != nil) != tt.allow {
+				t.Fatalf("%s %s: %v %v", tt.method, tt.event, res, err)
+			}
 		}
 	})
 }

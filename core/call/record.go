@@ -68,6 +68,9 @@ const (
 	CauseRejected      = "rejected"
 	CauseNoRoute       = "no_route"
 	CauseError         = "error"
+	// CauseCalleeError: the callee's phone answered with a server error
+	// (5xx); the PBX itself is fine.
+	CauseCalleeError = "callee_error"
 )
 
 // LegQuality is the media summary of one leg.

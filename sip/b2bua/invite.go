@@ -434,18 +434,40 @@ func hangUpRefused(sess *sipgo.DialogClientSession) {
 	_ = sess.Close()
 }
 
-// worse keeps the most telling failure across forks: busy beats declined
-// beats everything else (RFC 3261 §16.7 step 6 in spirit).
+// worse keeps the most telling failure across forks, in the spirit of
+// RFC 3261 §16.7 step 6 (choosing the best response): busy beats declined
+// beats an unknown number beats media the callee refused beats a callee's
+// server error beats no answer at all.
+//
+// A callee's 5xx is its own failure, not the PBX's: the caller gets 500
+// (a 503 is never passed on, §16.7 step 6 again, as the caller would take
+// the PBX itself for unavailable and retry elsewhere, §21.5.4) and the
+// record says callee_error, never no_answer.
 func worse(cur forkOutcome, code int) forkOutcome {
+	var next forkOutcome
 	switch {
 	case code == sip.StatusBusyHere || code == 600:
-		return forkOutcome{code: sip.StatusBusyHere, reason: "Busy Here", disp: call.Busy, cause: call.CauseBusy}
-	case code == 603 && cur.disp != call.Busy:
-		return forkOutcome{code: 603, reason: "Decline", disp: call.Busy, cause: call.CauseDeclined}
+		next = forkOutcome{code: sip.StatusBusyHere, reason: "Busy Here", disp: call.Busy, cause: call.CauseBusy}
+	case code == 603:
+		next = forkOutcome{code: 603, reason: "Decline", disp: call.Busy, cause: call.CauseDeclined}
 	case code == sip.StatusNotFound || code == sip.StatusAddressIncomplete:
-		return forkOutcome{code: code, reason: "Not Found", disp: call.Failed, cause: call.CauseUnknownNumber}
+		next = forkOutcome{code: code, reason: "Not Found", disp: call.Failed, cause: call.CauseUnknownNumber}
+	case code == sip.StatusNotAcceptableHere || code == 606:
+		next = forkOutcome{code: sip.StatusNotAcceptableHere, reason: "Not Acceptable Here", disp: call.Failed, cause: call.CauseNoCodec}
+	case code >= 500 && code <= 599:
+		next = forkOutcome{code: sip.StatusInternalServerError, reason: "Server Internal Error", disp: call.Failed, cause: call.CauseCalleeError}
+	default:
+		return cur
 	}
-	return cur
+	if failureRank[next.cause] <= failureRank[cur.cause] {
+		return cur
+	}
+	return next
+}
+
+// failureRank orders the causes worse picks from; no answer ranks 0.
+var failureRank = map[string]int{
+	call.CauseCalleeError: 1, call.CauseNoCodec: 2, call.CauseUnknownNumber: 3, call.CauseDeclined: 4, call.CauseBusy: 5,
 }
 
 // dial sends one fork's INVITE to a registered contact, at the address the
@@ -605,7 +627,11 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	}
 	answer := c.aLocal.Marshal()
 	c.mu.Unlock()
-	err := dlg.RespondSDP(answer)
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answer)
+	for _, h := range okHeaders() {
+		res.AppendHeader(h)
+	}
+	err := dlg.WriteResponse(res)
 	if err != nil && cancelledByCaller(dlg, err) {
 		// The CANCEL was handled just before the 2xx: the caller never
 		// saw it.
@@ -639,6 +665,13 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 }
 
 const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+
+// okHeaders go on every 2xx to an INVITE (RFC 3261 §13.3.1.4): the methods
+// the PBX takes within its dialogs (§20.5) and the extensions it supports,
+// none so far, which §20.37 lets the header say with an empty list.
+func okHeaders() []sip.Header {
+	return []sip.Header{sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", "")}
+}
 
 // headerSafe strips control characters, quotes and backslashes, which would
 // break out of a quoted header value.

@@ -78,6 +78,9 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 	res := sip.NewSDPResponseFromRequest(req, body)
 	ua := c.b2b.dialogUA(req.Transport())
 	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
+	for _, h := range okHeaders() {
+		res.AppendHeader(h)
+	}
 	_ = tx.Respond(res)
 	if changed {
 		event := "resumed"

@@ -95,6 +95,17 @@ func (c *Call) localSDP(dir sdp.Direction) []byte {
 	return body
 }
 
+// Response is the 200 that answered a call the phone placed (nil for a
+// call it answered).
+func (c *Call) Response() *sip.Response {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		return nil
+	}
+	return c.client.InviteResponse
+}
+
 // RemoteSDP is the session description the far end sent when the call was
 // set up: the 200's for a call the phone placed, the INVITE's for one it
 // answered.
