@@ -335,8 +335,9 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.server = dlg
 	c.headers = req
 	c.mu.Unlock()
-	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil && dlg.LoadState() != sip.DialogStateEnded {
-		// (Ended: a BYE overtook the ACK; the call existed and is over.)
+	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil && dlg.LoadState() < sip.DialogStateConfirmed {
+		// (Confirmed or Ended with an error: the BYE that follows the ACK
+		// at once was handled first; the call existed and is over.)
 		c.stopMedia()
 		return
 	}
