@@ -31,9 +31,11 @@ func waitUDPReady(ua *sipgo.UserAgent, conn net.PacketConn) {
 // Ready reports an error when a SIP listener is down.
 func (s *Server) Ready() error {
 	switch {
+	case !s.serving.Load():
+		return fmt.Errorf("sip front on %s is not serving yet", s.udp.LocalAddr())
 	case s.udpDown.Load():
 		return fmt.Errorf("sip udp listener on %s is down", s.udp.LocalAddr())
-	case s.tcpFront == nil || s.tcpFront.down.Load():
+	case s.tcpFront.down.Load():
 		return fmt.Errorf("sip tcp listener on %s is down", s.tcp.Addr())
 	}
 	return nil

@@ -109,6 +109,7 @@ type Server struct {
 	trunkChanged chan struct{}
 	front        *front
 	tcpFront     *screenedListener
+	serving      atomic.Bool // set once Serve has started both listeners
 	udpDown      atomic.Bool
 	panics       atomic.Uint64
 
@@ -302,6 +303,7 @@ func (s *Server) Serve(ctx context.Context) {
 	s.tcpFront = newScreenedListener(s.tcp, s.front, s.cfg.TCP, s.log.With("component", "sip-front"))
 	go s.trunks.run(ctx)
 	go func() { _ = s.srv.ServeTCP(s.tcpFront) }()
+	s.serving.Store(true)
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(10 * time.Second)
