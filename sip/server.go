@@ -234,6 +234,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	srv.OnInvite(s.guarded(s.onInvite))
 	srv.OnAck(s.guarded(s.B2BUA.HandleAck))
 	srv.OnBye(s.guarded(s.B2BUA.HandleBye))
+	srv.OnInfo(s.guarded(s.B2BUA.HandleInfo)) // DTMF within calls (RFC 6086)
 	srv.OnCancel(s.guarded(s.onCancel))
 	srv.OnOptions(s.guarded(s.onOptions))
 	srv.OnNoRoute(s.guarded(s.onUnknownMethod))

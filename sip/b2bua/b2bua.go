@@ -67,6 +67,11 @@ type B2BUA struct {
 	// TrunkAuthFailedHook, set before calls flow, hears of a carrier
 	// refusing a trunk's credentials on a call (status 401, 407 or 403).
 	TrunkAuthFailedHook func(id core.TrunkID, status int)
+
+	// InfoDTMFHook, set before calls flow, hears of each digit a party of
+	// a call sent by INFO (info.go), for the call engine's digit
+	// collection.
+	InfoDTMFHook func(id call.ID, from call.Party, digit byte)
 }
 
 // New returns a B2BUA.

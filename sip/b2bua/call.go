@@ -49,6 +49,9 @@ type Call struct {
 	// offerInAck: an offer the PBX sent in a 2xx waits for its answer in
 	// the ACK (RFC 3264 §4), per side: 0 the caller, 1 the callee.
 	offerInAck [2]bool
+	// infoDigits queues the digits received by INFO for the other party
+	// (info.go); nil until the first one.
+	infoDigits chan infoDigit
 
 	endOnce sync.Once
 	ended   chan struct{}

@@ -664,7 +664,7 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	}
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
 
 // okHeaders go on every 2xx to an INVITE (RFC 3261 §13.3.1.4): the methods
 // the PBX takes within its dialogs (§20.5) and the extensions it supports,

@@ -357,6 +357,26 @@ func (c *Call) Hold(ctx context.Context, hold bool) error {
 	return nil
 }
 
+// SendInfo sends an INFO within the call (RFC 6086) with the given
+// Content-Type and body, and returns the final response.
+func (c *Call) SendInfo(ctx context.Context, contentType string, body []byte) (*sip.Response, error) {
+	var target sip.Uri
+	if c.client != nil {
+		target = c.client.InviteResponse.Contact().Address
+	} else {
+		target = c.headers.Contact().Address
+	}
+	req := sip.NewRequest(sip.INFO, target)
+	if contentType != "" {
+		req.AppendHeader(sip.NewHeader("Content-Type", contentType))
+	}
+	req.SetBody(body)
+	if c.client != nil {
+		return c.client.Do(ctx, req)
+	}
+	return c.server.Do(ctx, req)
+}
+
 // Hangup sends BYE.
 func (c *Call) Hangup(ctx context.Context) error {
 	defer c.stopMedia()
