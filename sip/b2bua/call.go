@@ -42,6 +42,8 @@ type Call struct {
 	// answering, while the caller's 2xx is being sent, is closed once the
 	// call is known answered or cancelled (see B2BUA.answer).
 	answering chan struct{}
+	// early relays the far side's early media while the caller waits.
+	early *earlyMedia
 	// delayed: the caller's INVITE had no offer; the PBX offered in its
 	// 2xx and ackAnswer is the answer the caller's ACK carried.
 	delayed   bool

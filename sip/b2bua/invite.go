@@ -154,7 +154,7 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
 	b.bridgeCaller(c, req, tx, time.Duration(callee.RingTimeoutSeconds)*time.Second,
 		func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
-			return b.fork(ctx, bindings, dialSpec{offer: offer, from: presented, to: callee, onRinging: onRinging, log: c.log})
+			return b.fork(ctx, bindings, dialSpec{offer: offer, from: presented, to: callee, onRinging: onRinging, early: c.early, log: c.log})
 		})
 }
 
@@ -247,17 +247,12 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 	c.state = call.StateRinging
 	c.mu.Unlock()
 
-	ringing := false
-	onRinging := func() {
-		c.mu.Lock()
-		first := !ringing
-		ringing = true
-		c.mu.Unlock()
-		if first {
-			_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
-			c.emit(core.EventCallRinging, nil)
-		}
-	}
+	// Early media (RFC 3960) from the far side is relayed while it rings.
+	early := newEarlyMedia(b, c, dlg)
+	c.mu.Lock()
+	c.early = early
+	c.mu.Unlock()
+	onRinging := early.ring
 	won, outcome := dial(ringCtx, bOffer.Marshal(), onRinging)
 	if won == nil {
 		c.mu.Lock()
@@ -323,6 +318,9 @@ type dialSpec struct {
 	trunk     bool         // the far end is a trunk: challenges follow TrunkAuth
 	realm     string       // the trunk's realm; "" answers any
 	log       *slog.Logger // the call's; default the B2BUA's
+
+	// early relays a fork's early media to the caller; nil for none.
+	early *earlyMedia
 }
 
 // fork rings every contact at once. The first 2xx wins and the other forks are
@@ -389,6 +387,7 @@ func (b *B2BUA) fork(ctx context.Context, bindings []registrar.Binding, spec dia
 			}
 			// A fork whose CANCEL crossed its 2xx failed with the 2xx in
 			// hand: that dialog is acknowledged and hung up.
+			spec.early.lost(r.sess)
 			release(r.sess)
 			var de *sipgo.ErrDialogResponse
 			if errors.As(r.err, &de) {
@@ -509,6 +508,9 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (
 				return err
 			}
 		}
+		if res.StatusCode > 100 && res.StatusCode < 200 && spec.early != nil && spec.early.progress(sess, res) {
+			return nil
+		}
 		if (res.StatusCode == sip.StatusRinging || res.StatusCode == sip.StatusSessionInProgress) && spec.onRinging != nil {
 			spec.onRinging()
 		}
@@ -563,7 +565,11 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	now := time.Now().UTC()
 	c.rec.AnsweredAt = &now
 	c.state = call.StateAnswered
-	c.relay = media.Bridge(c.aLeg, bLeg)
+	if c.relay == nil {
+		// The relay may already carry this or another fork's early media;
+		// it carries on with the answering fork (accept pointed the leg at it).
+		c.relay = startRelay(c.aLeg, bLeg)
+	}
 	watchCtx, stop := context.WithCancel(context.Background())
 	c.stopWatch = stop
 	c.mu.Unlock()

@@ -140,7 +140,7 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			c.mu.Unlock()
 			won, out := b.fork(ctx, []registrar.Binding{trunkBinding(t, number)}, dialSpec{
 				offer: b.offerFor(c, t, offer), from: presented, to: &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: number}},
-				onRinging: onRinging, fromHost: t.FromHost(), toHost: t.Host, headers: headers,
+				onRinging: onRinging, early: c.early, fromHost: t.FromHost(), toHost: t.Host, headers: headers,
 				authUser: t.Username, authPass: t.Password.Reveal(), trunk: true, realm: t.Realm, log: c.log,
 			})
 			if won != nil {

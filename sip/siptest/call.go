@@ -46,6 +46,8 @@ type Call struct {
 	ts      uint32
 	inEvent bool
 	silent  bool
+	// earlyMedia is the EarlyMedia mode's record of a placed call.
+	earlyMedia earlyState
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -207,6 +209,7 @@ func (c *Call) receive() {
 		}
 		pt := buf[1] & 0x7f
 		c.mu.Lock()
+		c.recordArrival(time.Now())
 		c.packets++
 		switch {
 		case pt == c.dtmfPT && n >= 16:

@@ -59,6 +59,14 @@ type Config struct {
 	// DelayedOffer dials with an INVITE without SDP: the phone takes the
 	// offer from the 200 and answers in the ACK (RFC 3261 §13.2.1).
 	DelayedOffer bool
+	// EarlyMedia, on an incoming call, answers 183 Session Progress with
+	// SDP and sends the phone's tone for RingFor (a 180 without SDP half
+	// way through, as carriers do) before the 200 with the same SDP, as a
+	// carrier playing ringback does (RFC 3960). On a call the phone
+	// places, it takes early media: the SDP of a provisional response
+	// starts the call's audio before the answer, and the call keeps the
+	// arrival time of every packet (Arrivals, AnsweredAt, HeardEarly).
+	EarlyMedia bool
 }
 
 // Phone is a SIP phone on a loopback UDP port.
@@ -204,6 +212,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 			if res.StatusCode == sip.StatusRinging {
 				c.ringing.Store(true)
 			}
+			if p.cfg.EarlyMedia {
+				c.early(res)
+			}
 			return nil
 		}})
 	if err != nil {
@@ -224,6 +235,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 	c.mu.Lock()
 	c.client = sess
 	c.mu.Unlock()
+	if c.earlyStarted() {
+		return c, c.follow(sess.InviteResponse.Body())
+	}
 	if err := c.start(sess.InviteResponse.Body()); err != nil {
 		_ = sess.Bye(ctx)
 		c.stopMedia()
@@ -311,6 +325,10 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.mu.Unlock()
 		p.wire.expect200(callID)
 		defer p.answerNow(callID)
+	}
+	if p.cfg.EarlyMedia && p.cfg.Answer == AnswerNow {
+		p.answerEarly(req, dlg)
+		return
 	}
 	p.ring(dlg)
 	select {

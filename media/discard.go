@@ -1,0 +1,31 @@
+package media
+
+import "time"
+
+// discardWindow bounds Discard: packets already queued are read in
+// microseconds, so a couple of milliseconds empties any socket buffer
+// without waiting on a live stream.
+const discardWindow = 2 * time.Millisecond
+
+// Discard drops every packet queued on the leg's socket and returns how many
+// it dropped. Before a relay starts reading a leg, whatever the far end sent
+// waits in the socket buffer: early media nobody relayed, a caller's audio
+// while it rang. Relayed late it would reach the other party as a burst of
+// stale audio, seconds of it at once; media is real time and stale RTP is
+// discarded, never replayed (RFC 3550 §6.4.1 on the receiver's playout
+// point; RFC 3960 §3 on early media). Nothing may be reading the leg.
+func (l *Leg) Discard() int {
+	if err := l.conn.SetReadDeadline(time.Now().Add(discardWindow)); err != nil {
+		return 0
+	}
+	defer func() { _ = l.conn.SetReadDeadline(time.Time{}) }()
+	buf := make([]byte, 1500)
+	n := 0
+	for {
+		_, _, err := l.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return n // the window closed (or the leg did)
+		}
+		n++
+	}
+}
