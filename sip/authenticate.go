@@ -185,6 +185,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if s.B2BUA.RefuseBriefSession(req, tx) {
+		return
+	}
 	if t := s.trunkFor(req); t != nil {
 		s.inbound(req, tx, t)
 		return

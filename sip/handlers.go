@@ -36,14 +36,14 @@ func (s *Server) guarded(h sipgo.RequestHandler) sipgo.RequestHandler {
 // Panics counts handler panics since start.
 func (s *Server) Panics() uint64 { return s.panics.Load() }
 
-const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, UPDATE, INFO"
 
 // knownMethods are methods defined by RFC 3261 and its extensions that the
 // PBX recognises but does not serve: they get 405 with Allow; any other
 // method gets 501 (RFC 3261 §8.2.1).
 var knownMethods = map[sip.RequestMethod]bool{
 	sip.SUBSCRIBE: true, sip.NOTIFY: true, sip.PUBLISH: true, sip.MESSAGE: true,
-	sip.UPDATE: true, sip.PRACK: true, sip.REFER: true,
+	sip.PRACK: true, sip.REFER: true,
 }
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
@@ -69,7 +69,7 @@ func (s *Server) onUnknownMethod(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 489, "Bad Event", nil))
 		return
 	}
-	// MESSAGE, REFER, UPDATE, PRACK, NOTIFY: 405 with Allow, which
+	// MESSAGE, REFER, PRACK, NOTIFY: 405 with Allow, which
 	// tells the sender what the PBX does take (RFC 3261 §21.4.6).
 	code, reason := sip.StatusMethodNotAllowed, "Method Not Allowed"
 	if !knownMethods[req.Method] {

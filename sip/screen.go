@@ -38,7 +38,7 @@ var supportedSchemes = map[string]bool{"sip": true, "sips": true}
 
 // supportedExtensions are the option tags the PBX implements; a Require or
 // Proxy-Require naming another gets 420 (RFC 3261 §8.2.2.3).
-var supportedExtensions = map[string]bool{}
+var supportedExtensions = map[string]bool{"timer": true}
 
 // singleHeaders may appear at most once in a message (RFC 3261 §7.3.1,
 // §20: the header fields that are not comma-separated lists).

@@ -43,6 +43,10 @@ type Config struct {
 	Trunks       TrunkTiming
 	Country      string   // home country for reading and classifying numbers
 	Emergency    []string // emergency numbers, always allowed
+	// MinSE and SessionExpires are the session timer settings (RFC 4028);
+	// zero takes the B2BUA's defaults (90 s, 1800 s).
+	MinSE          time.Duration
+	SessionExpires time.Duration
 }
 
 // Validate checks the configuration.
@@ -221,7 +225,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	s.Registry = registrar.NewRegistry(5, nil)
 	s.reg = &registrar.Registrar{Registry: s.Registry, Limits: s.cfg.Limits}
 	s.B2BUA = b2bua.New(b2bua.Config{Domain: s.cfg.Domain, Advertise: s.cfg.Advertise, MediaTimeout: s.cfg.MediaTimeout,
-		Country: s.cfg.Country, Emergency: s.cfg.Emergency},
+		Country: s.cfg.Country, Emergency: s.cfg.Emergency, MinSE: s.cfg.MinSE, SessionExpires: s.cfg.SessionExpires},
 		s.log.With("component", "b2bua"),
 		b2bua.Clients{
 			"UDP": {Client: udpClient, ContactHDR: contact("UDP"), RewriteContact: true},
@@ -237,6 +241,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	srv.OnInfo(s.guarded(s.B2BUA.HandleInfo)) // DTMF within calls (RFC 6086)
 	srv.OnCancel(s.guarded(s.onCancel))
 	srv.OnOptions(s.guarded(s.onOptions))
+	srv.OnUpdate(s.guarded(s.B2BUA.HandleUpdate)) // session refresh and offers within calls (RFC 3311)
 	srv.OnNoRoute(s.guarded(s.onUnknownMethod))
 	return nil
 }

@@ -32,6 +32,8 @@ type serveCmd struct {
 	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5" help:"SIP digest algorithms offered (MD5, SHA-256), in order of preference; an extension may have its own list. SHA-256 is opt-in: many phones give up on any SHA-256 challenge."`
 	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
 	Emergency            []string      `name:"emergency-numbers" env:"DIALTONE_EMERGENCY_NUMBERS" default:"911,933,112" help:"Numbers always allowed, over the highest-priority trunk."`
+	MinSE                time.Duration `name:"min-se" env:"DIALTONE_MIN_SE" default:"90s" help:"Shortest SIP session timer interval accepted (RFC 4028 Min-SE); shorter requests get 422."`
+	SessionExpires       time.Duration `name:"session-expires" env:"DIALTONE_SESSION_EXPIRES" default:"30m" help:"SIP session timer interval asked of called phones and trunks (RFC 4028)."`
 	TrunkRetry           time.Duration `name:"trunk-retry" env:"DIALTONE_TRUNK_RETRY" default:"30s" help:"First retry delay after a failed trunk registration; it doubles up to 5m."`
 	Country              string        `name:"country" env:"DIALTONE_COUNTRY" default:"US" help:"Home country (ISO 3166 alpha-2) for reading and classifying national numbers."`
 	Data                 string        `name:"data" env:"DIALTONE_DATA" default:"./data" help:"Data directory (database, keys, recordings)."`
@@ -75,7 +77,7 @@ func newLogger(e env, level, format string) *slog.Logger {
 // sipConfig maps the flags onto the SIP front's configuration.
 func (c serveCmd) sipConfig() (dsip.Config, error) {
 	cfg := dsip.Config{Listen: c.SIP, Domain: c.Domain, MediaTimeout: c.MediaTimeout, Algorithms: c.Digest, Country: c.Country,
-		Emergency: c.Emergency, Trunks: dsip.TrunkTiming{RetryFirst: c.TrunkRetry}}
+		Emergency: c.Emergency, Trunks: dsip.TrunkTiming{RetryFirst: c.TrunkRetry}, MinSE: c.MinSE, SessionExpires: c.SessionExpires}
 	if cfg.Domain == "" {
 		host, err := os.Hostname()
 		if err != nil || host == "" {

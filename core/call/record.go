@@ -71,6 +71,9 @@ const (
 	// CauseCalleeError: the callee's phone answered with a server error
 	// (5xx); the PBX itself is fine.
 	CauseCalleeError = "callee_error"
+	// CauseSessionTimer: a leg's session was not refreshed in time, or
+	// the PBX's refresh failed (RFC 4028 §10).
+	CauseSessionTimer = "session_timer_expired"
 )
 
 // LegQuality is the media summary of one leg.

@@ -40,6 +40,12 @@ type Config struct {
 	Codecs       []codec.Codec // offered and accepted, in order of preference
 	Country      string        // home country for classifying dialled numbers
 	Emergency    []string      // always allowed, whatever the permissions
+	// MinSE is the shortest session interval the PBX accepts (RFC 4028
+	// §5); default 90 s, the RFC's floor, which tests may go below.
+	MinSE time.Duration
+	// SessionExpires is the session interval the PBX asks of callees
+	// (RFC 4028 §7.1); default 1800 s.
+	SessionExpires time.Duration
 }
 
 // Clients are the SIP clients and contacts per transport ("UDP", "TCP").
@@ -87,6 +93,12 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 	}
 	if cfg.MediaTimeout == 0 {
 		cfg.MediaTimeout = 60 * time.Second
+	}
+	if cfg.MinSE <= 0 {
+		cfg.MinSE = DefaultMinSE
+	}
+	if cfg.SessionExpires < cfg.MinSE {
+		cfg.SessionExpires = max(DefaultSessionExpires, cfg.MinSE)
 	}
 	b := &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
 		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{}}

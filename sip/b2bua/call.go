@@ -51,6 +51,9 @@ type Call struct {
 	// offerInAck: an offer the PBX sent in a 2xx waits for its answer in
 	// the ACK (RFC 3264 §4), per side: 0 the caller, 1 the callee.
 	offerInAck [2]bool
+	// sessions are the session timers of the legs (RFC 4028), per side
+	// like offerInAck (sessiontimer.go).
+	sessions [2]*legSession
 	// infoDigits queues the digits received by INFO for the other party
 	// (info.go); nil until the first one.
 	infoDigits chan infoDigit
@@ -158,6 +161,7 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		if stop != nil {
 			stop()
 		}
+		c.stopSessions()
 		if relay != nil {
 			relay.Stop()
 		}

@@ -493,6 +493,9 @@ func (b *B2BUA) dial(ctx context.Context, bd registrar.Binding, spec dialSpec) (
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: callee.Number, Host: toHost}, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("Allow", allowed))
+	for _, h := range b.timerHeaders() {
+		req.AppendHeader(h)
+	}
 	for _, h := range spec.headers {
 		req.AppendHeader(h)
 	}
@@ -574,6 +577,7 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	c.stopWatch = stop
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
+	c.armCallee(won.sess.InviteResponse)
 	return nil
 }
 
@@ -637,6 +641,7 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	for _, h := range okHeaders() {
 		res.AppendHeader(h)
 	}
+	c.armCaller(dlg.InviteRequest, res)
 	err := dlg.WriteResponse(res)
 	if err != nil && cancelledByCaller(dlg, err) {
 		// The CANCEL was handled just before the 2xx: the caller never
@@ -670,13 +675,13 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	}
 }
 
-const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO"
+const allowed = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
 
 // okHeaders go on every 2xx to an INVITE (RFC 3261 §13.3.1.4): the methods
-// the PBX takes within its dialogs (§20.5) and the extensions it supports,
-// none so far, which §20.37 lets the header say with an empty list.
+// the PBX takes within its dialogs (§20.5) and the extensions it supports
+// (§20.37): session timers (RFC 4028 §9).
 func okHeaders() []sip.Header {
-	return []sip.Header{sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", "")}
+	return []sip.Header{sip.NewHeader("Allow", allowed), sip.NewHeader("Supported", "timer")}
 }
 
 // headerSafe strips control characters, quotes and backslashes, which would

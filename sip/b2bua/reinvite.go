@@ -14,6 +14,23 @@ import (
 // reinvite answers an in-dialog INVITE from one leg with our own SDP for that
 // leg (RFC 3264 §8), and tells the other leg when the hold state changed.
 func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) {
+	c.answerInDialog(req, tx, fromA, false)
+}
+
+// update answers an UPDATE from one leg (RFC 3311 §5.2): with our SDP when
+// it carries an offer, as a re-INVITE would be answered, and without a body
+// when it is only a session refresh (RFC 4028 §7.4).
+func (c *Call) update(req *sip.Request, tx sip.ServerTransaction, fromA bool) {
+	c.answerInDialog(req, tx, fromA, true)
+}
+
+// answerInDialog answers a re-INVITE or an UPDATE: a new offer is answered,
+// the leg's session timer is refreshed and its terms go in the 2xx
+// (RFC 4028 §9).
+func (c *Call) answerInDialog(req *sip.Request, tx sip.ServerTransaction, fromA, update bool) {
+	if c.b2b.refuseBrief(req, tx) {
+		return
+	}
 	c.mu.Lock()
 	if c.state != call.StateAnswered {
 		c.mu.Unlock()
@@ -63,7 +80,7 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 		local.Streams, local.Index = m.Streams, m.Index // RFC 3264 §6, §8
 		local.Version++
 	}
-	if len(req.Body()) == 0 {
+	if len(req.Body()) == 0 && !update {
 		// A re-INVITE without SDP: our 2xx carries the offer, the ACK the
 		// answer (RFC 3261 §14.2, RFC 3264 §4).
 		side := 1
@@ -76,9 +93,17 @@ func (c *Call) reinvite(req *sip.Request, tx sip.ServerTransaction, fromA bool) 
 	c.mu.Unlock()
 
 	res := sip.NewSDPResponseFromRequest(req, body)
+	if update && len(req.Body()) == 0 {
+		// An UPDATE without an offer gets no answer (RFC 3311 §5.2).
+		res = sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	}
 	ua := c.b2b.dialogUA(req.Transport())
 	res.AppendHeader(sip.HeaderClone(&ua.ContactHDR))
 	for _, h := range okHeaders() {
+		res.AppendHeader(h)
+	}
+	// Any refresh from the leg restarts its session timer (RFC 4028 §10).
+	for _, h := range c.refreshed(fromA, answerTerms(req, c.b2b.cfg.MinSE)).headers() {
 		res.AppendHeader(h)
 	}
 	_ = tx.Respond(res)
@@ -138,4 +163,15 @@ func (c *Call) relayHold(toA bool, dir sdp.Direction) {
 			leg.SetRemote(remoteOf(m, f))
 		}
 	}
+}
+
+// HandleUpdate answers an UPDATE within a call (RFC 3311): an offer or a
+// session refresh (RFC 4028).
+func (b *B2BUA) HandleUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	c, d, isA := b.lookup(req)
+	if d == nil {
+		noCall(req, tx)
+		return
+	}
+	c.update(req, tx, isA)
 }

@@ -67,6 +67,14 @@ type Config struct {
 	// starts the call's audio before the answer, and the call keeps the
 	// arrival time of every packet (Arrivals, AnsweredAt, HeardEarly).
 	EarlyMedia bool
+	// SessionExpires, in seconds, asks for a session timer (RFC 4028):
+	// dialling, the INVITE carries Session-Expires and Supported: timer;
+	// answering, the 200 carries Session-Expires with Refresher.
+	SessionExpires int
+	// Refresher is the refresher parameter ("uac" or "uas"): asked for
+	// when dialling (none when empty), given when answering (default
+	// "uac", the PBX refreshes).
+	Refresher string
 }
 
 // Phone is a SIP phone on a loopback UDP port.
@@ -87,6 +95,8 @@ type Phone struct {
 	incoming chan *Call
 	waiting  map[string]chan struct{} // AnswerOnCancel: ringing calls by Call-ID
 	ringing  int
+
+	refreshes []string // methods of the in-dialog refreshes received (timer.go)
 }
 
 // New starts a phone listening on 127.0.0.1.
@@ -129,6 +139,7 @@ func New(cfg Config) (*Phone, error) {
 	srv.OnInvite(p.onInvite)
 	srv.OnAck(func(req *sip.Request, tx sip.ServerTransaction) { _ = p.dsc.ReadAck(req, tx) })
 	srv.OnBye(p.onBye)
+	srv.OnUpdate(p.onUpdate)
 	srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
 	})
@@ -185,7 +196,10 @@ func (p *Phone) Register(ctx context.Context, expires int) (*sip.Response, error
 }
 
 // DialError is a final non-2xx answer to a call.
-type DialError struct{ Code int }
+type DialError struct {
+	Code int
+	Res  *sip.Response // the final response
+}
 
 func (e *DialError) Error() string { return fmt.Sprintf("call failed with %d", e.Code) }
 
@@ -201,6 +215,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 	if !p.cfg.DelayedOffer {
 		req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 		req.SetBody(c.localSDP(sdp.SendRecv))
+	}
+	for _, h := range p.timerHeaders(true) {
+		req.AppendHeader(h)
 	}
 	sess, err := p.dcc.WriteInvite(ctx, req)
 	if err != nil {
@@ -221,7 +238,7 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 		c.stopMedia()
 		var de *sipgo.ErrDialogResponse
 		if errors.As(err, &de) {
-			return nil, &DialError{Code: de.Res.StatusCode}
+			return nil, &DialError{Code: de.Res.StatusCode, Res: de.Res}
 		}
 		return nil, err
 	}
@@ -353,7 +370,11 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.server = dlg
 	c.headers = req
 	c.mu.Unlock()
-	if err := dlg.RespondSDP(c.localSDP(sdp.SendRecv)); err != nil && dlg.LoadState() < sip.DialogStateConfirmed {
+	ok := sip.NewSDPResponseFromRequest(dlg.InviteRequest, c.localSDP(sdp.SendRecv))
+	for _, h := range p.timerHeaders(false) {
+		ok.AppendHeader(h)
+	}
+	if err := dlg.WriteResponse(ok); err != nil && dlg.LoadState() < sip.DialogStateConfirmed {
 		// (Confirmed or Ended with an error: the BYE that follows the ACK
 		// at once was handled first; the call existed and is over.)
 		c.stopMedia()
@@ -413,6 +434,7 @@ func (p *Phone) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 	res := sip.NewSDPResponseFromRequest(req, c.localSDP(m.Direction.Reverse()))
 	res.AppendHeader(sip.HeaderClone(&p.contact))
+	p.noteRefresh(req, res)
 	_ = tx.Respond(res)
 }
 
