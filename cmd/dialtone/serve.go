@@ -30,7 +30,7 @@ type serveCmd struct {
 	RTPPorts             string        `name:"rtp-ports" env:"DIALTONE_RTP_PORTS" default:"10000-20000" help:"UDP port range for RTP, as MIN-MAX."`
 	Advertise            string        `name:"advertise" env:"DIALTONE_ADVERTISE" help:"IP address put in SIP and SDP when it differs from the listening one (default: derived)."`
 	Digest               []string      `name:"digest-algorithms" env:"DIALTONE_DIGEST_ALGORITHMS" default:"MD5" help:"SIP digest algorithms offered (MD5, SHA-256), in order of preference; an extension may have its own list. SHA-256 is opt-in: many phones give up on any SHA-256 challenge."`
-	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up calls with no RTP in either direction for this long."`
+	MediaTimeout         time.Duration `name:"media-timeout" env:"DIALTONE_MEDIA_TIMEOUT" default:"60s" help:"Hang up a call when a party that should send RTP has sent none for this long."`
 	Emergency            []string      `name:"emergency-numbers" env:"DIALTONE_EMERGENCY_NUMBERS" default:"911,933,112" help:"Numbers always allowed, over the highest-priority trunk."`
 	MinSE                time.Duration `name:"min-se" env:"DIALTONE_MIN_SE" default:"90s" help:"Shortest SIP session timer interval accepted (RFC 4028 Min-SE); shorter requests get 422."`
 	SessionExpires       time.Duration `name:"session-expires" env:"DIALTONE_SESSION_EXPIRES" default:"30m" help:"SIP session timer interval asked of called phones and trunks (RFC 4028)."`
