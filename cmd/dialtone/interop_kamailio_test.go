@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -67,9 +69,10 @@ func (k *kamailio) tail() string {
 }
 
 // startKamailio runs Kamailio with the carrier configuration, the given
-// subscribers (user → password) and placeholders, until the test ends. It
-// runs in a process group of its own, stopped as a whole.
-func startKamailio(t *testing.T, pstn netip.AddrPort, trunkUser string, subscribers [][2]string) *kamailio {
+// subscribers (user → password) and placeholders, until the test ends. A
+// call from the PBX goes to the PSTN phone of its number in numbers, else
+// to pstn. Kamailio runs in a process group of its own, stopped as a whole.
+func startKamailio(t *testing.T, pstn netip.AddrPort, numbers map[string]netip.AddrPort, trunkUser string, subscribers [][2]string) *kamailio {
 	t.Helper()
 	requireTool(t, "kamailio")
 	src, _ := filepath.Abs(filepath.Join("..", "..", "interop", "kamailio"))
@@ -94,7 +97,11 @@ func startKamailio(t *testing.T, pstn netip.AddrPort, trunkUser string, subscrib
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := strings.NewReplacer("@IP@", kamIP, "@PORT@", fmt.Sprint(kamPort), "@DB@", db, "@PBX@", kamPBXIP,
+	var routes strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(numbers)) {
+		fmt.Fprintf(&routes, "\tif ($rU == \"%s\") {\n\t\t$du = \"sip:%s\";\n\t}\n", n, numbers[n])
+	}
+	r := strings.NewReplacer("@PSTN_NUMBERS@", routes.String(), "@IP@", kamIP, "@PORT@", fmt.Sprint(kamPort), "@DB@", db, "@PBX@", kamPBXIP,
 		"@PSTN@", pstn.Addr().String(), "@PSTN_PORT@", fmt.Sprint(pstn.Port()), "@TRUNK_USER@", trunkUser)
 	cfgPath := writeFile(t, dir, "kamailio.cfg", r.Replace(string(cfg)))
 	k := &kamailio{}
@@ -126,6 +133,18 @@ func startKamailio(t *testing.T, pstn netip.AddrPort, trunkUser string, subscrib
 		t.Fatalf("kamailio did not start:\n%s", k.tail())
 	}
 	return k
+}
+
+// carrierPhone is a PSTN phone behind the carrier, on the PSTN's address.
+func carrierPhone(t *testing.T, cfg siptest.Config) *siptest.Phone {
+	t.Helper()
+	cfg.Domain, cfg.PBX, cfg.IP = kamRealm, netip.MustParseAddrPort(fmt.Sprintf("%s:%d", kamIP, kamPort)), pstnIP
+	ph, err := siptest.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ph.Close)
+	return ph
 }
 
 // trunkRecord is the newest finished call record with its trunk fields.
@@ -162,27 +181,42 @@ func (p *pbx) trunkStatus(id string) trunkStatus {
 // and is matched by To; an outbound call goes out with the trunk's From
 // user and codecs, after a trunk the carrier refuses fails over. A call
 // whose To names no number goes to the trunk's only number. Wrong
-// credentials end a registration at once with trunk_auth_failed.
+// credentials end a registration at once with trunk_auth_failed. Early
+// media crosses the carrier both ways (183 with SDP, heard before the
+// 200), and with a short session timer granted by the PSTN, the PBX's
+// refreshes pass the carrier within the dialog and keep the call up.
 func TestInteropKamailioTrunk(t *testing.T) {
 	requireTool(t, "kamailio")
 	p := startPBX(t, time.Minute, func(c *serveCmd) { c.SIP = kamPBXIP + ":0"; c.TrunkRetry = time.Minute })
 	desk := p.extension("1001", map[string]any{"outbound_caller_id": "+14155550100"})
 	phone := p.phone(desk, 600, siptest.AnswerNow, "PCMU")
-	pstn, err := siptest.New(siptest.Config{User: "+12125550123", Domain: kamRealm, PBX: netip.MustParseAddrPort(fmt.Sprintf("%s:%d", kamIP, kamPort)),
-		ToneHz: 1000, IP: pstnIP, Codecs: siptest.ParseCodecs("PCMA,PCMU")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pstn.Close)
+	pstn := carrierPhone(t, siptest.Config{User: "+12125550123", ToneHz: 1000, Codecs: siptest.ParseCodecs("PCMA,PCMU")})
+	// A PSTN line that plays early media (183 with SDP and its tone) for
+	// 2 s before it answers, and takes early media when it calls.
+	const earlyNumber = "+12125550124"
+	earlyPSTN := carrierPhone(t, siptest.Config{User: earlyNumber, ToneHz: 1000, EarlyMedia: true, RingFor: 2 * time.Second})
+	// A PSTN line that grants a 2 s session timer with the caller as
+	// refresher.
+	const timerNumber = "+12125550125"
+	timerPSTN := carrierPhone(t, siptest.Config{User: timerNumber, ToneHz: 1000, SessionExpires: 2, Refresher: "uac"})
 	const password = "carrier-secret"
-	k := startKamailio(t, pstn.Addr(), "acme", [][2]string{{"acme", password}, {"acmebad", password}})
-	create := func(body map[string]any) string {
+	k := startKamailio(t, pstn.Addr(), map[string]netip.AddrPort{earlyNumber: earlyPSTN.Addr(), timerNumber: timerPSTN.Addr()},
+		"acme", [][2]string{{"acme", password}, {"acmebad", password}})
+	createOn := func(p *pbx, body map[string]any) string {
 		t.Helper()
 		var tr struct{ ID string }
 		if code := p.call("POST", "/v1/trunks", body, &tr); code != 201 {
 			t.Fatalf("create trunk %v: %d", body, code)
 		}
 		return tr.ID
+	}
+	create := func(body map[string]any) string { t.Helper(); return createOn(p, body) }
+	addRoute := func(p *pbx, trunk string) {
+		t.Helper()
+		if code := p.call("POST", "/v1/outbound-routes", map[string]any{"name": "national", "patterns": []string{"9|NXXNXXXXXX"},
+			"prepend": "+1", "trunk_ids": []string{trunk}}, nil); code != 201 {
+			t.Fatalf("create route: %d", code)
+		}
 	}
 
 	t.Run("registration refused", func(t *testing.T) {
@@ -336,4 +370,114 @@ func TestInteropKamailioTrunk(t *testing.T) {
 			p.call("DELETE", "/v1/trunks/"+badID, nil, nil)
 		})
 	}
+
+	// Early media through the carrier, both ways: the caller hears the far
+	// side's tone from its 183 before the 200, then audio flows both ways.
+	t.Run("early media", func(t *testing.T) {
+		ctx, cancel := within(60 * time.Second)
+		defer cancel()
+		trunk := create(map[string]any{"name": "carrier early", "host": kamIP, "port": kamPort, "auth_mode": "register",
+			"username": "acme", "password": password, "realm": kamRealm, "from_user": "acme"})
+		defer p.call("DELETE", "/v1/trunks/"+trunk, nil, nil)
+		var st trunkStatus
+		if !eventually(10*time.Second, func() bool { st = p.trunkStatus(trunk); return st.Registration == "registered" }) {
+			t.Fatalf("registration: %+v\n%s", st, k.tail())
+		}
+		ext := p.extension("1002", map[string]any{"outbound_caller_id": "+14155550100"})
+		ephone := p.phoneWith(ext, siptest.Config{ToneHz: 600, EarlyMedia: true, RingFor: 2 * time.Second})
+		var number struct{ ID string }
+		if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550100", "trunk_id": trunk,
+			"route": map[string]any{"type": "extension", "extension_id": ext.ID}}, &number); code != 201 {
+			t.Fatalf("create number: %d", code)
+		}
+		defer p.call("DELETE", "/v1/numbers/"+number.ID, nil, nil)
+		addRoute(p, trunk)
+
+		calls := []struct {
+			name                        string
+			caller                      *siptest.Phone
+			number                      string
+			callee                      *siptest.Phone
+			callerHears, calleeHears    float64
+			direction, carrierSawInvite string
+		}{
+			{"outbound", ephone, "9" + earlyNumber[2:], earlyPSTN, 1000, 600, "outbound", "INVITE from " + kamPBXIP},
+			{"inbound", earlyPSTN, "+14155550100", ephone, 600, 1000, "inbound", "INVITE from " + pstnIP},
+		}
+		for _, c := range calls {
+			before := k.count(c.carrierSawInvite, "from=")
+			dialled := time.Now()
+			out, err := c.caller.Dial(ctx, c.number)
+			if err != nil {
+				t.Fatalf("%s: dial: %v", c.name, err)
+			}
+			if ringing := out.AnsweredAt().Sub(dialled); ringing < 1500*time.Millisecond {
+				t.Fatalf("%s: answered after %v, the callee rings 2 s", c.name, ringing)
+			}
+			if !out.HeardEarly(c.callerHears) {
+				t.Fatalf("%s: the caller did not hear the early media before the 200\n%s", c.name, k.tail())
+			}
+			in, err := c.callee.Incoming(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if !out.WaitHears(ctx, c.callerHears) || !in.WaitHears(ctx, c.calleeHears) {
+				t.Fatalf("%s: after the answer the parties do not hear each other", c.name)
+			}
+			_ = out.Hangup(ctx)
+			waitHungUp(t, in)
+			rec := p.lastRecord()
+			if rec.Direction != c.direction || rec.Disposition != "answered" || rec.RingSeconds < 1.5 {
+				t.Fatalf("%s: record %+v", c.name, rec)
+			}
+			if k.count(c.carrierSawInvite, "from=") == before {
+				t.Fatalf("%s: the call did not pass the carrier:\n%s", c.name, k.tail())
+			}
+		}
+	})
+
+	// Session timer through the carrier: the PSTN grants a 2 s session
+	// with the PBX as refresher; the PBX's refreshes are loose-routed by
+	// the carrier within the dialog and the call stays up with audio.
+	t.Run("session timer", func(t *testing.T) {
+		tp := startPBX(t, time.Minute, func(c *serveCmd) {
+			c.SIP = kamPBXIP + ":0"
+			c.MinSE = 2 * time.Second
+			c.SessionExpires = 4 * time.Second
+		})
+		ext := tp.extension("1001", map[string]any{"outbound_caller_id": "+14155550100"})
+		caller := tp.phone(ext, 600, siptest.AnswerNow, "PCMU")
+		// Outbound only: credentials on the INVITE, no registration (which
+		// would take the account's contact from the other PBX).
+		trunk := createOn(tp, map[string]any{"name": "carrier timer", "host": kamIP, "port": kamPort, "auth_mode": "ip",
+			"allowed_cidrs": []string{"192.0.2.1/32"}, "username": "acme", "password": password, "from_user": "acme"})
+		addRoute(tp, trunk)
+		ctx, cancel := within(60 * time.Second)
+		defer cancel()
+		before := k.count("UPDATE from "+kamPBXIP) + k.count("INVITE from "+kamPBXIP, "to="+timerNumber)
+		out, in := connect(t, ctx, caller, "9"+timerNumber[2:], timerPSTN, 1000, 600)
+		if inv := in.Invite(); inv.GetHeader("Session-Expires") == nil || inv.GetHeader("Min-SE") == nil {
+			t.Fatalf("the INVITE at the PSTN asks for no session timer:\n%s", inv.String())
+		}
+		stillUp(t, in, 4500*time.Millisecond)
+		got := timerPSTN.Refreshes()
+		if len(got) < 3 {
+			t.Fatalf("refreshes received by the PSTN: %v\n%s", got, k.tail())
+		}
+		// Every refresh passed the carrier, besides the INVITE that set
+		// the call up.
+		if n := k.count("UPDATE from "+kamPBXIP) + k.count("INVITE from "+kamPBXIP, "to="+timerNumber) - before; n < len(got)+1 {
+			t.Fatalf("the carrier relayed %d requests from the PBX for %d refreshes:\n%s", n, len(got), k.tail())
+		}
+		if !out.WaitHears(ctx, 1000) || !in.WaitHears(ctx, 600) {
+			t.Fatal("audio stopped after the refreshes")
+		}
+		if err := out.Hangup(ctx); err != nil {
+			t.Fatal(err)
+		}
+		waitHungUp(t, in)
+		if r := tp.lastRecord(); r.Disposition != "answered" || r.HangupCause != "normal_clearing" {
+			t.Fatalf("record %s/%s", r.Disposition, r.HangupCause)
+		}
+	})
 }
