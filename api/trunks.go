@@ -44,14 +44,14 @@ type TrunkCreate struct {
 	AuthMode        *string  `json:"auth_mode,omitempty" enum:"register,ip"`
 	Username        *string  `json:"username,omitempty" maxLength:"100"`
 	Password        *string  `json:"password,omitempty" writeOnly:"true" maxLength:"128"`
-	Realm           *string  `json:"realm,omitempty" maxLength:"253"`
+	Realm           *string  `json:"realm,omitempty" maxLength:"253" doc:"When set, only a challenge for this realm is answered with the credentials; any other fails the attempt with trunk_auth_failed."`
 	RegisterExpires *int     `json:"register_expires,omitempty" doc:"Seconds, 60 to 86400. Default 3600."`
 	AllowedCIDRs    []string `json:"allowed_cidrs,omitempty" maxItems:"50"`
 	OutboundProxy   *string  `json:"outbound_proxy,omitempty" maxLength:"253"`
-	FromUser        *string  `json:"from_user,omitempty" maxLength:"100"`
-	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253"`
+	FromUser        *string  `json:"from_user,omitempty" maxLength:"100" doc:"User part of From in calls and REGISTER (REGISTER defaults to the username); when set, the caller ID goes in P-Asserted-Identity."`
+	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253" doc:"Host part of From in calls and REGISTER; default the trunk host."`
 	DIDSource       *string  `json:"did_source,omitempty" enum:"request_uri,to" doc:"Default request_uri."`
-	Codecs          []string `json:"codecs,omitempty" maxItems:"2" doc:"Default PCMU, PCMA."`
+	Codecs          []string `json:"codecs,omitempty" maxItems:"2" doc:"Codecs offered to the trunk, in this order, and the only ones accepted from it. Default PCMU, PCMA."`
 	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0" doc:"0, the default, means no limit."`
 	Enabled         *bool    `json:"enabled,omitempty" doc:"Default true."`
 }
@@ -65,14 +65,14 @@ type TrunkPatch struct {
 	AuthMode        *string  `json:"auth_mode,omitempty" enum:"register,ip"`
 	Username        *string  `json:"username,omitempty" maxLength:"100"`
 	Password        *string  `json:"password,omitempty" writeOnly:"true" maxLength:"128"`
-	Realm           *string  `json:"realm,omitempty" maxLength:"253"`
+	Realm           *string  `json:"realm,omitempty" maxLength:"253" doc:"When set, only a challenge for this realm is answered with the credentials; any other fails the attempt with trunk_auth_failed."`
 	RegisterExpires *int     `json:"register_expires,omitempty"`
 	AllowedCIDRs    []string `json:"allowed_cidrs,omitempty" maxItems:"50"`
 	OutboundProxy   *string  `json:"outbound_proxy,omitempty" maxLength:"253"`
-	FromUser        *string  `json:"from_user,omitempty" maxLength:"100"`
-	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253"`
+	FromUser        *string  `json:"from_user,omitempty" maxLength:"100" doc:"User part of From in calls and REGISTER (REGISTER defaults to the username); when set, the caller ID goes in P-Asserted-Identity."`
+	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253" doc:"Host part of From in calls and REGISTER; default the trunk host."`
 	DIDSource       *string  `json:"did_source,omitempty" enum:"request_uri,to"`
-	Codecs          []string `json:"codecs,omitempty" maxItems:"2"`
+	Codecs          []string `json:"codecs,omitempty" maxItems:"2" doc:"Codecs offered to the trunk, in this order, and the only ones accepted from it."`
 	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0"`
 	Enabled         *bool    `json:"enabled,omitempty"`
 }
