@@ -184,11 +184,13 @@ func (p *PortPool) release(port int) {
 	p.free = append(p.free, idx)
 }
 
-// holds reports whether the pool has the RTP port (or the RTCP port beside
-// it) handed out. It takes no lock: the packet path calls it.
+// holds reports whether the pool has the RTP port handed out. It takes no
+// lock: the packet path calls it.
 func (p *PortPool) holds(port uint16) bool {
-	q := int(port) &^ 1
-	if q < p.min || q > p.max {
+	// Only the even RTP port is bound; the odd port beside it is not the
+	// pool's, and another program on the host (a softphone) may hold it.
+	q := int(port)
+	if q&1 != 0 || q < p.min || q > p.max {
 		return false
 	}
 	idx := (q - p.min) / 2
@@ -215,7 +217,7 @@ func (p *PortPool) loops(ap netip.AddrPort) bool {
 }
 
 // selfPort reports whether port, on one of the PBX's addresses, is one of
-// its sockets: an RTP port handed out (or its RTCP port) or a signalling port.
+// its sockets: an RTP port handed out or a signalling port.
 func (p *PortPool) selfPort(port uint16) bool {
 	return p.holds(port) || containsPort(p.self.Load().ports, port)
 }
