@@ -99,20 +99,10 @@ func (c *Call) HeardEarly(freq float64) bool {
 // answerEarly answers an incoming call as a carrier playing early media:
 // 183 with SDP and the tone at once, 180 half way, 200 after RingFor.
 func (p *Phone) answerEarly(req *sip.Request, dlg *sipgo.DialogServerSession) {
-	c, err := p.newCall()
-	if err != nil {
-		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)
+	c, accepted := p.acceptMedia(req, dlg)
+	if !accepted {
 		return
 	}
-	if err := c.start(req.Body()); err != nil {
-		c.stopMedia()
-		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		return
-	}
-	c.mu.Lock()
-	c.server = dlg
-	c.headers = req
-	c.mu.Unlock()
 	body := c.localSDP(sdp.SendRecv)
 	p.mu.Lock()
 	p.ringing++

@@ -356,20 +356,10 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	p.rung()
-	c, err := p.newCall()
-	if err != nil {
-		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)
+	c, accepted := p.acceptMedia(req, dlg)
+	if !accepted {
 		return
 	}
-	if err := c.start(req.Body()); err != nil {
-		c.stopMedia()
-		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
-		return
-	}
-	c.mu.Lock()
-	c.server = dlg
-	c.headers = req
-	c.mu.Unlock()
 	ok := sip.NewSDPResponseFromRequest(dlg.InviteRequest, c.localSDP(sdp.SendRecv))
 	for _, h := range p.timerHeaders(false) {
 		ok.AppendHeader(h)
@@ -473,4 +463,24 @@ func ParseCodecs(names string) []codec.Codec {
 		}
 	}
 	return out
+}
+
+// acceptMedia opens the media of an incoming call from its offer and ties
+// the call to its dialog; it answers 503 or 488 itself when it cannot.
+func (p *Phone) acceptMedia(req *sip.Request, dlg *sipgo.DialogServerSession) (*Call, bool) {
+	c, err := p.newCall()
+	if err != nil {
+		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media", nil)
+		return nil, false
+	}
+	if err := c.start(req.Body()); err != nil {
+		c.stopMedia()
+		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return nil, false
+	}
+	c.mu.Lock()
+	c.server = dlg
+	c.headers = req
+	c.mu.Unlock()
+	return c, true
 }
