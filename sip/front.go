@@ -31,11 +31,12 @@ func newFront(log *slog.Logger, guard *auth.Guard, flood FloodConfig) *front {
 // inspect decides about one message from src.
 func (f *front) inspect(data []byte, src netip.Addr, transport string) verdict {
 	src = sourceKey(src)
-	if f.guard.Banned(src) {
+	banned, allowed := f.guard.Standing(src)
+	if banned {
 		f.dropped.Add(1)
 		return dropped("banned")
 	}
-	if !f.guard.Allowed(src) {
+	if !allowed {
 		switch f.charge(src, transport) {
 		case floodDrop:
 			f.dropped.Add(1)

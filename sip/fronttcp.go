@@ -134,8 +134,8 @@ func (l *screenedListener) acceptLoop() {
 // closes it at once when a cap is reached or its source is banned.
 func (l *screenedListener) admit(c net.Conn) {
 	ip := sourceKey(remoteIP(c))
-	allowed := l.front.guard.Allowed(ip)
-	if l.front.guard.Banned(ip) {
+	banned, allowed := l.front.guard.Standing(ip)
+	if banned {
 		l.refuse(c, ip, "banned")
 		return
 	}

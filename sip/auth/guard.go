@@ -75,6 +75,18 @@ func (g *Guard) OnBan(f func(Ban)) { g.onBan = f }
 func (g *Guard) Banned(ip netip.Addr) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.bannedLocked(ip)
+}
+
+// Standing reports whether ip is banned now and whether it is in a network
+// that is never banned, under one lock: the SIP front asks both per packet.
+func (g *Guard) Standing(ip netip.Addr) (banned, allowed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.bannedLocked(ip), g.allowedLocked(ip)
+}
+
+func (g *Guard) bannedLocked(ip netip.Addr) bool {
 	b, ok := g.bans[ip]
 	if !ok {
 		return false
