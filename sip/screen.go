@@ -75,23 +75,25 @@ func screenMessage(data []byte, stream bool) (v verdict) {
 // have their own status code: 505 for another SIP version (RFC 3261 §8.2.2),
 // 416 for a URI scheme we do not serve, 400 otherwise.
 func checkRequestLine(data []byte, line string) (verdict, bool) {
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+	// Method SP Request-URI SP SIP-Version: exactly two spaces (RFC 3261 §7.1).
+	method, rest, ok1 := strings.Cut(line, " ")
+	uri, version, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || method == "" || uri == "" || strings.Contains(version, " ") {
 		if looksLikeRequestLine(line) {
 			return reject(data, 400, "Malformed Request-Line"), false
 		}
 		return dropped("not a sip message"), false
 	}
-	if !isToken(parts[0]) {
+	if !isToken(method) {
 		return reject(data, 400, "Malformed Method"), false
 	}
-	if !strings.EqualFold(parts[2], "SIP/2.0") { // case-insensitive (RFC 3261 §7.1)
-		if len(parts[2]) > 4 && strings.EqualFold(parts[2][:4], "SIP/") {
+	if !strings.EqualFold(version, "SIP/2.0") { // case-insensitive (RFC 3261 §7.1)
+		if len(version) > 4 && strings.EqualFold(version[:4], "SIP/") {
 			return reject(data, 505, "Version Not Supported"), false
 		}
 		return dropped("not a sip message"), false
 	}
-	scheme, rest, ok := strings.Cut(parts[1], ":")
+	scheme, rest, ok := strings.Cut(uri, ":")
 	if !ok || !isToken(scheme) {
 		return reject(data, 400, "Malformed Request-URI"), false
 	}
