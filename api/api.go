@@ -60,6 +60,12 @@ type Deps struct {
 	CORSOrigins []string
 	// Metrics serves /metrics and is told about every request (metrics.go).
 	Metrics MetricsConfig
+	// The call engine's configuration: prompts and music-on-hold classes,
+	// schedules, call plans (each declared in its resource's file).
+	Prompts    PromptRepo
+	MOHClasses MOHClassRepo
+	Schedules  ScheduleRepo
+	CallPlans  CallPlanRepo
 }
 
 type server struct {
@@ -102,6 +108,10 @@ func register(a huma.API, s *server) {
 	registerNumbers(a, s)
 	registerOutboundRoutes(a, s)
 	registerEvents(a, s)
+	registerPrompts(a, s)
+	registerMOHClasses(a, s)
+	registerSchedules(a, s)
+	registerCallPlans(a, s)
 	documentWebhooks(a)
 	documentCommon(a)
 }

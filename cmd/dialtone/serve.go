@@ -203,6 +203,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
 		Logger: log.With("component", "api"), CORSOrigins: c.CORSOrigins, Metrics: metricsCfg,
+		Prompts: db, MOHClasses: db, Schedules: db, CallPlans: db,
 	})
 	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, metrics: mon, http: &http.Server{
 		Handler:           h,
