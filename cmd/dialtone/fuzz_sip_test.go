@@ -26,6 +26,9 @@ var (
 
 const fuzzSource = "127.0.0.41"
 
+// maxDatagram is the largest UDP payload over IPv4 (65,535 - 20 - 8).
+const maxDatagram = 65507
+
 func startFuzzTarget(f *testing.F) *fuzzTarget {
 	fuzzOnce.Do(func() {
 		p := startPBX(f, 5*time.Second)
@@ -91,10 +94,14 @@ func FuzzSIPEntry(f *testing.F) {
 		assertAlive(f, ft.p)
 	})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if _, err := ft.udp.WriteTo(data, server); err != nil {
-			t.Fatal(err)
+		// A datagram carries at most 65,507 bytes of IPv4 payload; a longer
+		// input is sent whole over TCP only.
+		if len(data) <= maxDatagram {
+			if _, err := ft.udp.WriteTo(data, server); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if len(data) > 0 && len(data)%4 == 0 {
+		if len(data) > 0 && (len(data)%4 == 0 || len(data) > maxDatagram) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(fuzzSource)}, Timeout: time.Second}
 			if c, err := d.Dial("tcp", ft.p.sip.String()); err == nil {
 				_ = c.SetDeadline(time.Now().Add(50 * time.Millisecond))
