@@ -1,0 +1,125 @@
+package audio
+
+import "math"
+
+// resample converts mono samples at rate to Rate (8 kHz) with a windowed-sinc
+// polyphase low-pass filter: a Kaiser window (beta 8.6, about 85 dB stop-band)
+// around a sinc whose cutoff is 3.75 kHz, passing 3.4 kHz and stopping at
+// 4.1 kHz, so nothing above the new Nyquist frequency folds back into the band
+// a telephone carries. Input at Rate is returned as it is.
+func resample(in []float32, rate int) []float32 {
+	if rate == Rate {
+		return in
+	}
+	// Ratio up/down in lowest terms: output n sits at input position n*down/up.
+	g := gcd(rate, Rate)
+	up, down := Rate/g, rate/g
+	f := newFilter(rate, up)
+
+	n := int(int64(len(in)) * int64(up) / int64(down))
+	out := make([]float32, n)
+	half := f.half
+	for k := range out {
+		pos := int64(k) * int64(down)
+		i := int(pos / int64(up))
+		// Phase of the fractional position, rounded to the table's resolution.
+		p := int(((pos%int64(up))*int64(f.phases)*2 + int64(up)) / (2 * int64(up)))
+		if p == f.phases {
+			p, i = 0, i+1
+		}
+		taps := f.coef[p*f.taps : (p+1)*f.taps]
+		lo := i - half + 1
+		var acc float32
+		if lo >= 0 && lo+f.taps <= len(in) {
+			x := in[lo : lo+f.taps]
+			for j, c := range taps {
+				acc += c * x[j]
+			}
+		} else {
+			for j, c := range taps {
+				if idx := lo + j; idx >= 0 && idx < len(in) {
+					acc += c * in[idx]
+				}
+			}
+		}
+		out[k] = acc
+	}
+	return out
+}
+
+// filter is a windowed-sinc kernel sampled at phases fractional offsets
+// between input samples; phase p, tap j weights input sample i-half+1+j for
+// an output at position i + p/phases.
+type filter struct {
+	phases int
+	taps   int
+	half   int
+	coef   []float32
+}
+
+const (
+	cutoffHz     = 3750.0
+	transitionHz = 700.0
+	kaiserBeta   = 8.6
+	maxPhases    = 1024
+)
+
+func newFilter(rate, up int) *filter {
+	// Kaiser's estimate of the length: (A - 8) / (2.285 * delta-omega), A ≈ 85 dB.
+	dw := 2 * math.Pi * transitionHz / float64(rate)
+	length := int(math.Ceil((85-8)/(2.285*dw))) + 1
+	half := (length + 1) / 2
+	phases := min(up, maxPhases)
+	f := &filter{phases: phases, taps: 2 * half, half: half, coef: make([]float32, phases*2*half)}
+	fc := cutoffHz / float64(rate) // cycles per input sample
+	i0b := besselI0(kaiserBeta)
+	for p := range phases {
+		frac := float64(p) / float64(phases)
+		row := f.coef[p*f.taps : (p+1)*f.taps]
+		var sum float64
+		w := make([]float64, f.taps)
+		for j := range w {
+			// Distance from the output position to input sample i-half+1+j.
+			x := frac - float64(j-half+1)
+			r := x / float64(half)
+			if r <= -1 || r >= 1 {
+				continue
+			}
+			w[j] = 2 * fc * sinc(2*fc*x) * besselI0(kaiserBeta*math.Sqrt(1-r*r)) / i0b
+			sum += w[j]
+		}
+		// Unity gain at DC for every phase, so a steady level stays steady.
+		for j := range w {
+			row[j] = float32(w[j] / sum)
+		}
+	}
+	return f
+}
+
+func sinc(x float64) float64 {
+	if x == 0 {
+		return 1
+	}
+	return math.Sin(math.Pi*x) / (math.Pi * x)
+}
+
+// besselI0 is the modified Bessel function of the first kind, order 0, by its
+// power series (converges fast for the arguments a Kaiser window uses).
+func besselI0(x float64) float64 {
+	sum, term := 1.0, 1.0
+	for k := 1; k < 50; k++ {
+		term *= (x / 2) / float64(k)
+		sum += term * term
+		if term*term < sum*1e-17 {
+			break
+		}
+	}
+	return sum
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
