@@ -77,7 +77,11 @@ func decodeWAV(data []byte) (*Clip, error) {
 	}
 	mono := make([]float32, frames)
 	mixDown(w, mono)
-	return &Clip{Samples: toInt16(resample(mono, w.rate))}, nil
+	out := toInt16(resample(mono, w.rate))
+	if len(out) == 0 { // fewer input frames than one output sample
+		return nil, ErrEmpty
+	}
+	return &Clip{Samples: out}, nil
 }
 
 // mixDown converts every frame to one float sample in int16 units (full

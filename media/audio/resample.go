@@ -1,6 +1,9 @@
 package audio
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 // resample converts mono samples at rate to Rate (8 kHz) with a windowed-sinc
 // polyphase low-pass filter: a Kaiser window (beta 8.6, about 85 dB stop-band)
@@ -14,7 +17,7 @@ func resample(in []float32, rate int) []float32 {
 	// Ratio up/down in lowest terms: output n sits at input position n*down/up.
 	g := gcd(rate, Rate)
 	up, down := Rate/g, rate/g
-	f := newFilter(rate, up)
+	f := cachedFilter(rate, up)
 
 	n := int(int64(len(in)) * int64(up) / int64(down))
 	out := make([]float32, n)
@@ -61,8 +64,34 @@ const (
 	cutoffHz     = 3750.0
 	transitionHz = 700.0
 	kaiserBeta   = 8.6
-	maxPhases    = 1024
+	maxPhases    = 512
 )
+
+// filters holds the kernels of the last few rates seen; most uploads come at
+// 44.1 or 48 kHz, and designing an odd rate's kernel takes tens of ms.
+var filters struct {
+	sync.Mutex
+	byRate map[int]*filter
+}
+
+const maxCachedFilters = 8
+
+func cachedFilter(rate, up int) *filter {
+	filters.Lock()
+	f := filters.byRate[rate]
+	filters.Unlock()
+	if f != nil {
+		return f
+	}
+	f = newFilter(rate, up)
+	filters.Lock()
+	if filters.byRate == nil || len(filters.byRate) >= maxCachedFilters {
+		filters.byRate = make(map[int]*filter, maxCachedFilters)
+	}
+	filters.byRate[rate] = f
+	filters.Unlock()
+	return f
+}
 
 func newFilter(rate, up int) *filter {
 	// Kaiser's estimate of the length: (A - 8) / (2.285 * delta-omega), A ≈ 85 dB.
@@ -72,7 +101,7 @@ func newFilter(rate, up int) *filter {
 	phases := min(up, maxPhases)
 	f := &filter{phases: phases, taps: 2 * half, half: half, coef: make([]float32, phases*2*half)}
 	fc := cutoffHz / float64(rate) // cycles per input sample
-	i0b := besselI0(kaiserBeta)
+	win := kaiserWindow()
 	for p := range phases {
 		frac := float64(p) / float64(phases)
 		row := f.coef[p*f.taps : (p+1)*f.taps]
@@ -81,11 +110,15 @@ func newFilter(rate, up int) *filter {
 		for j := range w {
 			// Distance from the output position to input sample i-half+1+j.
 			x := frac - float64(j-half+1)
-			r := x / float64(half)
-			if r <= -1 || r >= 1 {
+			r := math.Abs(x) / float64(half)
+			if r >= 1 {
 				continue
 			}
-			w[j] = 2 * fc * sinc(2*fc*x) * besselI0(kaiserBeta*math.Sqrt(1-r*r)) / i0b
+			// The window is read from a fine table, linearly interpolated.
+			pos := r * windowPoints
+			k := int(pos)
+			wv := win[k] + (win[k+1]-win[k])*(pos-float64(k))
+			w[j] = 2 * fc * sinc(2*fc*x) * wv
 			sum += w[j]
 		}
 		// Unity gain at DC for every phase, so a steady level stays steady.
@@ -95,6 +128,18 @@ func newFilter(rate, up int) *filter {
 	}
 	return f
 }
+
+const windowPoints = 8192
+
+var kaiserWindow = sync.OnceValue(func() []float64 {
+	w := make([]float64, windowPoints+2)
+	i0b := besselI0(kaiserBeta)
+	for k := range windowPoints + 1 {
+		r := float64(k) / windowPoints
+		w[k] = besselI0(kaiserBeta*math.Sqrt(1-r*r)) / i0b
+	}
+	return w
+})
 
 func sinc(x float64) float64 {
 	if x == 0 {
