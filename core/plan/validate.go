@@ -324,7 +324,8 @@ func (p *Plan) checkLoops(v *core.ValidationError) {
 		state[name] = done
 		return false
 	}
-	for _, name := range sortedKeys(p.Nodes) {
+	// From the entry first, so the edge named is the one that leads back.
+	for _, name := range append([]string{p.Entry}, sortedKeys(p.Nodes)...) {
 		if visit(name) {
 			break
 		}
