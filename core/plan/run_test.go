@@ -120,8 +120,8 @@ func TestRun(t *testing.T) {
 			played:   prompts("pmt_welcome", "invalid-option", "pmt_welcome", "invalid-option", "pmt_welcome", "invalid-option", "goodbye"),
 		},
 		{
-			name:  "silent caller: timeout prompts, then the fallback",
-			graph: `{"entry": "m", "nodes": {"m": {"kind": "menu", "prompts": ["pmt_m"], "options": {"1": "op"}, "retries": 2, "timeout_prompts": ["pmt_still_there"], "fallback": "op"}, "op": {"kind": "transfer", "target": {"type": "extension", "extension_id": "ext_op"}}}}`,
+			name:     "silent caller: timeout prompts, then the fallback",
+			graph:    `{"entry": "m", "nodes": {"m": {"kind": "menu", "prompts": ["pmt_m"], "options": {"1": "op"}, "retries": 2, "timeout_prompts": ["pmt_still_there"], "fallback": "op"}, "op": {"kind": "transfer", "target": {"type": "extension", "extension_id": "ext_op"}}}}`,
 			want:     plan.Result{End: plan.EndTransferred, Target: ext("ext_op")},
 			branches: []string{"fallback", "extension"},
 			played:   prompts("pmt_m", "pmt_still_there", "pmt_m"),

@@ -96,8 +96,16 @@ func TestValidate(t *testing.T) {
 			p.Nodes["again"] = &plan.Node{Kind: plan.KindPlay, Prompts: []call.Prompt{"goodbye"}, Next: "closed"}
 		}, []string{"nodes.again.next"}},
 		{"schedule and caller name cycle refused", func(p *plan.Plan) { p.Nodes["tag"].Next = "hours" }, []string{"nodes.tag.next"}},
-		{"menu cycle allowed", func(p *plan.Plan) { p.Nodes["tag"].Next = "main"; p.Nodes["bye"].Kind = plan.KindPlay; p.Nodes["bye"].Next = "main" }, nil},
-		{"transfer to itself from the entry refused", func(p *plan.Plan) { p.Nodes["out"].Target.Kind = "call_plan"; p.Nodes["out"].Target.Number = ""; p.Nodes["out"].Target.CallPlanID = string(p.ID) }, []string{"nodes.out.target.call_plan_id"}},
+		{"menu cycle allowed", func(p *plan.Plan) {
+			p.Nodes["tag"].Next = "main"
+			p.Nodes["bye"].Kind = plan.KindPlay
+			p.Nodes["bye"].Next = "main"
+		}, nil},
+		{"transfer to itself from the entry refused", func(p *plan.Plan) {
+			p.Nodes["out"].Target.Kind = "call_plan"
+			p.Nodes["out"].Target.Number = ""
+			p.Nodes["out"].Target.CallPlanID = string(p.ID)
+		}, []string{"nodes.out.target.call_plan_id"}},
 		{"transfer to itself after a menu allowed", func(p *plan.Plan) { p.Nodes["other"].Target.CallPlanID = string(p.ID) }, nil},
 	}
 	for _, tt := range tests {
