@@ -70,6 +70,12 @@ type Leg struct {
 	// injecting mutes the relay towards this leg while DTMF is played to it,
 	// so the events' timestamps stay those of one source.
 	injecting atomic.Bool
+	// playing counts the players sending to this leg; the relay's packets
+	// towards it are dropped meanwhile. playSlot lets one Play run at a time.
+	playing  atomic.Int32
+	playSlot chan struct{}
+	// readers counts what reads the leg's socket: relays and listeners.
+	readers atomic.Int32
 
 	closeOnce sync.Once
 }
@@ -114,7 +120,7 @@ func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error)
 		return nil, err
 	}
 	l := &Leg{pool: p, conn: conn, port: port, local: netip.AddrPortFrom(advertise, uint16(port)),
-		log: slog.New(slog.DiscardHandler)}
+		log: slog.New(slog.DiscardHandler), playSlot: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(l)
 	}
@@ -206,9 +212,15 @@ func (l *Leg) send(pkt []byte, now time.Time) error {
 }
 
 func (l *Leg) write(pkt []byte, now time.Time, injected bool) error {
-	if l.injecting.Load() && !injected {
+	if !injected && (l.injecting.Load() || l.playing.Load() != 0) {
 		return nil
 	}
+	return l.transmit(pkt, now)
+}
+
+// transmit sends one packet of whatever source to the far end, in its
+// continuous stream.
+func (l *Leg) transmit(pkt []byte, now time.Time) error {
 	r := l.remote.Load()
 	if r == nil || !r.Receive {
 		return nil

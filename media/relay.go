@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/media/codec"
@@ -18,14 +19,27 @@ type Relay struct {
 	wg      sync.WaitGroup
 	stopped chan struct{}
 	once    sync.Once
+	// tap, when set, records both directions (see Tap); one atomic load
+	// per packet while it is not.
+	tap atomic.Pointer[mixer]
 }
 
 // Bridge starts relaying between a and b. It returns at once; Stop ends it.
+// Nothing else may read the legs meanwhile (a Listen, Discard, another
+// relay): a Listen started on a bridged leg returns ErrLegBusy.
 func Bridge(a, b *Leg) *Relay {
 	r := &Relay{a: a, b: b, stopped: make(chan struct{})}
+	for _, l := range [2]*Leg{a, b} {
+		if l.readers.Add(1) > 1 {
+			l.log.Error("rtp leg read by a relay and another reader", "port", l.port)
+		}
+		// A leg may come back to a relay after a Stop or a Listen left a
+		// deadline in the past.
+		_ = l.conn.SetReadDeadline(time.Time{})
+	}
 	r.wg.Add(2)
-	go r.pump(a, b)
-	go r.pump(b, a)
+	go r.pump(a, b, 0)
+	go r.pump(b, a, 1)
 	return r
 }
 
@@ -36,12 +50,16 @@ func (r *Relay) Stop() {
 		now := time.Now()
 		_ = r.a.conn.SetReadDeadline(now)
 		_ = r.b.conn.SetReadDeadline(now)
+		r.wg.Wait()
+		r.a.readers.Add(-1)
+		r.b.readers.Add(-1)
 	})
 	r.wg.Wait()
 }
 
-// pump reads from src and forwards to dst until the relay stops or src closes.
-func (r *Relay) pump(src, dst *Leg) {
+// pump reads from src and forwards to dst until the relay stops or src
+// closes; dir (0: a to b, 1: b to a) names the direction for the tap.
+func (r *Relay) pump(src, dst *Leg, dir int) {
 	defer r.wg.Done()
 	buf := make([]byte, 1500)
 	for {
@@ -65,6 +83,9 @@ func (r *Relay) pump(src, dst *Leg) {
 		pkt, ok := forward(src, dst, buf[:n], now)
 		if !ok {
 			continue
+		}
+		if m := r.tap.Load(); m != nil {
+			m.add(dir, pkt, dst)
 		}
 		_ = dst.send(pkt, now)
 	}
