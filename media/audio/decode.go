@@ -14,7 +14,7 @@ import (
 // integer PCM (8/16/24/32-bit), IEEE float (32/64-bit) or G.711 A-law/mu-law,
 // plain or WAVE_FORMAT_EXTENSIBLE, at 8 to 192 kHz with 1 to 8 channels; the
 // channels are averaged and the rate is converted through an anti-alias
-// low-pass filter. Errors wrap ErrNotAudio, ErrEmpty, ErrTooLong or
+// low-pass filter. MP3 (MPEG-1/2/2.5 Layer III) is decoded too. Errors wrap ErrNotAudio, ErrEmpty, ErrTooLong or
 // ErrUnsupported. Callers bound the input by MaxUploadBytes.
 func Decode(data []byte) (*Clip, error) {
 	switch {

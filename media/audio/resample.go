@@ -10,9 +10,13 @@ import (
 // around a sinc whose cutoff is 3.75 kHz, passing 3.4 kHz and stopping at
 // 4.1 kHz, so nothing above the new Nyquist frequency folds back into the band
 // a telephone carries. Input at Rate is returned as it is.
-func resample(in []float32, rate int) []float32 {
+func resample[T int16 | float32](in []T, rate int) []float32 {
 	if rate == Rate {
-		return in
+		out := make([]float32, len(in))
+		for i, v := range in {
+			out[i] = float32(v)
+		}
+		return out
 	}
 	// Ratio up/down in lowest terms: output n sits at input position n*down/up.
 	g := gcd(rate, Rate)
@@ -36,12 +40,12 @@ func resample(in []float32, rate int) []float32 {
 		if lo >= 0 && lo+f.taps <= len(in) {
 			x := in[lo : lo+f.taps]
 			for j, c := range taps {
-				acc += c * x[j]
+				acc += c * float32(x[j])
 			}
 		} else {
 			for j, c := range taps {
 				if idx := lo + j; idx >= 0 && idx < len(in) {
-					acc += c * in[idx]
+					acc += c * float32(in[idx])
 				}
 			}
 		}
