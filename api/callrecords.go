@@ -25,26 +25,27 @@ type CallMedia struct {
 
 // CallRecord is the record of one call.
 type CallRecord struct {
-	ID          string     `json:"id" example:"call_8d2kx0c4m1q7w9za"`
-	SIPCallID   string     `json:"sip_call_id"`
-	Direction   string     `json:"direction" enum:"internal,inbound,outbound"`
-	FromNumber  string     `json:"from_number"`
-	FromName    string     `json:"from_name"`
-	ToNumber    string     `json:"to_number"`
-	TrunkID     string     `json:"trunk_id,omitempty"`
-	NumberID    string     `json:"number_id,omitempty"`
-	Attempts    int        `json:"trunk_attempts,omitempty" doc:"Outbound calls: trunks tried; more than one after failover."`
-	Dialled     string     `json:"dialled,omitempty" doc:"What the caller dialled; to_number is the normalised number called."`
-	CallerID    string     `json:"caller_id_presented,omitempty" doc:"Outbound calls: the caller ID sent to the trunk."`
-	StartedAt   time.Time  `json:"started_at"`
-	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
-	EndedAt     *time.Time `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
-	RingSeconds float64    `json:"ring_seconds"`
-	TalkSeconds float64    `json:"talk_seconds"`
-	Disposition string     `json:"disposition" enum:"answered,no_answer,busy,failed,cancelled,"`
-	HangupCause string     `json:"hangup_cause" example:"normal_clearing"`
-	HangupBy    string     `json:"hangup_by" enum:"caller,callee,system,"`
-	Media       CallMedia  `json:"media"`
+	ID          string          `json:"id" example:"call_8d2kx0c4m1q7w9za"`
+	SIPCallID   string          `json:"sip_call_id"`
+	Direction   string          `json:"direction" enum:"internal,inbound,outbound"`
+	FromNumber  string          `json:"from_number"`
+	FromName    string          `json:"from_name"`
+	ToNumber    string          `json:"to_number"`
+	TrunkID     string          `json:"trunk_id,omitempty"`
+	NumberID    string          `json:"number_id,omitempty"`
+	Attempts    int             `json:"trunk_attempts,omitempty" doc:"Outbound calls: trunks tried; more than one after failover."`
+	Dialled     string          `json:"dialled,omitempty" doc:"What the caller dialled; to_number is the normalised number called."`
+	CallerID    string          `json:"caller_id_presented,omitempty" doc:"Outbound calls: the caller ID sent to the trunk."`
+	StartedAt   time.Time       `json:"started_at"`
+	AnsweredAt  *time.Time      `json:"answered_at,omitempty"`
+	EndedAt     *time.Time      `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
+	RingSeconds float64         `json:"ring_seconds"`
+	TalkSeconds float64         `json:"talk_seconds"`
+	Disposition string          `json:"disposition" enum:"answered,no_answer,busy,failed,cancelled,"`
+	HangupCause string          `json:"hangup_cause" example:"normal_clearing"`
+	HangupBy    string          `json:"hangup_by" enum:"caller,callee,system,"`
+	Media       CallMedia       `json:"media"`
+	PlanPath    []call.PlanStep `json:"plan_path,omitempty" doc:"The nodes of call plans the call went through, in order, with the digits pressed at each."`
 }
 
 func toCallRecord(r *call.Record) CallRecord {
@@ -53,6 +54,7 @@ func toCallRecord(r *call.Record) CallRecord {
 		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, Dialled: r.Dialled, CallerID: r.CallerIDPresented, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingSeconds: r.RingSeconds(), TalkSeconds: r.TalkSeconds(), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
+		PlanPath: r.PlanPath,
 	}
 }
 

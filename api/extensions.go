@@ -35,6 +35,8 @@ type Extension struct {
 	HideFromDirectory  bool      `json:"hide_from_directory"`
 	CallPermissions    []string  `json:"call_permissions" nullable:"false" doc:"Classes of outside numbers the extension may call: internal, local, national, mobile, international, premium."`
 	EmergencyCallback  string    `json:"emergency_callback_number" doc:"E.164 presented on emergency calls."`
+	NamePromptID       string    `json:"name_prompt_id,omitempty" doc:"The prompt with the extension's recorded name, which dial by name plays; without one its number is read."`
+	NoAnswerCallPlanID string    `json:"no_answer_call_plan_id,omitempty" doc:"The call plan calls go to when the extension does not answer, is busy or has no phone registered."`
 	DigestAlgorithms   []string  `json:"sip_digest_algorithms" doc:"SIP digest algorithms (MD5, SHA-256) offered to this extension's phones, in order of preference, and the only ones accepted from them; null means the server's (--digest-algorithms, MD5 by default). An extension with its own list can be told from others by its challenge."`
 	CreatedAt          time.Time `json:"created_at"`
 	UpdatedAt          time.Time `json:"updated_at"`
@@ -66,6 +68,8 @@ type ExtensionCreate struct {
 	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty" doc:"Default false."`
 	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Default internal, local, national, mobile."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
+	NamePromptID       *string  `json:"name_prompt_id,omitempty" doc:"A prompt (pmt_...) with the extension's recorded name, played by dial by name."`
+	NoAnswerCallPlanID *string  `json:"no_answer_call_plan_id,omitempty" doc:"A call plan (cpl_...) calls go to when the extension does not answer, is busy or has no phone registered."`
 	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Default the server's (--digest-algorithms, MD5 by default). Many phones, baresip 1.0 among them, give up on any SHA-256 challenge."`
 }
 
@@ -89,6 +93,8 @@ type ExtensionPatch struct {
 	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty"`
 	CallPermissions    []string `json:"call_permissions,omitempty" nullable:"false" maxItems:"6" doc:"Classes of outside numbers: internal, local, national, mobile, international, premium. Admin only."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty" nullable:"true"`
+	NamePromptID       *string  `json:"name_prompt_id,omitempty" nullable:"true" doc:"A prompt (pmt_...) with the extension's recorded name; null or empty clears it."`
+	NoAnswerCallPlanID *string  `json:"no_answer_call_plan_id,omitempty" nullable:"true" doc:"A call plan (cpl_...) for calls the extension does not answer; null or empty clears it."`
 	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" nullable:"true" maxItems:"2" doc:"MD5, SHA-256 or both, in order of preference; null: the server's. Admin only."`
 }
 
@@ -112,6 +118,8 @@ type ExtensionInput struct {
 	HideFromDirectory  *bool    `json:"hide_from_directory,omitempty"`
 	CallPermissions    []string `json:"call_permissions,omitempty" maxItems:"6" doc:"Default internal, local, national, mobile."`
 	EmergencyCallback  *string  `json:"emergency_callback_number,omitempty"`
+	NamePromptID       *string  `json:"name_prompt_id,omitempty" doc:"A prompt (pmt_...) with the extension's recorded name, played by dial by name."`
+	NoAnswerCallPlanID *string  `json:"no_answer_call_plan_id,omitempty" doc:"A call plan (cpl_...) calls go to when the extension does not answer, is busy or has no phone registered."`
 	DigestAlgorithms   []string `json:"sip_digest_algorithms,omitempty" maxItems:"2" doc:"SIP digest algorithms offered to this extension's phones, in order of preference: MD5, SHA-256 or both. Omitted or null: the server's (MD5 by default). Admin only."`
 }
 
@@ -146,6 +154,8 @@ func (in *ExtensionInput) apply(spec *core.ExtensionSpec) core.ExtensionChange {
 		spec.CallPermissions = in.CallPermissions
 	}
 	set(&spec.EmergencyCallbackNumber, in.EmergencyCallback)
+	set(&spec.NamePromptID, in.NamePromptID)
+	set(&spec.NoAnswerCallPlanID, in.NoAnswerCallPlanID)
 	if in.DigestAlgorithms != nil {
 		spec.SIPDigestAlgorithms = in.DigestAlgorithms
 	}
@@ -160,6 +170,7 @@ func toExtension(e *core.Extension) Extension {
 		VoicemailPINSet: e.VoicemailPINHash != "", SIPUsername: e.SIPUsername,
 		HideFromDirectory: e.HideFromDirectory, CallPermissions: orEmpty(e.CallPermissions),
 		EmergencyCallback: e.EmergencyCallbackNumber, DigestAlgorithms: e.SIPDigestAlgorithms,
+		NamePromptID: e.NamePromptID, NoAnswerCallPlanID: e.NoAnswerCallPlanID,
 		CreatedAt: e.CreatedAt, UpdatedAt: e.UpdatedAt,
 	}
 }
@@ -485,6 +496,8 @@ var clearedBy = map[string]func(*core.ExtensionSpec, *core.ExtensionChange){
 	"sip_username":              func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPUsername = "" },
 	"emergency_callback_number": func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.EmergencyCallbackNumber = "" },
 	"sip_digest_algorithms":     func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.SIPDigestAlgorithms = nil },
+	"name_prompt_id":            func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.NamePromptID = "" },
+	"no_answer_call_plan_id":    func(s *core.ExtensionSpec, _ *core.ExtensionChange) { s.NoAnswerCallPlanID = "" },
 	"voicemail_pin": func(_ *core.ExtensionSpec, c *core.ExtensionChange) {
 		empty := ""
 		c.VoicemailPIN = &empty

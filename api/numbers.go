@@ -24,6 +24,7 @@ type Number struct {
 	RecordOutbound bool       `json:"record_outbound"`
 	BlockCallerID  bool       `json:"block_caller_id"`
 	BillingGroup   string     `json:"billing_group"`
+	MOHClassID     string     `json:"moh_class_id,omitempty" doc:"The music-on-hold class callers to this number hear when held; the default class when empty."`
 	CreatedAt      time.Time  `json:"created_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 }
@@ -36,11 +37,12 @@ type NumberCreate struct {
 	Kind           *string     `json:"kind,omitempty" enum:"local,toll_free,mobile,national" doc:"Derived from the number when omitted."`
 	Direction      *string     `json:"direction,omitempty" enum:"bidirectional,inbound_only" doc:"Default bidirectional."`
 	TrunkID        *string     `json:"trunk_id,omitempty"`
-	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.) or {\"type\":\"reject\"}."`
+	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.), {\"type\":\"call_plan\",\"call_plan_id\":...} (the PBX answers and runs the plan) or {\"type\":\"reject\"}."`
 	RecordInbound  *bool       `json:"record_inbound,omitempty"`
 	RecordOutbound *bool       `json:"record_outbound,omitempty"`
 	BlockCallerID  *bool       `json:"block_caller_id,omitempty"`
 	BillingGroup   *string     `json:"billing_group,omitempty" maxLength:"100"`
+	MOHClassID     *string     `json:"moh_class_id,omitempty" doc:"The music-on-hold class callers to this number hear when held (\"\" for the default class)."`
 }
 
 // NumberPatch is the body of update, a merge patch: fields left out keep their value.
@@ -51,17 +53,18 @@ type NumberPatch struct {
 	Kind           *string     `json:"kind,omitempty" enum:"local,toll_free,mobile,national" doc:"Derived from the number when omitted."`
 	Direction      *string     `json:"direction,omitempty" enum:"bidirectional,inbound_only"`
 	TrunkID        *string     `json:"trunk_id,omitempty"`
-	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.) or {\"type\":\"reject\"}."`
+	Route          *core.Route `json:"route,omitempty" doc:"{\"type\":\"extension\",\"extension_id\":...}, {\"type\":\"external_number\",\"number\":...} (sent out through the first outbound route matching the E.164 number, such as +.), {\"type\":\"call_plan\",\"call_plan_id\":...} (the PBX answers and runs the plan) or {\"type\":\"reject\"}."`
 	RecordInbound  *bool       `json:"record_inbound,omitempty"`
 	RecordOutbound *bool       `json:"record_outbound,omitempty"`
 	BlockCallerID  *bool       `json:"block_caller_id,omitempty"`
 	BillingGroup   *string     `json:"billing_group,omitempty" maxLength:"100"`
+	MOHClassID     *string     `json:"moh_class_id,omitempty" doc:"The music-on-hold class callers to this number hear when held (\"\" for the default class)."`
 }
 
 func (in *NumberPatch) spec(n *core.PhoneNumber) core.NumberSpec {
 	sp := core.NumberSpec{Number: n.Number, Name: n.Name, CallerIDName: n.CallerIDName, Kind: n.Kind, Direction: n.Direction,
 		TrunkID: n.TrunkID, Route: n.Route, RecordInbound: n.RecordInbound, RecordOutbound: n.RecordOutbound,
-		BlockCallerID: n.BlockCallerID, BillingGroup: n.BillingGroup}
+		BlockCallerID: n.BlockCallerID, BillingGroup: n.BillingGroup, MOHClassID: n.MOHClassID}
 	str := func(dst *string, src *string) {
 		if src != nil {
 			*dst = *src
@@ -77,6 +80,7 @@ func (in *NumberPatch) spec(n *core.PhoneNumber) core.NumberSpec {
 	str(&sp.CallerIDName, in.CallerIDName)
 	str(&sp.Direction, in.Direction)
 	str(&sp.BillingGroup, in.BillingGroup)
+	str(&sp.MOHClassID, in.MOHClassID)
 	if in.Number != nil && in.Kind == nil {
 		sp.Kind = "" // derive again for the new number
 	}
@@ -98,7 +102,7 @@ func (in *NumberPatch) spec(n *core.PhoneNumber) core.NumberSpec {
 func toNumber(n *core.PhoneNumber) Number {
 	return Number{ID: string(n.ID), Number: n.Number, Name: n.Name, CallerIDName: n.CallerIDName, Kind: string(n.Kind),
 		Direction: n.Direction, TrunkID: string(n.TrunkID), Route: n.Route, RecordInbound: n.RecordInbound,
-		RecordOutbound: n.RecordOutbound, BlockCallerID: n.BlockCallerID, BillingGroup: n.BillingGroup,
+		RecordOutbound: n.RecordOutbound, BlockCallerID: n.BlockCallerID, BillingGroup: n.BillingGroup, MOHClassID: n.MOHClassID,
 		CreatedAt: n.CreatedAt, UpdatedAt: n.UpdatedAt}
 }
 

@@ -21,6 +21,7 @@ const (
 	EventCallTransferred     EventType = "call.transferred"
 	EventCallEnded           EventType = "call.ended"
 	EventCallMissed          EventType = "call.missed"
+	EventCallPlanNode        EventType = "call.plan_node"
 	EventRegistrationCreated EventType = "registration.created"
 	EventRegistrationRemoved EventType = "registration.removed"
 	EventTrunkStatusChanged  EventType = "trunk.status_changed"
@@ -35,7 +36,7 @@ const (
 // EventTypes lists every type an integrator can subscribe to.
 var EventTypes = []EventType{
 	EventCallCreated, EventCallRinging, EventCallAnswered, EventCallHeld, EventCallResumed,
-	EventCallTransferred, EventCallEnded, EventCallMissed, EventRegistrationCreated,
+	EventCallTransferred, EventCallEnded, EventCallMissed, EventCallPlanNode, EventRegistrationCreated,
 	EventRegistrationRemoved, EventTrunkStatusChanged, EventExtensionCreated, EventExtensionUpdated,
 	EventExtensionDeleted, EventSecurityIPBanned, EventWebhookDisabled,
 }

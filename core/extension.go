@@ -37,6 +37,12 @@ type ExtensionSpec struct {
 	// challenge, where every extension on the server's list is challenged
 	// like an unknown user.
 	SIPDigestAlgorithms []string
+	// NamePromptID is the extension's recorded name, played by dial by
+	// name ("" reads its number instead).
+	NamePromptID string
+	// NoAnswerCallPlanID is the call plan calls go to when the extension
+	// does not answer, is busy or has no phone registered ("" for none).
+	NoAnswerCallPlanID string
 }
 
 // Extension is a phone user: a short number, SIP credentials and preferences.
@@ -207,10 +213,13 @@ const (
 	// FeatureHideCallerID, dialled before a number, places that one call
 	// without the caller's ID (*82 then the number, as in North America).
 	FeatureHideCallerID = "*82"
+	// FeatureScheduleToggle followed by a schedule's override code flips
+	// that schedule between closed and its hours ("night mode").
+	FeatureScheduleToggle = "*28"
 )
 
 // FeatureCodes lists every feature code; extension numbers may not shadow one.
-var FeatureCodes = []string{FeatureHideCallerID}
+var FeatureCodes = []string{FeatureHideCallerID, FeatureScheduleToggle}
 
 // ReservedNumberError reports an extension number that collides with an
 // emergency number or a feature code: equal to one, the start of one (an

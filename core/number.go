@@ -24,6 +24,7 @@ const (
 	RouteExtension      RouteType = "extension"
 	RouteExternalNumber RouteType = "external_number"
 	RouteReject         RouteType = "reject"
+	RouteCallPlan       RouteType = "call_plan"
 )
 
 // Route is a typed call target. An external_number target is reached
@@ -32,6 +33,7 @@ type Route struct {
 	Type        RouteType   `json:"type"`
 	ExtensionID ExtensionID `json:"extension_id,omitempty"`
 	Number      string      `json:"number,omitempty"`
+	CallPlanID  string      `json:"call_plan_id,omitempty"`
 }
 
 // NumberKind classifies a number.
@@ -59,9 +61,12 @@ type PhoneNumber struct {
 	RecordOutbound bool
 	BlockCallerID  bool
 	BillingGroup   string
-	Version        int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// MOHClassID is the music callers to this number hear on hold; empty
+	// for the default class.
+	MOHClassID string
+	Version    int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // NumberRepo stores phone numbers.
@@ -117,6 +122,7 @@ type NumberSpec struct {
 	RecordOutbound bool
 	BlockCallerID  bool
 	BillingGroup   string
+	MOHClassID     string
 }
 
 // Apply validates spec (numbers normalised in country) onto n.
@@ -147,27 +153,31 @@ func (spec NumberSpec) Apply(n *PhoneNumber, country string) error {
 	}
 	switch spec.Route.Type {
 	case RouteExtension:
-		if spec.Route.ExtensionID == "" || spec.Route.Number != "" {
+		if spec.Route.ExtensionID == "" || spec.Route.Number != "" || spec.Route.CallPlanID != "" {
 			v.Add("route.extension_id", "an extension route names extension_id and nothing else", spec.Route.ExtensionID)
 		}
 	case RouteExternalNumber:
-		if ext, _, err := NormalizeNumber(spec.Route.Number, country); err != nil || spec.Route.ExtensionID != "" {
+		if ext, _, err := NormalizeNumber(spec.Route.Number, country); err != nil || spec.Route.ExtensionID != "" || spec.Route.CallPlanID != "" {
 			v.Add("route.number", "an external_number route names an E.164 number and nothing else", spec.Route.Number)
 		} else {
 			spec.Route.Number = ext
 		}
+	case RouteCallPlan:
+		if spec.Route.CallPlanID == "" || spec.Route.ExtensionID != "" || spec.Route.Number != "" {
+			v.Add("route.call_plan_id", "a call_plan route names call_plan_id and nothing else", spec.Route.CallPlanID)
+		}
 	case RouteReject:
-		if spec.Route.ExtensionID != "" || spec.Route.Number != "" {
+		if spec.Route.ExtensionID != "" || spec.Route.Number != "" || spec.Route.CallPlanID != "" {
 			v.Add("route", "a reject route names nothing else", nil)
 		}
 	default:
-		v.Add("route.type", "must be extension, external_number or reject", spec.Route.Type)
+		v.Add("route.type", "must be extension, external_number, call_plan or reject", spec.Route.Type)
 	}
 	if err := v.Err(); err != nil {
 		return err
 	}
 	n.Number, n.Name, n.CallerIDName, n.Kind, n.Direction = e164, spec.Name, spec.CallerIDName, spec.Kind, spec.Direction
 	n.TrunkID, n.Route, n.RecordInbound, n.RecordOutbound = spec.TrunkID, spec.Route, spec.RecordInbound, spec.RecordOutbound
-	n.BlockCallerID, n.BillingGroup = spec.BlockCallerID, spec.BillingGroup
+	n.BlockCallerID, n.BillingGroup, n.MOHClassID = spec.BlockCallerID, spec.BillingGroup, spec.MOHClassID
 	return nil
 }

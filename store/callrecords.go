@@ -35,10 +35,12 @@ type callRecordRow struct {
 	Attempts      int           `db:"attempts"`
 	Dialled       string        `db:"dialled"`
 	CallerID      string        `db:"caller_id_presented"`
+	PlanPath      string        `db:"plan_path"`
 }
 
 const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
-	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts, dialled, caller_id_presented`
+	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts, dialled, caller_id_presented,
+	plan_path`
 
 func optMicros(t *time.Time) sql.NullInt64 {
 	if t == nil {
@@ -64,8 +66,17 @@ func toCallRecordRow(r *call.Record) callRecordRow {
 		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
 		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
 		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts,
-		Dialled: r.Dialled, CallerID: r.CallerIDPresented,
+		Dialled: r.Dialled, CallerID: r.CallerIDPresented, PlanPath: planPath(r.PlanPath),
 	}
+}
+
+// planPath is the JSON of a call's way through call plans ("" for none).
+func planPath(steps []call.PlanStep) string {
+	if len(steps) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(steps)
+	return string(b)
 }
 
 func (row *callRecordRow) record() *call.Record {
@@ -79,6 +90,9 @@ func (row *callRecordRow) record() *call.Record {
 	}
 	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
 	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
+	if row.PlanPath != "" {
+		_ = json.Unmarshal([]byte(row.PlanPath), &r.PlanPath)
+	}
 	return r
 }
 
@@ -86,7 +100,8 @@ func (row *callRecordRow) record() *call.Record {
 func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
 	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
 		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
-		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts, :dialled, :caller_id_presented)`,
+		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts, :dialled, :caller_id_presented,
+		:plan_path)`,
 		toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("create call record %s: %w", r.ID, err)
@@ -100,7 +115,7 @@ func (db *DB) FinishCallRecord(ctx context.Context, r *call.Record) error {
 		ended_at = :ended_at, disposition = :disposition, hangup_cause = :hangup_cause,
 		hangup_by = :hangup_by, caller_quality = :caller_quality, callee_quality = :callee_quality,
 		from_name = :from_name, trunk_id = :trunk_id, attempts = :attempts,
-		caller_id_presented = :caller_id_presented WHERE id = :id`, toCallRecordRow(r))
+		caller_id_presented = :caller_id_presented, plan_path = :plan_path WHERE id = :id`, toCallRecordRow(r))
 	if err != nil {
 		return fmt.Errorf("finish call record %s: %w", r.ID, err)
 	}

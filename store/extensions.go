@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,33 +15,35 @@ import (
 var _ core.ExtensionRepo = (*DB)(nil)
 
 type extensionRow struct {
-	ID                 string `db:"id"`
-	Number             string `db:"number"`
-	Name               string `db:"name"`
-	Email              string `db:"email"`
-	Mobile             string `db:"mobile"`
-	OutboundCallerID   string `db:"outbound_caller_id"`
-	Language           string `db:"language"`
-	Timezone           string `db:"timezone"`
-	Enabled            bool   `db:"enabled"`
-	RingTimeoutSeconds int    `db:"ring_timeout_seconds"`
-	VoicemailEnabled   bool   `db:"voicemail_enabled"`
-	VoicemailPINHash   string `db:"voicemail_pin_hash"`
-	SIPUsername        string `db:"sip_username"`
-	SIPPasswordSealed  []byte `db:"sip_password_sealed"`
-	HideFromDirectory  bool   `db:"hide_from_directory"`
-	CallPermissions    string `db:"call_permissions"`
-	EmergencyCallback  string `db:"emergency_callback_number"`
-	DigestAlgorithms   string `db:"sip_digest_algorithms"`
-	Version            int64  `db:"version"`
-	CreatedAt          int64  `db:"created_at"`
-	UpdatedAt          int64  `db:"updated_at"`
+	ID                 string         `db:"id"`
+	Number             string         `db:"number"`
+	Name               string         `db:"name"`
+	Email              string         `db:"email"`
+	Mobile             string         `db:"mobile"`
+	OutboundCallerID   string         `db:"outbound_caller_id"`
+	Language           string         `db:"language"`
+	Timezone           string         `db:"timezone"`
+	Enabled            bool           `db:"enabled"`
+	RingTimeoutSeconds int            `db:"ring_timeout_seconds"`
+	VoicemailEnabled   bool           `db:"voicemail_enabled"`
+	VoicemailPINHash   string         `db:"voicemail_pin_hash"`
+	SIPUsername        string         `db:"sip_username"`
+	SIPPasswordSealed  []byte         `db:"sip_password_sealed"`
+	HideFromDirectory  bool           `db:"hide_from_directory"`
+	CallPermissions    string         `db:"call_permissions"`
+	EmergencyCallback  string         `db:"emergency_callback_number"`
+	DigestAlgorithms   string         `db:"sip_digest_algorithms"`
+	NamePromptID       sql.NullString `db:"name_prompt_id"`
+	NoAnswerCallPlanID sql.NullString `db:"no_answer_call_plan_id"`
+	Version            int64          `db:"version"`
+	CreatedAt          int64          `db:"created_at"`
+	UpdatedAt          int64          `db:"updated_at"`
 }
 
 const extensionColumns = `id, number, name, email, mobile, outbound_caller_id, language, timezone,
 	enabled, ring_timeout_seconds, voicemail_enabled, voicemail_pin_hash, sip_username,
 	sip_password_sealed, hide_from_directory, call_permissions, emergency_callback_number, sip_digest_algorithms,
-	version, created_at, updated_at`
+	name_prompt_id, no_answer_call_plan_id, version, created_at, updated_at`
 
 func (db *DB) extensionToRow(e *core.Extension) extensionRow {
 	return extensionRow{
@@ -51,7 +54,8 @@ func (db *DB) extensionToRow(e *core.Extension) extensionRow {
 		SIPPasswordSealed: db.sealer.seal(e.SIPPassword.Reveal()), HideFromDirectory: e.HideFromDirectory,
 		CallPermissions: strings.Join(e.CallPermissions, ","), EmergencyCallback: e.EmergencyCallbackNumber,
 		DigestAlgorithms: strings.Join(e.SIPDigestAlgorithms, ","),
-		Version:          e.Version, CreatedAt: micros(e.CreatedAt), UpdatedAt: micros(e.UpdatedAt),
+		NamePromptID:     nullString(e.NamePromptID), NoAnswerCallPlanID: nullString(e.NoAnswerCallPlanID),
+		Version: e.Version, CreatedAt: micros(e.CreatedAt), UpdatedAt: micros(e.UpdatedAt),
 	}
 }
 
@@ -69,6 +73,7 @@ func (db *DB) rowToExtension(r *extensionRow) (*core.Extension, error) {
 			SIPUsername: r.SIPUsername, HideFromDirectory: r.HideFromDirectory,
 			CallPermissions: splitTypes(r.CallPermissions), EmergencyCallbackNumber: r.EmergencyCallback,
 			SIPDigestAlgorithms: splitTypes(r.DigestAlgorithms),
+			NamePromptID:        r.NamePromptID.String, NoAnswerCallPlanID: r.NoAnswerCallPlanID.String,
 		},
 		SIPPassword:      core.Secret(pw),
 		VoicemailPINHash: r.VoicemailPINHash,
@@ -92,15 +97,31 @@ func extensionConflict(ctx context.Context, q sqlx.QueryerContext, err error, e 
 	return err
 }
 
+// extensionRefsValid names a recorded name or call plan that does not exist.
+func extensionRefsValid(ctx context.Context, q sqlx.QueryerContext, e *core.Extension) error {
+	var v core.ValidationError
+	var one int
+	if e.NamePromptID != "" && sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM prompts WHERE id = ?`, e.NamePromptID) != nil {
+		v.Add("name_prompt_id", "names no prompt", e.NamePromptID)
+	}
+	if e.NoAnswerCallPlanID != "" && sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM call_plans WHERE id = ?`, e.NoAnswerCallPlanID) != nil {
+		v.Add("no_answer_call_plan_id", "names no call plan", e.NoAnswerCallPlanID)
+	}
+	return v.Err()
+}
+
 // CreateExtension inserts a new extension and appends events with it.
 func (db *DB) CreateExtension(ctx context.Context, e *core.Extension, events ...core.Event) error {
 	row := db.extensionToRow(e)
 	return db.commitWithEvents(ctx, events, func(tx *sqlx.Tx) error {
+		if err := extensionRefsValid(ctx, tx, e); err != nil {
+			return err
+		}
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO extensions (`+extensionColumns+`) VALUES (
 			:id, :number, :name, :email, :mobile, :outbound_caller_id, :language, :timezone,
 			:enabled, :ring_timeout_seconds, :voicemail_enabled, :voicemail_pin_hash, :sip_username,
 			:sip_password_sealed, :hide_from_directory, :call_permissions, :emergency_callback_number, :sip_digest_algorithms,
-			:version, :created_at, :updated_at)`, row)
+			:name_prompt_id, :no_answer_call_plan_id, :version, :created_at, :updated_at)`, row)
 		return extensionConflict(ctx, tx, err, e)
 	})
 }
@@ -187,6 +208,9 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 		if current != expectVersion {
 			return fmt.Errorf("extension %s is at version %d, not %d: %w", e.ID, current, expectVersion, core.ErrPrecondition)
 		}
+		if err := extensionRefsValid(ctx, tx, e); err != nil {
+			return err
+		}
 		row := db.extensionToRow(e)
 		row.Version = current + 1
 		_, err := tx.NamedExecContext(ctx, `UPDATE extensions SET
@@ -197,7 +221,7 @@ func (db *DB) UpdateExtension(ctx context.Context, e *core.Extension, expectVers
 			sip_username = :sip_username, sip_password_sealed = :sip_password_sealed,
 			hide_from_directory = :hide_from_directory, call_permissions = :call_permissions,
 			emergency_callback_number = :emergency_callback_number, sip_digest_algorithms = :sip_digest_algorithms,
-			version = :version, updated_at = :updated_at
+			name_prompt_id = :name_prompt_id, no_answer_call_plan_id = :no_answer_call_plan_id, version = :version, updated_at = :updated_at
 			WHERE id = :id`, row)
 		if err != nil {
 			return extensionConflict(ctx, tx, err, e)

@@ -27,13 +27,16 @@ type numberRow struct {
 	RecordOutbound   bool           `db:"record_outbound"`
 	BlockCallerID    bool           `db:"block_caller_id"`
 	BillingGroup     string         `db:"billing_group"`
+	CallPlanID       sql.NullString `db:"call_plan_id"`
+	MOHClassID       sql.NullString `db:"moh_class_id"`
 	Version          int64          `db:"version"`
 	CreatedAt        int64          `db:"created_at"`
 	UpdatedAt        int64          `db:"updated_at"`
 }
 
 const numberColumns = `id, number, name, caller_id_name, kind, direction, trunk_id, route_type, route_extension_id,
-	route_number, record_inbound, record_outbound, block_caller_id, billing_group, version, created_at, updated_at`
+	route_number, record_inbound, record_outbound, block_caller_id, billing_group, call_plan_id, moh_class_id, version,
+	created_at, updated_at`
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
@@ -42,13 +45,16 @@ func toNumberRow(n *core.PhoneNumber) numberRow {
 		Direction: n.Direction, TrunkID: nullString(string(n.TrunkID)), RouteType: string(n.Route.Type),
 		RouteExtensionID: nullString(string(n.Route.ExtensionID)), RouteNumber: n.Route.Number,
 		RecordInbound: n.RecordInbound, RecordOutbound: n.RecordOutbound, BlockCallerID: n.BlockCallerID,
-		BillingGroup: n.BillingGroup, Version: n.Version, CreatedAt: micros(n.CreatedAt), UpdatedAt: micros(n.UpdatedAt)}
+		BillingGroup: n.BillingGroup, CallPlanID: nullString(n.Route.CallPlanID), MOHClassID: nullString(n.MOHClassID),
+		Version: n.Version, CreatedAt: micros(n.CreatedAt), UpdatedAt: micros(n.UpdatedAt)}
 }
 
 func (r *numberRow) number() *core.PhoneNumber {
 	return &core.PhoneNumber{ID: core.NumberID(r.ID), Number: r.Number, Name: r.Name, CallerIDName: r.CallerIDName,
 		Kind: core.NumberKind(r.Kind), Direction: r.Direction, TrunkID: core.TrunkID(r.TrunkID.String),
-		Route:         core.Route{Type: core.RouteType(r.RouteType), ExtensionID: core.ExtensionID(r.RouteExtensionID.String), Number: r.RouteNumber},
+		Route: core.Route{Type: core.RouteType(r.RouteType), ExtensionID: core.ExtensionID(r.RouteExtensionID.String), Number: r.RouteNumber,
+			CallPlanID: r.CallPlanID.String},
+		MOHClassID:    r.MOHClassID.String,
 		RecordInbound: r.RecordInbound, RecordOutbound: r.RecordOutbound, BlockCallerID: r.BlockCallerID,
 		BillingGroup: r.BillingGroup, Version: r.Version, CreatedAt: fromMicros(r.CreatedAt), UpdatedAt: fromMicros(r.UpdatedAt)}
 }
@@ -63,6 +69,12 @@ func numberRefsValid(ctx context.Context, q sqlx.QueryerContext, n *core.PhoneNu
 	if n.Route.ExtensionID != "" && sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM extensions WHERE id = ?`, n.Route.ExtensionID) != nil {
 		v.Add("route.extension_id", "names no extension", n.Route.ExtensionID)
 	}
+	if n.Route.CallPlanID != "" && sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM call_plans WHERE id = ?`, n.Route.CallPlanID) != nil {
+		v.Add("route.call_plan_id", "names no call plan", n.Route.CallPlanID)
+	}
+	if n.MOHClassID != "" && sqlx.GetContext(ctx, q, &one, `SELECT 1 FROM moh_classes WHERE id = ?`, n.MOHClassID) != nil {
+		v.Add("moh_class_id", "names no music-on-hold class", n.MOHClassID)
+	}
 	return v.Err()
 }
 
@@ -74,7 +86,7 @@ func (db *DB) CreateNumber(ctx context.Context, n *core.PhoneNumber) error {
 		}
 		_, err := tx.NamedExecContext(ctx, `INSERT INTO numbers (`+numberColumns+`) VALUES (:id, :number, :name, :caller_id_name,
 			:kind, :direction, :trunk_id, :route_type, :route_extension_id, :route_number, :record_inbound, :record_outbound,
-			:block_caller_id, :billing_group, :version, :created_at, :updated_at)`, toNumberRow(n))
+			:block_caller_id, :billing_group, :call_plan_id, :moh_class_id, :version, :created_at, :updated_at)`, toNumberRow(n))
 		return uniqueViolation(err, "number", map[string]string{"number": n.Number})
 	})
 }
@@ -162,7 +174,7 @@ func (db *DB) UpdateNumber(ctx context.Context, n *core.PhoneNumber, expectVersi
 			kind = :kind, direction = :direction, trunk_id = :trunk_id, route_type = :route_type,
 			route_extension_id = :route_extension_id, route_number = :route_number, record_inbound = :record_inbound,
 			record_outbound = :record_outbound, block_caller_id = :block_caller_id, billing_group = :billing_group,
-			version = :version, updated_at = :updated_at WHERE id = :id`, row)
+			call_plan_id = :call_plan_id, moh_class_id = :moh_class_id, version = :version, updated_at = :updated_at WHERE id = :id`, row)
 		if err != nil {
 			return uniqueViolation(err, "number", map[string]string{"number": n.Number})
 		}

@@ -108,6 +108,8 @@ type Record struct {
 	HangupBy          Party
 	Caller            LegQuality
 	Callee            LegQuality
+	// PlanPath is the way the call took through call plans, in order.
+	PlanPath []PlanStep
 }
 
 // centiseconds rounds a duration to hundredths of a second.
@@ -251,4 +253,6 @@ type EventData struct {
 	HangupBy        string     `json:"hangup_by,omitempty"`
 	HeldBy          string     `json:"held_by,omitempty"` // call.held / call.resumed: caller or callee
 	TransferredTo   string     `json:"transferred_to,omitempty"`
+	// Plan is the node a call.plan_node event reports.
+	Plan *PlanStep `json:"plan,omitempty"`
 }

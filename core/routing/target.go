@@ -14,6 +14,15 @@ const (
 	KindExternalNumber Kind = "external_number"
 	KindCallPlan       Kind = "call_plan"
 	KindReject         Kind = "reject"
+	// KindFeature is a feature code an extension dialled (FeatureName, Arg).
+	KindFeature Kind = "feature"
+)
+
+// Features a feature-code target runs.
+const (
+	// FeatureScheduleToggle flips a schedule's override between closed and
+	// none ("night mode"); Arg is the schedule's override code.
+	FeatureScheduleToggle = "schedule_toggle"
 )
 
 // Target is where a call goes.
@@ -26,4 +35,20 @@ type Target struct {
 	Number string `json:"number,omitempty"`
 	// CallPlanID is set for a call_plan target.
 	CallPlanID string `json:"call_plan_id,omitempty"`
+	// Feature and Arg are set for a feature target.
+	Feature string `json:"-"`
+	Arg     string `json:"-"`
+}
+
+// FromRoute is the target a number's route names.
+func FromRoute(r core.Route) Target {
+	switch r.Type {
+	case core.RouteExtension:
+		return Target{Kind: KindExtension, ExtensionID: r.ExtensionID}
+	case core.RouteExternalNumber:
+		return Target{Kind: KindExternalNumber, Number: r.Number}
+	case core.RouteCallPlan:
+		return Target{Kind: KindCallPlan, CallPlanID: r.CallPlanID}
+	}
+	return Target{Kind: KindReject}
 }

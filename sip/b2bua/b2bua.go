@@ -17,6 +17,7 @@ import (
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/core/routing"
 	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/codec"
 	"github.com/dialtone-pbx/dialtone/sip/registrar"
@@ -69,6 +70,8 @@ type B2BUA struct {
 	closing  bool
 	ended    mediaTotals // media counters of the legs of ended calls (stats.go)
 	observer Observer
+	router   *routing.Resolver
+	engine   Engine
 
 	// TrunkAuthFailedHook, set before calls flow, hears of a carrier
 	// refusing a trunk's credentials on a call (status 401, 407 or 403).
@@ -102,6 +105,7 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 	}
 	b := &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
 		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{}}
+	b.router = &routing.Resolver{Extensions: dir, Emergency: cfg.Emergency}
 	b.protectSignalling()
 	return b
 }

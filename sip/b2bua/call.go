@@ -57,6 +57,16 @@ type Call struct {
 	// infoDigits queues the digits received by INFO for the other party
 	// (info.go); nil until the first one.
 	infoDigits chan infoDigit
+	// engine is the caller's leg when the PBX answered the call itself
+	// (engine.go); stopEngine ends its context when the call ends.
+	engine     *callerChannel
+	stopEngine context.CancelFunc
+	// mohClass is the music-on-hold class held parties hear ("" default);
+	// moh is the music playing to each side (0 the caller) while held.
+	mohClass string
+	moh      [2]*mohPlayer
+	// noAnswerPlan is the callee's plan for calls it does not answer.
+	noAnswerPlan string
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -146,6 +156,12 @@ func (c *Call) hangup(by call.Party, cause string) {
 func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 	c.endOnce.Do(func() {
 		c.mu.Lock()
+		if c.stopEngine != nil {
+			c.stopEngine()
+		}
+		if c.cancelRing != nil && c.engine != nil {
+			c.cancelRing()
+		}
 		c.state = call.StateEnded
 		now := time.Now().UTC()
 		c.rec.EndedAt = &now
@@ -161,6 +177,8 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		if stop != nil {
 			stop()
 		}
+		c.stopMOH(true)
+		c.stopMOH(false)
 		c.stopSessions()
 		if relay != nil {
 			relay.Stop()

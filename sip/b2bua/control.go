@@ -46,6 +46,9 @@ func (b *B2BUA) Hold(ctx context.Context, id call.ID, hold bool) error {
 	go func() { c.relayHold(false, dir); done <- struct{}{} }()
 	<-done
 	<-done
+	// Both parties hear the call's music while the PBX holds it.
+	c.holdMusic(true, hold)
+	c.holdMusic(false, hold)
 	c.emit(t, func(d *call.EventData) { d.HeldBy = "api" })
 	return nil
 }

@@ -72,6 +72,14 @@ func (b *B2BUA) HandleInfo(req *sip.Request, tx sip.ServerTransaction) {
 	if h := b.InfoDTMFHook; h != nil {
 		h(c.id, from, digit)
 	}
+	c.mu.Lock()
+	engine, relayed := c.engine, c.relay != nil
+	c.mu.Unlock()
+	if isA && engine != nil && !relayed {
+		// The PBX itself is listening to the caller (a call plan).
+		engine.Digit(digit)
+		return
+	}
 	c.queueInfoDigit(infoDigit{to: to, digit: digit})
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/core/routing"
 	"github.com/dialtone-pbx/dialtone/media"
 	"github.com/dialtone-pbx/dialtone/media/codec"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
@@ -22,12 +22,13 @@ import (
 )
 
 // HandleInvite runs a new call from an authenticated caller to the number in
-// the Request-URI. It returns once the caller has a final response.
+// the Request-URI, wherever core/routing sends it. It returns once the
+// caller has a final response (or, for a target the PBX answers itself,
+// once the call is over).
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
 	dialed := req.Recipient.User
-	callee, err := b.dir.ExtensionByNumber(context.Background(), dialed)
-	special := strings.HasPrefix(dialed, "*82") || slices.Contains(b.cfg.Emergency, dialed)
-	if (errors.Is(err, core.ErrNotFound) || special) && b.outbound(req, tx, caller, dialed) {
+	target, err := b.router.Dialled(context.Background(), caller, dialed)
+	if err == nil && target.Kind == routing.KindExternalNumber && b.outbound(req, tx, caller, dialed) {
 		return
 	}
 	c := b.newCall(req, call.Record{Direction: call.Internal, FromNumber: caller.Number, FromName: caller.Name, ToNumber: dialed})
@@ -36,15 +37,16 @@ func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller 
 		return
 	}
 	switch {
-	case errors.Is(err, core.ErrNotFound):
-		c.reject(req, tx, sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
-		return
 	case err != nil:
 		c.log.Error("route call", "error", err)
 		c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
-		return
+	case target.Kind == routing.KindExternalNumber:
+		c.reject(req, tx, sip.StatusNotFound, "Not Found", call.Failed, call.CauseUnknownNumber)
+	case target.Kind == routing.KindFeature:
+		b.runFeature(c, req, tx, caller, target)
+	default:
+		b.runTarget(c, req, tx, target)
 	}
-	b.ring(c, req, tx, callee)
 }
 
 // Inbound describes a call a trunk delivered to one of the PBX's numbers.
@@ -59,22 +61,33 @@ type Inbound struct {
 func (b *B2BUA) HandleInbound(req *sip.Request, tx sip.ServerTransaction, in Inbound) {
 	c := b.newCall(req, call.Record{Direction: call.Inbound, FromNumber: in.FromNumber, FromName: in.FromName,
 		ToNumber: in.Number.Number, TrunkID: string(in.Trunk.ID), NumberID: string(in.Number.ID)})
+	c.mohClass = in.Number.MOHClassID
 	if !b.start(c, req, tx) {
 		return
 	}
-	switch in.Number.Route.Type {
-	case core.RouteExtension:
-		callee, err := b.dir.GetExtension(context.Background(), in.Number.Route.ExtensionID)
+	target := b.router.Inbound(in.Number)
+	if target.Kind == routing.KindExternalNumber {
+		b.forward(c, req, tx, in)
+		return
+	}
+	b.runTarget(c, req, tx, target)
+}
+
+// runTarget takes a new call, still waiting on its INVITE, to a target.
+func (b *B2BUA) runTarget(c *Call, req *sip.Request, tx sip.ServerTransaction, target routing.Target) {
+	switch target.Kind {
+	case routing.KindExtension:
+		callee, err := b.dir.GetExtension(context.Background(), target.ExtensionID)
 		if err != nil {
-			c.log.Error("route inbound call", "error", err)
+			c.log.Error("route call", "error", err)
 			c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
 			return
 		}
 		b.ring(c, req, tx, callee)
-	case core.RouteReject:
+	case routing.KindCallPlan:
+		b.runPlans(c, req, tx, target.CallPlanID)
+	case routing.KindReject:
 		c.reject(req, tx, 603, "Decline", call.Failed, call.CauseRejected)
-	case core.RouteExternalNumber:
-		b.forward(c, req, tx, in)
 	default:
 		c.reject(req, tx, sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
 	}
@@ -147,9 +160,16 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 	}
 	bindings := b.registry.Lookup(callee.ID)
 	if len(bindings) == 0 {
+		if callee.NoAnswerCallPlanID != "" {
+			b.runPlans(c, req, tx, callee.NoAnswerCallPlanID)
+			return
+		}
 		c.reject(req, tx, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", call.Failed, call.CauseNotRegistered)
 		return
 	}
+	c.mu.Lock()
+	c.noAnswerPlan = callee.NoAnswerCallPlanID
+	c.mu.Unlock()
 	// The callee's phone shows the caller: an extension, or the trunk caller's number.
 	presented := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: c.rec.FromNumber, Name: c.rec.FromName}}
 	b.bridgeCaller(c, req, tx, time.Duration(callee.RingTimeoutSeconds)*time.Second,
@@ -257,7 +277,12 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 	if won == nil {
 		c.mu.Lock()
 		requested := c.rec.HangupCause // set by an API hangup or a shutdown while ringing
+		plan := c.noAnswerPlan
 		c.mu.Unlock()
+		if plan != "" && requested == "" && dlg.Context().Err() == nil && divertible(outcome, ringCtx.Err() != nil) {
+			b.divertToPlan(c, dlg, plan)
+			return
+		}
 		switch {
 		case dlg.Context().Err() != nil:
 			// The caller cancelled; the transaction already answered 487.
@@ -274,6 +299,20 @@ func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction
 		return
 	}
 	b.answer(c, dlg, won)
+}
+
+// divertible reports whether a callee's failure to answer sends the call
+// to the callee's no-answer plan: no answer, busy, declined or its phones
+// failing, never media the PBX refused.
+func divertible(o forkOutcome, timedOut bool) bool {
+	if timedOut {
+		return true
+	}
+	switch o.cause {
+	case call.CauseNoAnswer, call.CauseBusy, call.CauseDeclined, call.CauseCalleeError:
+		return !o.refused
+	}
+	return false
 }
 
 // preferring orders codecs with first at the head, so the callee can pick the
@@ -565,9 +604,15 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 		return err
 	}
 	c.mu.Lock()
-	now := time.Now().UTC()
-	c.rec.AnsweredAt = &now
+	if c.rec.AnsweredAt == nil {
+		// (A call the PBX answered itself was answered then.)
+		now := time.Now().UTC()
+		c.rec.AnsweredAt = &now
+	}
 	c.state = call.StateAnswered
+	if c.stopWatch != nil {
+		c.stopWatch()
+	}
 	if c.relay == nil {
 		// The relay may already carry this or another fork's early media;
 		// it carries on with the answering fork (accept pointed the leg at it).

@@ -88,6 +88,12 @@ func (b *B2BUA) firstRoute(ctx context.Context) *core.OutboundRoute {
 // dialOut sends a call out through the route's trunks, in order, moving on to
 // the next trunk only when one fails for its own reasons (core.Failover).
 func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, caller *core.Extension, route *core.OutboundRoute, number string, emergency, hide bool) {
+	b.bridgeCaller(c, req, tx, outboundRingFor, b.trunkDialer(c, caller, route, number, emergency, hide))
+}
+
+// trunkDialer dials number out through the route's trunks, in order,
+// presenting caller.
+func (b *B2BUA) trunkDialer(c *Call, caller *core.Extension, route *core.OutboundRoute, number string, emergency, hide bool) dialFunc {
 	callerID := caller.OutboundCallerID
 	if callerID == "" {
 		callerID = route.CallerID
@@ -120,7 +126,7 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 			[]sip.Header{sip.NewHeader("P-Asserted-Identity", "<sip:"+id+"@"+b.cfg.Domain+">"), sip.NewHeader("Privacy", "id")},
 			"anonymous"
 	}
-	b.bridgeCaller(c, req, tx, outboundRingFor, func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
+	return func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome) {
 		last := forkOutcome{code: sip.StatusServiceUnavailable, reason: "No Trunk Available", disp: call.Failed, cause: call.CauseNoRoute}
 		for i, id := range route.TrunkIDs {
 			t, err := b.dir.GetTrunk(ctx, id)
@@ -175,7 +181,7 @@ func (b *B2BUA) dialOut(c *Call, req *sip.Request, tx sip.ServerTransaction, cal
 				cause: fmt.Sprintf("trunk_failure_%d", out.last), last: out.last}
 		}
 		return nil, last
-	})
+	}
 }
 
 // trunkBinding addresses a number at a trunk as if it were a registered contact.

@@ -123,6 +123,7 @@ func (c *Call) answerInDialog(req *sip.Request, tx sip.ServerTransaction, fromA,
 		}
 		c.emit(t, func(d *call.EventData) { d.HeldBy = by })
 		go c.relayHold(!fromA, dir)
+		go c.holdMusic(!fromA, dir != sdp.SendRecv)
 	}
 }
 
