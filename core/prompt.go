@@ -61,6 +61,8 @@ type PromptRepo interface {
 	// DeletePrompt refuses (an InUseError) while call plans or
 	// music-on-hold classes name the prompt.
 	DeletePrompt(ctx context.Context, id PromptID) error
+	// PromptVersion is a prompt's version, read without its audio.
+	PromptVersion(ctx context.Context, id PromptID) (int64, error)
 	// PromptAudio is the stored WAV of a prompt and the prompt's version.
 	PromptAudio(ctx context.Context, id PromptID) ([]byte, int64, error)
 	// PromptReplacing is the prompt replacing a system prompt in exactly

@@ -238,6 +238,15 @@ func schemaHasColumn(ctx context.Context, q sqlx.QueryerContext, table, column s
 	return n > 0, err
 }
 
+// PromptVersion is a prompt's version, read without its audio.
+func (db *DB) PromptVersion(ctx context.Context, id core.PromptID) (int64, error) {
+	var v int64
+	if err := db.r.GetContext(ctx, &v, `SELECT version FROM prompts WHERE id = ?`, id); err != nil {
+		return 0, notFound(err, "prompt", id)
+	}
+	return v, nil
+}
+
 // PromptAudio is a prompt's stored WAV and the prompt's version.
 func (db *DB) PromptAudio(ctx context.Context, id core.PromptID) ([]byte, int64, error) {
 	var r struct {

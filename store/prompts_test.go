@@ -56,6 +56,12 @@ func TestPromptRepo(t *testing.T) {
 	if err != nil || string(wav) != "RIFF-hello" || v != 1 {
 		t.Fatalf("audio = %q %d %v", wav, v, err)
 	}
+	if v, err := db.PromptVersion(ctx, hello.ID); err != nil || v != 1 {
+		t.Fatalf("version = %d, %v", v, err)
+	}
+	if _, err := db.PromptVersion(ctx, "pmt_nope"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("version of unknown: %v", err)
+	}
 	id, v, err := db.PromptReplacing(ctx, "goodbye", "fr")
 	if err != nil || id != bye.ID || v != 1 {
 		t.Fatalf("replacing = %s %d %v", id, v, err)
