@@ -127,8 +127,8 @@ func (ls *listening) packet(l *Leg, pkt []byte, now time.Time) {
 		return // comfort noise and codecs we did not negotiate
 	}
 	l.rx.observe(ssrc, seq, ts, len(pkt), now, true)
-	pcm := ls.pcm[:len(payload)]
-	codec.Decode(in, payload, pcm)
+	pcm := ls.pcm[:min(len(payload), len(ls.pcm))]
+	codec.Decode(in, payload[:len(pcm)], pcm)
 	ls.h.Audio(pcm)
 	if r.DTMFType == 0 {
 		ls.det.Feed(pcm, ls.emit)

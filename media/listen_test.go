@@ -361,3 +361,25 @@ func BenchmarkListenEvent(b *testing.B) {
 		ls.packet(l, pkt, now)
 	}
 }
+
+// FuzzListenPacket: whatever arrives, the packet path neither panics nor
+// reads outside the packet.
+func FuzzListenPacket(f *testing.F) {
+	f.Add(rawEvent(1, 160, 42, 5, true, 800), uint8(101))
+	f.Add(rtpPacket(0, 1, 0, 42, make([]byte, 160)), uint8(0))
+	f.Add([]byte{0xb3, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0xbe, 0xde, 0, 9, 1, 2, 3}, uint8(0))
+	f.Add([]byte{0xa0, 101, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 5, 0x80, 0, 160, 0, 0, 2}, uint8(101))
+	pool, err := NewPortPool(loopback, 32000, 32099)
+	if err != nil {
+		f.Fatal(err)
+	}
+	l, err := pool.NewLeg(loopback)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer l.Close()
+	f.Fuzz(func(t *testing.T, pkt []byte, dtmfType uint8) {
+		l.SetRemote(Remote{Codec: codec.PCMU, PayloadType: 0, DTMFType: dtmfType & 0x7f, Receive: true})
+		newListening(&nopListener{}).packet(l, pkt, time.Now())
+	})
+}
