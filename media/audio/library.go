@@ -63,9 +63,14 @@ type cached struct {
 }
 
 // NewLibrary returns a library reading stored prompts from store and
-// built-in ones from sys.
-func NewLibrary(store PromptStore, sys SystemPrompts) *Library {
-	return &Library{store: store, system: sys, entries: map[core.PromptID]*list.Element{}, maxBytes: DefaultCacheBytes}
+// built-in ones from sys (without it, only stored prompts and
+// replacements are found).
+func NewLibrary(store PromptStore, sys ...SystemPrompts) *Library {
+	l := &Library{store: store, entries: map[core.PromptID]*list.Element{}, maxBytes: DefaultCacheBytes}
+	if len(sys) > 0 {
+		l.system = sys[0]
+	}
+	return l
 }
 
 // Samples is prompt p as 8 kHz mono 16-bit PCM for a caller speaking
@@ -178,13 +183,14 @@ func (l *Library) remove(e *list.Element) {
 // MOH is the playlist of a music-on-hold class (the default class for an
 // empty id) and whether it is to be shuffled. Read afresh on each call, so
 // an edited class plays from the next hold on.
-func (l *Library) MOH(ctx context.Context, classID core.MOHClassID) ([]call.Prompt, bool, error) {
-	if classID == "" {
-		classID = core.DefaultMOHClassID
+func (l *Library) MOH(ctx context.Context, classID string) ([]call.Prompt, bool, error) {
+	id := core.MOHClassID(classID)
+	if id == "" {
+		id = core.DefaultMOHClassID
 	}
-	c, err := l.store.GetMOHClass(ctx, classID)
+	c, err := l.store.GetMOHClass(ctx, id)
 	if err != nil {
-		return nil, false, fmt.Errorf("music-on-hold class %s: %w", classID, err)
+		return nil, false, fmt.Errorf("music-on-hold class %s: %w", id, err)
 	}
 	prompts := make([]call.Prompt, len(c.Prompts))
 	for i, p := range c.Prompts {

@@ -275,7 +275,7 @@ func TestLibraryMOH(t *testing.T) {
 	lib := NewLibrary(st, fakeSystem("en"))
 	tests := []struct {
 		name    string
-		id      core.MOHClassID
+		id      string
 		want    []call.Prompt
 		shuffle bool
 		err     error
@@ -294,5 +294,18 @@ func TestLibraryMOH(t *testing.T) {
 				t.Fatalf("MOH = %v %v, want %v %v", got, shuffle, tt.want, tt.shuffle)
 			}
 		})
+	}
+}
+
+func TestLibraryWithoutSystemPrompts(t *testing.T) {
+	st := newFakePrompts()
+	st.put("pmt_r000000000000000", []int16{7})
+	st.replacing["goodbye/en"] = "pmt_r000000000000000"
+	lib := NewLibrary(st)
+	if got, err := lib.Samples(context.Background(), "goodbye", "fr"); err != nil || !slices.Equal(got, []int16{7}) {
+		t.Fatalf("replacement: %v %v", got, err)
+	}
+	if _, err := lib.Samples(context.Background(), "beep", "en"); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("system prompt without a system library: %v", err)
 	}
 }
