@@ -383,3 +383,41 @@ func FuzzListenPacket(f *testing.F) {
 		newListening(&nopListener{}).packet(l, pkt, time.Now())
 	})
 }
+
+// TestListenWhilePlaying is an IVR menu with barge-in: a prompt plays while
+// the leg is listened to, and the caller's first key press ends it.
+func TestListenWhilePlaying(t *testing.T) {
+	l := newLeg(t, newPool(t))
+	s := newLeg(t, otherPool(t))
+	l.SetRemote(Remote{Addr: s.Local(), Codec: codec.PCMU, PayloadType: 0, DTMFType: 101, Receive: true})
+	s.SetRemote(Remote{Addr: l.Local(), Codec: codec.PCMU, PayloadType: 0, DTMFType: 101, Receive: true})
+	buf := listen(t, l)
+	heard := &collector{}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.Listen(ctx, heard)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	played := make(chan error, 1)
+	go func() { played <- l.Play(ctx, tone(1000, 8000), true) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := s.SendDTMF(context.Background(), "3"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-buf.Digits():
+		if d != '3' {
+			t.Fatalf("digit %c", d)
+		}
+		cancel()
+	case <-time.After(time.Second):
+		t.Fatal("no digit while the prompt played")
+	}
+	if err := <-played; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Play returned %v", err)
+	}
+	if pcm := heard.samples(); len(pcm) < 8*FrameSamples || !mediatest.Dominates(pcm, 1000) {
+		t.Fatalf("the caller heard %d samples, not the prompt", len(pcm))
+	}
+}
