@@ -1,12 +1,15 @@
 package api_test
 
 import (
+	"context"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dialtone-pbx/dialtone/api"
+	"github.com/dialtone-pbx/dialtone/core/plan"
 )
 
 // newScheduleEnv serves the API with schedules on the test database.
@@ -323,5 +326,26 @@ func TestSchedulesMemberKey(t *testing.T) {
 	}
 	if r := e.do("GET", "/v1/schedules/"+id+"/state", member, nil); r.status != 200 {
 		t.Fatalf("member state: %d %s", r.status, r.body)
+	}
+}
+
+func TestDeleteScheduleUsedByCallPlan(t *testing.T) {
+	e := newScheduleEnv(t)
+	id := e.create("/v1/schedules", map[string]any{"name": "office", "time_zone": "UTC"})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	p := &plan.Plan{ID: "cpl_0000000000000001", Name: "Main line", Language: "en", Version: 1, CreatedAt: now, UpdatedAt: now,
+		Graph: plan.Graph{Entry: "hours", Nodes: map[string]*plan.Node{
+			"hours": {Kind: plan.KindSchedule, ScheduleID: id, Open: "bye", Closed: "bye"},
+			"bye":   {Kind: plan.KindHangup},
+		}}}
+	if err := e.db.CreateCallPlan(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("DELETE", "/v1/schedules/"+id, adminKey, nil)
+	if r.status != 409 || !strings.Contains(string(r.body), "Main line (cpl_0000000000000001)") {
+		t.Fatalf("delete of a used schedule: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/schedules/"+id, adminKey, nil); r.status != 200 {
+		t.Fatalf("refused delete removed it: %d", r.status)
 	}
 }
