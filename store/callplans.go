@@ -276,6 +276,30 @@ func inUse(resource string, users []plan.User) error {
 	return &core.InUseError{Resource: resource, UsedBy: usedBy, Refs: refs}
 }
 
+// planRefTables are the tables of what a call plan can name.
+var planRefTables = map[string]string{
+	"prompt":    "prompts",
+	"schedule":  "schedules",
+	"extension": "extensions",
+	"call_plan": "call_plans",
+}
+
+// CallPlanRefExists reports whether something a call plan names is stored:
+// kind is "prompt", "schedule", "extension" or "call_plan". While a
+// feature's table is not there yet, nothing of that kind exists.
+func (db *DB) CallPlanRefExists(ctx context.Context, kind, id string) (bool, error) {
+	table, ok := planRefTables[kind]
+	if !ok {
+		return false, fmt.Errorf("call plan reference kind %q: %w", kind, core.ErrInvalid)
+	}
+	var n int
+	if err := db.r.GetContext(ctx, &n, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?`, table); err != nil || n == 0 {
+		return false, err
+	}
+	err := db.r.GetContext(ctx, &n, `SELECT count(*) FROM `+table+` WHERE id = ?`, id)
+	return n > 0, err
+}
+
 // columnExists reports whether table has column: migrations of features
 // built alongside may not have run.
 func columnExists(ctx context.Context, q sqlx.QueryerContext, table, column string) (bool, error) {
