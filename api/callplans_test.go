@@ -29,7 +29,7 @@ func mainPlan(name, extID, other string) map[string]any {
 		"name":  name,
 		"entry": "main",
 		"nodes": map[string]any{
-			"main": map[string]any{"kind": "menu", "prompts": []string{"goodbye"}, "options": map[string]any{"1": "sales", "2": "two"}},
+			"main":  map[string]any{"kind": "menu", "prompts": []string{"goodbye"}, "options": map[string]any{"1": "sales", "2": "two"}},
 			"sales": map[string]any{"kind": "transfer", "target": map[string]any{"type": "extension", "extension_id": extID}},
 			"two":   two,
 		},
