@@ -93,16 +93,16 @@ type ScheduleOverrideInput struct {
 
 // Schedule is open hours with holidays and an override, read in one time zone.
 type Schedule struct {
-	ID                   string            `json:"id" example:"sch_0m3k9x2c8v1z4q7d"`
-	Name                 string            `json:"name" example:"Head office"`
+	ID                   string            `json:"id" example:"sch_0m3k9x2c8v1z4q7d" doc:"Opaque id, prefixed sch_."`
+	Name                 string            `json:"name" example:"Head office" doc:"Shown to people; not unique."`
 	TimeZone             string            `json:"time_zone" example:"Europe/Berlin" doc:"IANA zone the hours and holiday dates are read in, by local wall clock (DST included)."`
-	Hours                ScheduleHours     `json:"hours"`
-	Holidays             []ScheduleHoliday `json:"holidays" nullable:"false"`
-	Override             ScheduleOverride  `json:"override"`
+	Hours                ScheduleHours     `json:"hours" doc:"Weekly open hours, every day listed (an empty list: closed all day)."`
+	Holidays             []ScheduleHoliday `json:"holidays" nullable:"false" doc:"Days closed whatever the hours say (state holiday)."`
+	Override             ScheduleOverride  `json:"override" doc:"Forces open or closed over hours and holidays; an expired one is ignored."`
 	OverrideCode         string            `json:"override_code,omitempty" example:"1" doc:"Dialled after the night-mode feature code to toggle the override by phone. Shown to admin keys only."`
 	OverrideExtensionIDs []string          `json:"override_extension_ids" nullable:"false" doc:"Extensions allowed to toggle the override by phone."`
-	CreatedAt            time.Time         `json:"created_at"`
-	UpdatedAt            time.Time         `json:"updated_at"`
+	CreatedAt            time.Time         `json:"created_at" doc:"When it was created."`
+	UpdatedAt            time.Time         `json:"updated_at" doc:"When it last changed, the override included."`
 }
 
 // ScheduleInput is a schedule as a request gives it.
@@ -123,8 +123,8 @@ type ScheduleCreate ScheduleInput
 // fields left out keep their value, objects (hours, override) merge
 // key by key, null clears.
 type SchedulePatch struct {
-	Name                 *string                `json:"name,omitempty" maxLength:"100"`
-	TimeZone             *string                `json:"time_zone,omitempty" maxLength:"64" example:"America/New_York"`
+	Name                 *string                `json:"name,omitempty" maxLength:"100" example:"Branch office" doc:"Shown to people; not unique."`
+	TimeZone             *string                `json:"time_zone,omitempty" maxLength:"64" example:"America/New_York" doc:"IANA time zone the hours and dates are read in."`
 	Hours                *ScheduleHoursInput    `json:"hours,omitempty" doc:"Merged day by day: {\"sat\": [...]} changes Saturday only, {\"sat\": null} closes it; null closes every day."`
 	Holidays             []ScheduleHolidayInput `json:"holidays,omitempty" nullable:"true" maxItems:"366" doc:"Replaces the whole list; null: none."`
 	Override             *ScheduleOverrideInput `json:"override,omitempty" doc:"Merged key by key; null clears it (mode none)."`
@@ -138,7 +138,7 @@ type ScheduleState struct {
 	Reason    string    `json:"reason" example:"open hours mon 09:00-17:00" doc:"What decided: \"override open until <RFC 3339>\", \"override closed\", \"holiday <name>\", \"open hours <day> <start>-<end>\" or \"outside open hours\"."`
 	Holiday   string    `json:"holiday,omitempty" example:"Christmas" doc:"The holiday's name when status is holiday."`
 	At        time.Time `json:"at" doc:"The instant asked about."`
-	TimeZone  string    `json:"time_zone" example:"Europe/Berlin"`
+	TimeZone  string    `json:"time_zone" example:"Europe/Berlin" doc:"The schedule's IANA time zone."`
 	LocalTime string    `json:"local_time" example:"2026-03-30T09:15:00+02:00" doc:"The instant on the schedule's wall clock, RFC 3339 with its UTC offset."`
 }
 
