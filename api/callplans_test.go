@@ -245,3 +245,29 @@ func TestCallPlanUpdateAndDelete(t *testing.T) {
 		t.Fatalf("get deleted: %d", r.status)
 	}
 }
+
+func TestCallPlansAdminOnly(t *testing.T) {
+	e := newCallPlanEnv(t)
+	own := e.createExtension("1001")
+	r := e.do("POST", "/v1/api-keys", adminKey, map[string]any{"name": "phone app", "role": "member", "extension_id": own["id"]})
+	if r.status != 201 {
+		t.Fatalf("create member key: %d %s", r.status, r.body)
+	}
+	member := r.json(t)["secret"].(string)
+	id := e.create("/v1/call-plans", mainPlan("Main", own["id"].(string), ""))
+	for _, tt := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/v1/call-plans", mainPlan("Other", own["id"].(string), "")},
+		{"GET", "/v1/call-plans", nil},
+		{"GET", "/v1/call-plans/" + id, nil},
+		{"PUT", "/v1/call-plans/" + id, mainPlan("Main", own["id"].(string), "")},
+		{"PATCH", "/v1/call-plans/" + id, map[string]any{"name": "Mine"}},
+		{"DELETE", "/v1/call-plans/" + id, nil},
+	} {
+		if r := e.do(tt.method, tt.path, member, tt.body); r.status != 403 {
+			t.Errorf("%s %s with a member key: %d %s", tt.method, tt.path, r.status, r.body)
+		}
+	}
+}

@@ -204,3 +204,36 @@ func TestCallPlanUsers(t *testing.T) {
 		t.Fatalf("deleted plan still there: %v", err)
 	}
 }
+
+func TestCallPlanRefExists(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	e := newExt("1001")
+	if err := db.CreateExtension(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	p := newPlan("Main", menuTo(routing.Target{Kind: routing.KindReject}))
+	if err := db.CreateCallPlan(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		kind, id string
+		want     bool
+	}{
+		{"extension", string(e.ID), true},
+		{"extension", "ext_0000000000000000", false},
+		{"call_plan", string(p.ID), true},
+		{"call_plan", "cpl_0000000000000000", false},
+		{"prompt", "pmt_0000000000000000", false},
+		{"schedule", "sch_0000000000000000", false},
+	}
+	for _, tt := range tests {
+		got, err := db.CallPlanRefExists(ctx, tt.kind, tt.id)
+		if err != nil || got != tt.want {
+			t.Errorf("%s %s: %v, %v; want %v", tt.kind, tt.id, got, err, tt.want)
+		}
+	}
+	if _, err := db.CallPlanRefExists(ctx, "trunk", "x"); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
