@@ -30,8 +30,8 @@ type MOHClass struct {
 
 // MOHClassCreate is the body of create.
 type MOHClassCreate struct {
-	Name    string   `json:"name" minLength:"1" maxLength:"100"`
-	Prompts []string `json:"prompts" minItems:"1" maxItems:"100" doc:"Stored prompt ids (pmt_...) or system prompt names (moh-default), each existing."`
+	Name    string   `json:"name,omitempty" maxLength:"100" doc:"Required; unique."`
+	Prompts []string `json:"prompts,omitempty" maxItems:"100" doc:"Required, 1 to 100: stored prompt ids (pmt_...) or system prompt names (moh-default), each existing."`
 	Order   string   `json:"order,omitempty" enum:"ordered,shuffle" doc:"Default ordered."`
 }
 

@@ -407,3 +407,20 @@ func TestSystemPromptReplacement(t *testing.T) {
 		t.Fatal("the replacement is free again")
 	}
 }
+
+func TestPromptUploadIdempotent(t *testing.T) {
+	e := newPromptEnv(t)
+	wav := pcmWAV(8000, 1, 1)
+	first := e.send("POST", "/v1/prompts?name=Once", "audio/wav", bytes.NewReader(wav), "Idempotency-Key", "upload-1")
+	again := e.send("POST", "/v1/prompts?name=Once", "audio/wav", bytes.NewReader(wav), "Idempotency-Key", "upload-1")
+	if first.status != 201 || again.status != 201 || first.json(t)["id"] != again.json(t)["id"] || again.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s / %d %s", first.status, first.body, again.status, again.body)
+	}
+	other := e.send("POST", "/v1/prompts?name=Once", "audio/wav", bytes.NewReader(pcmWAV(8000, 1, 2)), "Idempotency-Key", "upload-1")
+	if other.status != 422 {
+		t.Fatalf("same key, other audio: %d %s", other.status, other.body)
+	}
+	if items := e.do("GET", "/v1/prompts", adminKey, nil).json(t)["items"].([]any); len(items) != 1 {
+		t.Fatalf("%d prompts stored", len(items))
+	}
+}
