@@ -25,6 +25,10 @@ var tagDescriptions = []*huma.Tag{
 	{Name: "Webhooks", Description: "Event subscriptions with signed deliveries, a delivery log and redelivery."},
 	{Name: "Events", Description: "The event outbox as a Server-Sent Events stream or pages of history."},
 	{Name: "Security", Description: "Banned addresses and the networks that are never banned."},
+	{Name: "Prompts", Description: "Uploaded recordings (stored as 8 kHz mono WAV), their audio, and the system prompts they can replace per language."},
+	{Name: "Music on hold", Description: "Music-on-hold classes: playlists of stored and system prompts; the default class cannot be deleted."},
+	{Name: "Schedules", Description: "Open hours, holidays and overrides that call plans branch on; night mode by phone."},
+	{Name: "Call plans", Description: "Call plans (IVR, auto attendant): graphs of menus, prompts, schedules, dial by name and transfers that calls run through."},
 	{Name: "Webhook events", Description: "The requests Dialtone sends to webhook subscribers, one per event type."},
 }
 
@@ -62,6 +66,7 @@ var createRequired = map[reflect.Type][]string{
 	reflect.TypeFor[TrunkCreate]():         {"name", "host", "auth_mode"},
 	reflect.TypeFor[NumberCreate]():        {"number", "route"},
 	reflect.TypeFor[OutboundRouteCreate](): {"name", "patterns", "trunk_ids"},
+	reflect.TypeFor[ScheduleCreate]():      {"name", "time_zone"},
 }
 
 // documentRequired lists fields of a body as required in the document. The

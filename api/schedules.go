@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -19,14 +18,6 @@ import (
 // ScheduleRepo stores schedules.
 type ScheduleRepo interface {
 	schedule.Repo
-}
-
-func init() {
-	if !slices.ContainsFunc(tagDescriptions, func(t *huma.Tag) bool { return t.Name == "Schedules" }) {
-		tagDescriptions = append(tagDescriptions, &huma.Tag{Name: "Schedules",
-			Description: "Open hours, holidays and overrides that call plans branch on; night mode by phone."})
-	}
-	createRequired[reflect.TypeFor[ScheduleCreate]()] = []string{"name", "time_zone"}
 }
 
 // ScheduleRange is one span of open hours in a day.

@@ -18,6 +18,8 @@ import (
 	"github.com/dialtone-pbx/dialtone/api"
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media/audio"
+	"github.com/dialtone-pbx/dialtone/media/audio/system"
 	dsip "github.com/dialtone-pbx/dialtone/sip"
 	"github.com/dialtone-pbx/dialtone/store"
 	"github.com/dialtone-pbx/dialtone/webhook"
@@ -187,6 +189,8 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		sipSrv.Shutdown(ctx)
 		return fail(err)
 	}
+	prompts := audio.NewLibrary(db, audio.SystemPrompts{Samples: system.Samples, Languages: system.Languages})
+	sipSrv.B2BUA.SetEngine(newEngine(db, prompts))
 	hookCfg := webhook.DefaultConfig()
 	hookCfg.AllowPrivate = c.AllowPrivateWebhooks
 	hookCfg.RetryBase = c.WebhookRetryBase

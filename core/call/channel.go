@@ -38,10 +38,10 @@ type CollectEnd int
 
 // Why collections end.
 const (
-	CollectUnknown CollectEnd = iota
-	CollectMax                // Max digits were pressed
-	CollectTerminated         // the terminator was pressed
-	CollectTimeout            // a timeout ran out (Digits holds what came before it)
+	CollectUnknown    CollectEnd = iota
+	CollectMax                   // Max digits were pressed
+	CollectTerminated            // the terminator was pressed
+	CollectTimeout               // a timeout ran out (Digits holds what came before it)
 )
 
 func (e CollectEnd) String() string {

@@ -74,6 +74,13 @@ const (
 	// CauseSessionTimer: a leg's session was not refreshed in time, or
 	// the PBX's refresh failed (RFC 4028 §10).
 	CauseSessionTimer = "session_timer_expired"
+	// Calls a call plan ended: a hangup node, a menu left without a
+	// valid choice (invalid digits, or none), a plan that went round too
+	// many nodes.
+	CausePlanHangup   = "plan_hangup"
+	CauseInvalidInput = "invalid_input"
+	CauseNoInput      = "no_input"
+	CausePlanLoop     = "plan_loop"
 )
 
 // LegQuality is the media summary of one leg.

@@ -127,6 +127,11 @@ func Run(ctx context.Context, ch call.Channel, p *Plan, env Env) (Result, error)
 			return r.res, fmt.Errorf("call plan %s: node %s: %w", p.ID, name, err)
 		}
 		r.step(name, n, out.digits, out.branch, at)
+		if out.hangup != "" {
+			if err := r.ch.Hangup(ctx, out.hangup); err != nil && !r.hungUp(err) {
+				return r.res, fmt.Errorf("call plan %s: node %s: hang up: %w", p.ID, name, err)
+			}
+		}
 		if out.end != "" {
 			r.res.End = out.end
 			return r.res, nil
@@ -138,6 +143,9 @@ func Run(ctx context.Context, ch call.Channel, p *Plan, env Env) (Result, error)
 			r.res.End = EndCallerHungUp
 			return r.res, nil
 		}
+		return r.res, err
+	}
+	if err := r.ch.Hangup(ctx, call.CausePlanLoop); err != nil && !r.hungUp(err) {
 		return r.res, err
 	}
 	r.res.End = EndStepLimit
@@ -157,6 +165,9 @@ type runner struct {
 type outcome struct {
 	next, branch, end string
 	digits            string
+	// hangup, when set, is the cause the run hangs the leg up with once
+	// the node is recorded.
+	hangup string
 }
 
 func (r *runner) step(name string, n *Node, digits, branch string, at time.Time) {
@@ -201,13 +212,10 @@ func (r *runner) collect(ctx context.Context, spec call.CollectSpec) (string, er
 	return got.Digits, err
 }
 
-// goodbye plays "goodbye" and hangs up: where a plan ends without a node
-// saying what follows.
+// goodbye plays "goodbye": where a plan ends without a node saying what
+// follows, before it hangs up.
 func (r *runner) goodbye(ctx context.Context) error {
-	if err := r.play(ctx, []call.Prompt{PromptGoodbye}, false); err != nil {
-		return err
-	}
-	return r.ch.Hangup(ctx, call.CauseNormal)
+	return r.play(ctx, []call.Prompt{PromptGoodbye}, false)
 }
 
 func (r *runner) node(ctx context.Context, n *Node) (outcome, error) {
@@ -240,7 +248,7 @@ func (r *runner) node(ctx context.Context, n *Node) (outcome, error) {
 		if err := r.play(ctx, n.Prompts, false); err != nil {
 			return outcome{}, err
 		}
-		return outcome{branch: "hangup", end: EndHangup}, r.ch.Hangup(ctx, call.CauseNormal)
+		return outcome{branch: "hangup", end: EndHangup, hangup: call.CausePlanHangup}, nil
 	}
 	return outcome{}, fmt.Errorf("node kind %q: %w", n.Kind, core.ErrInvalid)
 }
@@ -335,7 +343,10 @@ func (r *runner) menu(ctx context.Context, n *Node) (outcome, error) {
 		out.next, out.branch = n.Fallback, "fallback"
 		return out, nil
 	}
-	out.branch, out.end = "goodbye", lastFailure
+	out.branch, out.end, out.hangup = "goodbye", lastFailure, call.CauseNoInput
+	if lastFailure == EndInvalidInput {
+		out.hangup = call.CauseInvalidInput
+	}
 	return out, r.goodbye(ctx)
 }
 

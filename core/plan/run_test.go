@@ -312,9 +312,11 @@ func TestRun(t *testing.T) {
 					t.Errorf("played in %q, want the plan's language", op.PlayOptions.Language)
 				}
 			}
-			hungUp := ch.HangupCause() == call.CauseNormal
-			if wantHangup := res.End == plan.EndHangup || res.End == plan.EndInvalidInput || res.End == plan.EndNoInput; hungUp != wantHangup {
-				t.Errorf("hung up %v at end %q", hungUp, res.End)
+			// A run that ends the call hangs up with a cause that says why.
+			wantCause := map[string]string{plan.EndHangup: call.CausePlanHangup, plan.EndInvalidInput: call.CauseInvalidInput,
+				plan.EndNoInput: call.CauseNoInput, plan.EndStepLimit: call.CausePlanLoop}[res.End]
+			if got := ch.HangupCause(); got != wantCause {
+				t.Errorf("hung up with %q at end %q, want %q", got, res.End, wantCause)
 			}
 		})
 	}

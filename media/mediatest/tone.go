@@ -2,7 +2,10 @@
 // audio flowed end to end.
 package mediatest
 
-import "math"
+import (
+	"math"
+	"strings"
+)
 
 // SampleRate is the G.711 sample rate.
 const SampleRate = 8000
@@ -59,4 +62,16 @@ func Dominates(pcm []int16, freq float64) bool {
 	}
 	// A pure sine of power e has a Goertzel power of e/2 at its frequency.
 	return Goertzel(pcm, freq) > 0.25*e
+}
+
+// DTMFFreqs are the low and high frequencies of a DTMF digit (ITU-T Q.23).
+func DTMFFreqs(d byte) (low, high float64, ok bool) {
+	const keys = "123A456B789C*0#D"
+	i := strings.IndexByte(keys, d)
+	if i < 0 {
+		return 0, 0, false
+	}
+	lows := [4]float64{697, 770, 852, 941}
+	highs := [4]float64{1209, 1336, 1477, 1633}
+	return lows[i/4], highs[i%4], true
 }

@@ -250,7 +250,12 @@ func (c *Call) writeRecord(rec *call.Record) {
 // media timeout, whatever the other party sends.
 func (c *Call) watchMedia(ctx context.Context) {
 	c.mu.Lock()
-	aLeg, bLeg := c.aLeg, c.bLeg
+	var legs []*media.Leg
+	for _, l := range []*media.Leg{c.aLeg, c.bLeg} {
+		if l != nil {
+			legs = append(legs, l) // (a call the PBX answered has one leg until it is transferred)
+		}
+	}
 	c.mu.Unlock()
 	media.WatchMedia(ctx, c.b2b.cfg.MediaTimeout, func(silent *media.Leg) {
 		party := "callee"
@@ -261,7 +266,7 @@ func (c *Call) watchMedia(ctx context.Context) {
 		c.mu.Unlock()
 		c.log.Warn("no media from a party, hanging up", "party", party, "timeout", c.b2b.cfg.MediaTimeout)
 		c.hangup(call.BySystem, call.CauseMediaTimeout)
-	}, aLeg, bLeg)
+	}, legs...)
 }
 
 // ackReceived takes the SDP answer an ACK carries (RFC 3264 §4) to an

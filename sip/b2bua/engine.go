@@ -62,14 +62,6 @@ const maxPlanHops = 10
 // that sets no ring timeout of its own.
 const transferRingFor = 30 * time.Second
 
-// Causes of calls that ended in a plan.
-const (
-	CausePlanHangup   = "plan_hangup"
-	CauseInvalidInput = "invalid_input"
-	CauseNoInput      = "no_input"
-	CausePlanLoop     = "plan_loop"
-)
-
 // openChannel takes the caller's INVITE for the PBX to answer: its offer
 // (or none, a delayed offer), its dialog and a media leg. False means the
 // caller was refused and the call is over.
@@ -207,7 +199,7 @@ func (b *B2BUA) runPlanLoop(ch *callerChannel, planID string) {
 		}
 		callerName = res.CallerName
 		if res.Target == nil {
-			_ = ch.Hangup(ctx, planEndCause(res.End))
+			_ = ch.Hangup(ctx, call.CausePlanHangup) // (the plan hung up already, with its cause)
 			return
 		}
 		switch t := *res.Target; t.Kind {
@@ -224,20 +216,7 @@ func (b *B2BUA) runPlanLoop(ch *callerChannel, planID string) {
 		return
 	}
 	c.log.Warn("call went through too many call plans", "limit", maxPlanHops)
-	_ = ch.Hangup(ctx, CausePlanLoop)
-}
-
-// planEndCause is the hangup cause of a plan run that ended without a target.
-func planEndCause(end string) string {
-	switch end {
-	case plan.EndInvalidInput:
-		return CauseInvalidInput
-	case plan.EndNoInput:
-		return CauseNoInput
-	case plan.EndStepLimit:
-		return CausePlanLoop
-	}
-	return CausePlanHangup
+	_ = ch.Hangup(ctx, call.CausePlanLoop)
 }
 
 // planStep records one node of a plan in the call's path and tells

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,15 @@ type Call struct {
 	silent  bool
 	// earlyMedia is the EarlyMedia mode's record of a placed call.
 	earlyMedia earlyState
+	// inband is audio sent instead of the tone (in-band DTMF), 20 ms a packet.
+	inband []int16
+	// The incoming stream's continuity (StreamJumps).
+	rxStarted bool
+	rxSSRC    uint32
+	rxSeq     uint16
+	rxTS      uint32
+	rxWall    time.Time
+	jumps     []string
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -89,7 +99,11 @@ func (c *Call) localSDP(dir sdp.Direction) []byte {
 	}
 	c.mu.Unlock()
 	addr := c.rtp.LocalAddr().(*net.UDPAddr).AddrPort()
-	body := sdp.Local{Addr: addr, Codecs: codecs, DTMF: 101,
+	var dtmfPT uint8 = 101
+	if c.phone.cfg.NoTelephoneEvent {
+		dtmfPT = 0
+	}
+	body := sdp.Local{Addr: addr, Codecs: codecs, DTMF: dtmfPT,
 		Direction: dir, SessionID: 1, Version: uint64(time.Now().UnixNano())}.Marshal()
 	if c.phone.cfg.Video {
 		body = fmt.Appendf(body, "m=video %d RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=sendrecv\r\n", addr.Port()+2)
@@ -183,6 +197,11 @@ func (c *Call) send() {
 			c.mu.Unlock()
 			continue
 		}
+		if len(c.inband) > 0 {
+			n := copy(pcm, c.inband)
+			clear(pcm[n:])
+			c.inband = c.inband[n:]
+		}
 		c.seq++
 		dst, cd := c.remote, c.codec
 		pkt[0], pkt[1] = 0x80, c.pt
@@ -209,10 +228,11 @@ func (c *Call) receive() {
 		}
 		pt := buf[1] & 0x7f
 		c.mu.Lock()
+		c.followStream(buf[:n], time.Now())
 		c.recordArrival(time.Now())
 		c.packets++
 		switch {
-		case pt == c.dtmfPT && n >= 16:
+		case c.dtmfPT != 0 && pt == c.dtmfPT && n >= 16:
 			if e, err := dtmf.Parse(buf[12:n]); err == nil && e.End {
 				d := dtmf.Digit(e.Code)
 				ts := binary.BigEndian.Uint32(buf[4:8])
@@ -403,4 +423,63 @@ func (c *Call) stopMedia() {
 		_ = c.rtp.Close()
 	})
 	c.wg.Wait()
+}
+
+// SendInbandDigits plays digits as DTMF tones in the phone's audio (ITU-T
+// Q.23 pairs, 120 ms each with 80 ms of silence between), instead of its
+// tone. It returns at once; the tones take 200 ms a digit.
+func (c *Call) SendInbandDigits(digits string) error {
+	var pcm []int16
+	for i := 0; i < len(digits); i++ {
+		low, high, ok := mediatest.DTMFFreqs(digits[i])
+		if !ok {
+			return errors.New("not a DTMF digit")
+		}
+		a := &mediatest.Tone{Freq: low, Amplitude: 6000}
+		b := &mediatest.Tone{Freq: high, Amplitude: 6000}
+		x, y := make([]int16, 960), make([]int16, 960)
+		a.Fill(x)
+		b.Fill(y)
+		for j := range x {
+			x[j] += y[j]
+		}
+		pcm = append(pcm, x...)
+		pcm = append(pcm, make([]int16, 640)...)
+	}
+	c.mu.Lock()
+	c.inband = append(c.inband, pcm...)
+	c.mu.Unlock()
+	return nil
+}
+
+// followStream checks that the stream received stays one continuous RTP
+// stream (RFC 3550 §5.1, §8.2): same SSRC, sequence numbers one apart,
+// timestamps advancing with the wall clock. Called with c.mu held.
+func (c *Call) followStream(pkt []byte, now time.Time) {
+	if len(pkt) < 12 {
+		return
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	seq := binary.BigEndian.Uint16(pkt[2:4])
+	ts := binary.BigEndian.Uint32(pkt[4:8])
+	if c.rxStarted {
+		wallTicks := now.Sub(c.rxWall).Seconds() * 8000
+		tsDelta := float64(int32(ts - c.rxTS))
+		switch {
+		case ssrc != c.rxSSRC:
+			c.jumps = append(c.jumps, fmt.Sprintf("ssrc %08x -> %08x", c.rxSSRC, ssrc))
+		case seq != c.rxSeq+1 && seq != c.rxSeq:
+			c.jumps = append(c.jumps, fmt.Sprintf("sequence %d -> %d", c.rxSeq, seq))
+		case tsDelta < -800 || tsDelta > wallTicks+1600:
+			c.jumps = append(c.jumps, fmt.Sprintf("timestamp %d -> %d after %.0f ms", c.rxTS, ts, wallTicks/8))
+		}
+	}
+	c.rxStarted, c.rxSSRC, c.rxSeq, c.rxTS, c.rxWall = true, ssrc, seq, ts, now
+}
+
+// StreamJumps lists the discontinuities seen in the received stream.
+func (c *Call) StreamJumps() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.jumps)
 }

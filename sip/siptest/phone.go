@@ -56,6 +56,9 @@ type Config struct {
 	// Video adds a video stream (H.264, never sent) to the phone's offers,
 	// as a video phone's would be.
 	Video bool
+	// NoTelephoneEvent leaves RFC 4733 out of the phone's offers and
+	// answers: its digits can only be sent in-band (SendInbandDigits).
+	NoTelephoneEvent bool
 	// DelayedOffer dials with an INVITE without SDP: the phone takes the
 	// offer from the 200 and answers in the ACK (RFC 3261 §13.2.1).
 	DelayedOffer bool

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/media/audio"
+	"github.com/dialtone-pbx/dialtone/media/mediatest"
+	"github.com/dialtone-pbx/dialtone/sip/siptest"
+)
+
+// Tones of the test prompts: each prompt is a tone of its own, so the
+// caller's phone tells which one it hears.
+const (
+	greetingHz = 700
+	closedHz   = 1800
+	mohHz      = 500
+)
+
+// uploadTone uploads a prompt that is seconds of a tone, as a raw WAV body.
+func (p *pbx) uploadTone(name string, hz float64, seconds int) string {
+	p.t.Helper()
+	pcm := make([]int16, seconds*8000)
+	(&mediatest.Tone{Freq: hz, Amplitude: 9000}).Fill(pcm)
+	req, _ := http.NewRequest("POST", p.api+"/v1/prompts?name="+name, bytes.NewReader(audio.EncodeWAV(pcm)))
+	req.Header.Set("Authorization", "Bearer "+e2eKey)
+	req.Header.Set("Content-Type", "audio/wav")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var out struct{ ID string }
+	if res.StatusCode != 201 || json.Unmarshal(b, &out) != nil || out.ID == "" {
+		p.t.Fatalf("upload prompt %s: %d %s", name, res.StatusCode, b)
+	}
+	return out.ID
+}
+
+// create posts a resource and returns its id.
+func (p *pbx) create(path string, body map[string]any) string {
+	p.t.Helper()
+	var out struct{ ID string }
+	var raw json.RawMessage
+	if code := p.call("POST", path, body, &raw); code != 201 {
+		p.t.Fatalf("POST %s: %d %s", path, code, raw)
+	}
+	_ = json.Unmarshal(raw, &out)
+	return out.ID
+}
+
+// ipTrunk makes a carrier at ip an IP-authenticated trunk and routes
+// number through it to route.
+func (p *pbx) ipTrunk(ip, number string, route map[string]any, extra map[string]any) {
+	p.t.Helper()
+	trunk := p.create("/v1/trunks", map[string]any{"name": "carrier " + ip, "host": ip, "auth_mode": "ip",
+		"allowed_cidrs": []string{ip + "/32"}})
+	body := map[string]any{"number": number, "trunk_id": trunk, "route": route}
+	for k, v := range extra {
+		body[k] = v
+	}
+	p.create("/v1/numbers", body)
+}
+
+type planRecord struct {
+	Disposition string `json:"disposition"`
+	HangupCause string `json:"hangup_cause"`
+	HangupBy    string `json:"hangup_by"`
+	PlanPath    []struct {
+		Node   string `json:"node"`
+		Digits string `json:"digits"`
+		Result string `json:"result"`
+	} `json:"plan_path"`
+}
+
+func (p *pbx) lastPlanRecord() planRecord {
+	p.t.Helper()
+	var list struct{ Items []planRecord }
+	if !eventually(5*time.Second, func() bool {
+		p.call("GET", "/v1/call-records?limit=1", nil, &list)
+		return len(list.Items) == 1 && list.Items[0].Disposition != ""
+	}) {
+		p.t.Fatalf("no finished call record: %+v", list)
+	}
+	return list.Items[0]
+}
+
+// TestCallPlanMenu: a DID routed to a plan; the caller hears the greeting,
+// presses 2 (RFC 4733, then in-band from a phone without telephone-event)
+// and talks with extension 1002; a closed schedule takes the other branch
+// and its override flips it; three invalid digits end the call.
+func TestCallPlanMenu(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	desk := p.extension("1002", nil)
+	deskPhone := p.phone(desk, 1400, siptest.AnswerNow, "PCMU")
+	greeting := p.uploadTone("greeting", greetingHz, 3)
+	closed := p.uploadTone("closed", closedHz, 3)
+	allDay := []map[string]string{{"start": "00:00", "end": "24:00"}}
+	hours := p.create("/v1/schedules", map[string]any{"name": "office", "time_zone": "America/New_York",
+		"hours": map[string]any{"mon": allDay, "tue": allDay, "wed": allDay, "thu": allDay, "fri": allDay, "sat": allDay, "sun": allDay}})
+	plan := p.create("/v1/call-plans", map[string]any{"name": "main", "entry": "hours", "nodes": map[string]any{
+		"hours":  map[string]any{"kind": "schedule", "schedule_id": hours, "open": "menu", "closed": "closed"},
+		"menu":   map[string]any{"kind": "menu", "prompts": []string{greeting}, "options": map[string]string{"2": "desk"}, "timeout_seconds": 3, "retries": 3},
+		"desk":   map[string]any{"kind": "transfer", "target": map[string]any{"type": "extension", "extension_id": desk.ID}},
+		"closed": map[string]any{"kind": "hangup", "prompts": []string{closed}},
+	}})
+	p.ipTrunk("127.0.0.51", "+14155550101", map[string]any{"type": "call_plan", "call_plan_id": plan}, nil)
+	pstn, err := siptest.New(siptest.Config{User: "+12125550123", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.51"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pstn.Close()
+	inband, err := siptest.New(siptest.Config{User: "+12125550124", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.51",
+		NoTelephoneEvent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inband.Close()
+	ctx, cancel := within(90 * time.Second)
+	defer cancel()
+
+	press := map[string]func(*siptest.Call, string) error{
+		"rfc4733": (*siptest.Call).SendDigits,
+		"inband":  (*siptest.Call).SendInbandDigits,
+	}
+	for _, tt := range []struct {
+		name  string
+		phone *siptest.Phone
+	}{{"rfc4733", pstn}, {"inband", inband}} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := tt.phone.Dial(ctx, "+14155550101")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.WaitHears(ctx, greetingHz) {
+				t.Fatal("the caller did not hear the greeting")
+			}
+			if err := press[tt.name](out, "2"); err != nil {
+				t.Fatal(err)
+			}
+			in, err := deskPhone.Incoming(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
+				t.Fatal("no audio both ways after the transfer")
+			}
+			_ = out.Hangup(ctx)
+			waitHungUp(t, in)
+			rec := p.lastPlanRecord()
+			nodes := []string{}
+			for _, s := range rec.PlanPath {
+				nodes = append(nodes, s.Node)
+			}
+			if rec.Disposition != "answered" || rec.HangupBy != "caller" || !slices.Equal(nodes, []string{"hours", "menu", "desk"}) ||
+				rec.PlanPath[1].Digits != "2" {
+				t.Fatalf("record: %+v", rec)
+			}
+		})
+	}
+
+	t.Run("closed by override", func(t *testing.T) {
+		if code := p.call("PUT", "/v1/schedules/"+hours+"/override", map[string]any{"mode": "closed"}, nil); code != 200 {
+			t.Fatalf("override: %d", code)
+		}
+		out, err := pstn.Dial(ctx, "+14155550101")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.WaitHears(ctx, closedHz) {
+			t.Fatal("the caller did not hear the closed message")
+		}
+		waitHungUp(t, out)
+		if rec := p.lastPlanRecord(); rec.HangupBy != "system" || len(rec.PlanPath) == 0 || rec.PlanPath[0].Result != "closed" {
+			t.Fatalf("record: %+v", rec)
+		}
+		if code := p.call("PUT", "/v1/schedules/"+hours+"/override", map[string]any{"mode": "none"}, nil); code != 200 {
+			t.Fatalf("clear override: %d", code)
+		}
+	})
+
+	t.Run("three invalid digits", func(t *testing.T) {
+		out, err := pstn.Dial(ctx, "+14155550101")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if !out.WaitHears(ctx, greetingHz) {
+				t.Fatal("the caller did not hear the greeting")
+			}
+			if err := out.SendDigits("9"); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(1500 * time.Millisecond)
+		}
+		waitHungUp(t, out)
+		if rec := p.lastPlanRecord(); rec.HangupCause != "invalid_input" || rec.HangupBy != "system" {
+			t.Fatalf("record: %+v", rec)
+		}
+	})
+}
+
+// TestMusicOnHold: the callee holds an inbound call; the caller hears the
+// number's music-on-hold class, and on resume the callee again, in one
+// continuous RTP stream.
+func TestMusicOnHold(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	desk := p.extension("1003", nil)
+	deskPhone := p.phone(desk, 1400, siptest.AnswerNow, "PCMU")
+	music := p.uploadTone("music", mohHz, 4)
+	class := p.create("/v1/moh-classes", map[string]any{"name": "test tone", "prompts": []string{music}})
+	p.ipTrunk("127.0.0.52", "+14155550102", map[string]any{"type": "extension", "extension_id": desk.ID},
+		map[string]any{"moh_class_id": class})
+	pstn, err := siptest.New(siptest.Config{User: "+12125550125", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.52"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pstn.Close()
+	ctx, cancel := within(40 * time.Second)
+	defer cancel()
+	out, in := connect(t, ctx, pstn, "+14155550102", deskPhone, 1400, 600)
+
+	if err := in.Hold(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, mohHz) {
+		t.Fatal("the held caller did not hear music on hold")
+	}
+	if err := in.Hold(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, 1400) || !in.WaitHears(ctx, 600) {
+		t.Fatal("no audio both ways after resume")
+	}
+	if jumps := out.StreamJumps(); len(jumps) != 0 {
+		t.Fatalf("the caller saw the stream jump: %v", jumps)
+	}
+	_ = out.Hangup(ctx)
+	waitHungUp(t, in)
+}

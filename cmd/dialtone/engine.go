@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/core/plan"
+	"github.com/dialtone-pbx/dialtone/core/schedule"
+	"github.com/dialtone-pbx/dialtone/sip/b2bua"
+)
+
+// engineStore is what the call engine reads from the database.
+type engineStore interface {
+	core.ExtensionRepo
+	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
+	schedule.Repo
+	GetCallPlan(ctx context.Context, id plan.ID) (*plan.Plan, error)
+}
+
+// engineSchedules answers a plan's schedule nodes from the stored schedules.
+type engineSchedules struct{ db engineStore }
+
+var _ plan.Schedules = engineSchedules{}
+
+func (s engineSchedules) StateAt(ctx context.Context, id string, at time.Time) (string, error) {
+	sc, err := s.db.GetSchedule(ctx, schedule.ID(id))
+	if err != nil {
+		return "", fmt.Errorf("schedule %s: %w", id, err)
+	}
+	switch st := sc.StateAt(at); st.Status {
+	case schedule.StatusOpen:
+		return plan.StateOpen, nil
+	case schedule.StatusHoliday:
+		return plan.StateHoliday, nil
+	default:
+		return plan.StateClosed, nil
+	}
+}
+
+// ToggleSchedule flips night mode for the schedule with override code,
+// for an extension the schedule lets do so.
+func (s engineSchedules) ToggleSchedule(ctx context.Context, code string, ext core.ExtensionID) (bool, error) {
+	sc, err := s.db.ScheduleByOverrideCode(ctx, code)
+	if err != nil {
+		return false, err
+	}
+	if !slices.Contains(sc.OverrideExtensionIDs, ext) {
+		return false, fmt.Errorf("extension %s may not override schedule %s: %w", ext, sc.ID, core.ErrForbidden)
+	}
+	o := sc.Toggle(time.Now())
+	if _, err := s.db.SetScheduleOverride(ctx, sc.ID, o); err != nil {
+		return false, err
+	}
+	return o.Mode == schedule.ModeClosed, nil
+}
+
+// engineDirectory lists the extensions callers may find by name.
+type engineDirectory struct{ db engineStore }
+
+var _ plan.Directory = engineDirectory{}
+
+// maxDirectory bounds the extensions a dial-by-name search reads.
+const maxDirectory = 10000
+
+func (d engineDirectory) Entries(ctx context.Context) ([]plan.DirectoryEntry, error) {
+	var out []plan.DirectoryEntry
+	req := core.PageRequest{Limit: 500}
+	for len(out) < maxDirectory {
+		page, err := d.db.ListExtensions(ctx, core.ExtensionFilter{}, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page.Items {
+			if e.HideFromDirectory || !e.Enabled {
+				continue
+			}
+			out = append(out, plan.DirectoryEntry{ExtensionID: e.ID, Number: e.Number, Name: e.Name,
+				NamePrompt: call.Prompt(e.NamePromptID)})
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		req.Cursor = page.NextCursor
+	}
+	return out, nil
+}
+
+// engineExtensions finds extensions keyed directly in a menu.
+type engineExtensions struct{ db engineStore }
+
+var _ plan.Extensions = engineExtensions{}
+
+func (e engineExtensions) ExtensionByNumber(ctx context.Context, number string) (core.ExtensionID, bool, error) {
+	ext, err := e.db.ExtensionByNumber(ctx, number)
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		return "", false, nil
+	case err != nil:
+		return "", false, err
+	}
+	return ext.ID, true, nil
+}
+
+// newEngine is the call engine over the store and the prompt library.
+func newEngine(db engineStore, prompts b2bua.PromptLibrary) b2bua.Engine {
+	s := engineSchedules{db}
+	return b2bua.Engine{Plans: db, Prompts: prompts, Schedules: s, Directory: engineDirectory{db},
+		Extensions: engineExtensions{db}, Toggle: s}
+}
