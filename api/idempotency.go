@@ -14,6 +14,15 @@ const IdempotencyTTL = 24 * time.Hour
 
 const maxIdempotentBody = 1 << 20
 
+// idempotentBodyLimit is the largest body a POST with Idempotency-Key may
+// carry: an audio upload's limit for prompts, 1 MB for everything else.
+func idempotentBodyLimit(r *http.Request) int64 {
+	if r.URL.Path == "/v1/prompts" {
+		return uploadLimitFor(r.Header.Get("Content-Type"))
+	}
+	return maxIdempotentBody
+}
+
 // replayedHeaders are the response headers a replay repeats.
 var replayedHeaders = []string{"Content-Type", "Location", "ETag"}
 
@@ -32,12 +41,13 @@ func (s *server) idempotency(next http.Handler) http.Handler {
 			writeProblem(w, http.StatusBadRequest, "Idempotency-Key must be 1 to 255 printable characters")
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxIdempotentBody+1))
+		limit := idempotentBodyLimit(r)
+		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 		if err != nil {
 			writeProblem(w, http.StatusBadRequest, "cannot read the request body")
 			return
 		}
-		if len(body) > maxIdempotentBody {
+		if int64(len(body)) > limit {
 			writeProblem(w, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}

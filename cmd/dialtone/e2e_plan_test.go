@@ -2,15 +2,15 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/dialtone-pbx/dialtone/media/audio"
-	"github.com/dialtone-pbx/dialtone/media/mediatest"
 	"github.com/dialtone-pbx/dialtone/sip/siptest"
 )
 
@@ -22,12 +22,12 @@ const (
 	mohHz      = 500
 )
 
-// uploadTone uploads a prompt that is seconds of a tone, as a raw WAV body.
+// uploadTone uploads a prompt that is seconds of a tone, as a raw WAV body
+// recorded as a CD would be (44.1 kHz, 16-bit, stereo), which the PBX
+// converts to 8 kHz mono.
 func (p *pbx) uploadTone(name string, hz float64, seconds int) string {
 	p.t.Helper()
-	pcm := make([]int16, seconds*8000)
-	(&mediatest.Tone{Freq: hz, Amplitude: 9000}).Fill(pcm)
-	req, _ := http.NewRequest("POST", p.api+"/v1/prompts?name="+name, bytes.NewReader(audio.EncodeWAV(pcm)))
+	req, _ := http.NewRequest("POST", p.api+"/v1/prompts?name="+name, bytes.NewReader(cdWAV(hz, seconds)))
 	req.Header.Set("Authorization", "Bearer "+e2eKey)
 	req.Header.Set("Content-Type", "audio/wav")
 	res, err := http.DefaultClient.Do(req)
@@ -41,6 +41,31 @@ func (p *pbx) uploadTone(name string, hz float64, seconds int) string {
 		p.t.Fatalf("upload prompt %s: %d %s", name, res.StatusCode, b)
 	}
 	return out.ID
+}
+
+// cdWAV is seconds of a tone as a 44.1 kHz 16-bit stereo WAV.
+func cdWAV(hz float64, seconds int) []byte {
+	const rate, channels = 44100, 2
+	n := seconds * rate
+	data := make([]byte, 0, n*channels*2)
+	for i := range n {
+		v := int16(9000 * math.Sin(2*math.Pi*hz*float64(i)/rate))
+		for range channels {
+			data = binary.LittleEndian.AppendUint16(data, uint16(v))
+		}
+	}
+	var b bytes.Buffer
+	b.WriteString("RIFF")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(36+len(data)))
+	b.WriteString("WAVEfmt ")
+	for _, v := range []any{uint32(16), uint16(1), uint16(channels), uint32(rate), uint32(rate * channels * 2),
+		uint16(channels * 2), uint16(16)} {
+		_ = binary.Write(&b, binary.LittleEndian, v)
+	}
+	b.WriteString("data")
+	_ = binary.Write(&b, binary.LittleEndian, uint32(len(data)))
+	b.Write(data)
+	return b.Bytes()
 }
 
 // create posts a resource and returns its id.
@@ -243,4 +268,70 @@ func TestMusicOnHold(t *testing.T) {
 	}
 	_ = out.Hangup(ctx)
 	waitHungUp(t, in)
+}
+
+// TestNightModeByPhone: an extension allowed to flips a schedule closed and
+// open again with *28 and the schedule's code; another extension is refused.
+func TestNightModeByPhone(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	boss := p.extension("1005", nil)
+	clerk := p.extension("1006", nil)
+	bossPhone := p.phone(boss, 600, siptest.AnswerNow, "PCMU")
+	clerkPhone := p.phone(clerk, 600, siptest.AnswerNow, "PCMU")
+	allDay := []map[string]string{{"start": "00:00", "end": "24:00"}}
+	hours := p.create("/v1/schedules", map[string]any{"name": "front desk", "time_zone": "UTC", "override_code": "7",
+		"override_extension_ids": []string{boss.ID},
+		"hours":                  map[string]any{"mon": allDay, "tue": allDay, "wed": allDay, "thu": allDay, "fri": allDay, "sat": allDay, "sun": allDay}})
+	ctx, cancel := within(30 * time.Second)
+	defer cancel()
+	state := func() string {
+		var st struct{ Status string }
+		p.call("GET", "/v1/schedules/"+hours+"/state", nil, &st)
+		return st.Status
+	}
+	for _, want := range []string{"closed", "open"} {
+		out, err := bossPhone.Dial(ctx, "*287")
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitHungUp(t, out)
+		if got := state(); got != want {
+			t.Fatalf("after *287 the schedule is %s, want %s", got, want)
+		}
+	}
+	if _, err := clerkPhone.Dial(ctx, "*287"); err == nil || err.(*siptest.DialError).Code != 403 {
+		t.Fatalf("an extension not allowed flipped night mode: %v", err)
+	}
+	if _, err := bossPhone.Dial(ctx, "*289"); err == nil || err.(*siptest.DialError).Code != 404 {
+		t.Fatalf("a code no schedule has: %v", err)
+	}
+	if got := state(); got != "open" {
+		t.Fatalf("schedule %s after refused codes", got)
+	}
+}
+
+// TestNoAnswerGoesToPlan: an extension with no phone registered sends its
+// calls to its no-answer plan, which answers and plays its greeting.
+func TestNoAnswerGoesToPlan(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	caller := p.extension("1007", nil)
+	callerPhone := p.phone(caller, 600, siptest.AnswerNow, "PCMU")
+	greeting := p.uploadTone("away", greetingHz, 2)
+	plan := p.create("/v1/call-plans", map[string]any{"name": "away", "entry": "say", "nodes": map[string]any{
+		"say": map[string]any{"kind": "hangup", "prompts": []string{greeting}},
+	}})
+	p.extension("1008", map[string]any{"no_answer_call_plan_id": plan})
+	ctx, cancel := within(20 * time.Second)
+	defer cancel()
+	out, err := callerPhone.Dial(ctx, "1008")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, greetingHz) {
+		t.Fatal("the caller did not hear the no-answer plan")
+	}
+	waitHungUp(t, out)
+	if rec := p.lastPlanRecord(); rec.HangupCause != "plan_hangup" || len(rec.PlanPath) != 1 || rec.PlanPath[0].Node != "say" {
+		t.Fatalf("record: %+v", rec)
+	}
 }

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/core"
@@ -22,41 +20,20 @@ type engineStore interface {
 	GetCallPlan(ctx context.Context, id plan.ID) (*plan.Plan, error)
 }
 
-// engineSchedules answers a plan's schedule nodes from the stored schedules.
-type engineSchedules struct{ db engineStore }
+// nightMode flips a schedule's override by phone (the feature code).
+type nightMode struct{ db engineStore }
 
-var _ plan.Schedules = engineSchedules{}
+var _ b2bua.ScheduleToggler = nightMode{}
 
-func (s engineSchedules) StateAt(ctx context.Context, id string, at time.Time) (string, error) {
-	sc, err := s.db.GetSchedule(ctx, schedule.ID(id))
-	if err != nil {
-		return "", fmt.Errorf("schedule %s: %w", id, err)
-	}
-	switch st := sc.StateAt(at); st.Status {
-	case schedule.StatusOpen:
-		return plan.StateOpen, nil
-	case schedule.StatusHoliday:
-		return plan.StateHoliday, nil
-	default:
-		return plan.StateClosed, nil
-	}
-}
-
-// ToggleSchedule flips night mode for the schedule with override code,
-// for an extension the schedule lets do so.
-func (s engineSchedules) ToggleSchedule(ctx context.Context, code string, ext core.ExtensionID) (bool, error) {
-	sc, err := s.db.ScheduleByOverrideCode(ctx, code)
+// ToggleSchedule flips the schedule with override code for ext and says
+// whether it is now closed.
+func (n nightMode) ToggleSchedule(ctx context.Context, code string, ext core.ExtensionID) (bool, error) {
+	now := time.Now()
+	sc, err := schedule.ToggleByCode(ctx, n.db, code, ext, now)
 	if err != nil {
 		return false, err
 	}
-	if !slices.Contains(sc.OverrideExtensionIDs, ext) {
-		return false, fmt.Errorf("extension %s may not override schedule %s: %w", ext, sc.ID, core.ErrForbidden)
-	}
-	o := sc.Toggle(time.Now())
-	if _, err := s.db.SetScheduleOverride(ctx, sc.ID, o); err != nil {
-		return false, err
-	}
-	return o.Mode == schedule.ModeClosed, nil
+	return !sc.StateAt(now).Status.Open(), nil
 }
 
 // engineDirectory lists the extensions callers may find by name.
@@ -108,7 +85,6 @@ func (e engineExtensions) ExtensionByNumber(ctx context.Context, number string) 
 
 // newEngine is the call engine over the store and the prompt library.
 func newEngine(db engineStore, prompts b2bua.PromptLibrary) b2bua.Engine {
-	s := engineSchedules{db}
-	return b2bua.Engine{Plans: db, Prompts: prompts, Schedules: s, Directory: engineDirectory{db},
-		Extensions: engineExtensions{db}, Toggle: s}
+	return b2bua.Engine{Plans: db, Prompts: prompts, Schedules: schedule.States{Repo: db}, Directory: engineDirectory{db},
+		Extensions: engineExtensions{db}, Toggle: nightMode{db}}
 }
