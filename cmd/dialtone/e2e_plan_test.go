@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -153,11 +154,18 @@ func TestCallPlanMenu(t *testing.T) {
 	press := map[string]func(*siptest.Call, string) error{
 		"rfc4733": (*siptest.Call).SendDigits,
 		"inband":  (*siptest.Call).SendInbandDigits,
+		"info": func(c *siptest.Call, d string) error {
+			res, err := c.SendInfo(ctx, "application/dtmf-relay", []byte("Signal="+d+"\r\nDuration=160\r\n"))
+			if err == nil && res.StatusCode != 200 {
+				err = fmt.Errorf("info answered %d", res.StatusCode)
+			}
+			return err
+		},
 	}
 	for _, tt := range []struct {
 		name  string
 		phone *siptest.Phone
-	}{{"rfc4733", pstn}, {"inband", inband}} {
+	}{{"rfc4733", pstn}, {"inband", inband}, {"info", pstn}} {
 		t.Run(tt.name, func(t *testing.T) {
 			out, err := tt.phone.Dial(ctx, "+14155550101")
 			if err != nil {
