@@ -311,9 +311,11 @@ func TestInteropBaresipPlan(t *testing.T) {
 	if !answered {
 		t.Fatalf("the plan did not answer baresip's call\n%s", log())
 	}
-	time.Sleep(time.Second) // into the first greeting
+	// Key 1 once the first greeting has played (sipp's test keys during
+	// it), key 2 during the second (barge-in).
+	time.Sleep(3500 * time.Millisecond)
 	send("/sndcode 1")
-	time.Sleep(2 * time.Second) // into the second greeting
+	time.Sleep(1500 * time.Millisecond)
 	send("/sndcode 2")
 
 	cctx, ccancel := within(15 * time.Second)
@@ -341,4 +343,30 @@ func TestInteropBaresipPlan(t *testing.T) {
 	if len(dumps) != 1 || !wavHears(dumps[0], deskHz) {
 		t.Fatalf("baresip did not hear the desk phone's tone (recordings %v)\n%s", dumps, log())
 	}
+	// What baresip heard: the first greeting, the second, then the desk.
+	want := []float64{salesMenuHz, deskMenuHz, deskHz}
+	if heard := wavToneSequence(t, dumps[0], want); !slices.Equal(heard, want) {
+		t.Fatalf("baresip heard the tones %v, want %v in that order", heard, want)
+	}
+}
+
+// wavToneSequence splits a recording into quarter seconds at 8 kHz and
+// returns which of tones dominates each, runs and silence collapsed.
+func wavToneSequence(t *testing.T, path string, tones []float64) []float64 {
+	t.Helper()
+	raw, err := exec.Command("sox", path, "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", "-L", "-t", "raw", "-").Output()
+	if err != nil {
+		t.Fatalf("sox %s: %v", path, err)
+	}
+	pcm := make([]int16, len(raw)/2)
+	_ = binary.Read(bytes.NewReader(raw[:2*len(pcm)]), binary.LittleEndian, pcm)
+	var seq []float64
+	for w := pcm; len(w) >= 2000; w = w[2000:] {
+		for _, f := range tones {
+			if mediatest.Dominates(w[:2000], f) && (len(seq) == 0 || seq[len(seq)-1] != f) {
+				seq = append(seq, f)
+			}
+		}
+	}
+	return seq
 }
