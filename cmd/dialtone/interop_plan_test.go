@@ -238,7 +238,8 @@ func TestInteropSippNavigatesPlan(t *testing.T) {
 // TestInteropBaresipPlan: baresip, from the address of an IP trunk, calls a
 // number routed to a two-level menu, keys 1 and 2 with /sndcode (RFC 4733)
 // and is transferred to extension 1002. The desk phone hears baresip's tone
-// file, and baresip's recording ends with the desk phone's tone.
+// file; baresip's recording holds the first greeting, the second, then the
+// desk phone's tone.
 func TestInteropBaresipPlan(t *testing.T) {
 	requireTool(t, "baresip")
 	requireTool(t, "sox")
