@@ -343,3 +343,42 @@ func TestNoAnswerGoesToPlan(t *testing.T) {
 		t.Fatalf("record: %+v", rec)
 	}
 }
+
+// TestCallPlanNextMenuAfterBargeIn: a key pressed during one menu's
+// greeting takes the caller to the next menu, whose greeting plays whole.
+func TestCallPlanNextMenuAfterBargeIn(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	first := p.uploadTone("first", greetingHz, 4)
+	second := p.uploadTone("second", closedHz, 4)
+	plan := p.create("/v1/call-plans", map[string]any{"name": "two levels", "entry": "main", "nodes": map[string]any{
+		"main":  map[string]any{"kind": "menu", "prompts": []string{first}, "options": map[string]string{"1": "sales"}},
+		"sales": map[string]any{"kind": "menu", "prompts": []string{second}, "options": map[string]string{"2": "bye"}},
+		"bye":   map[string]any{"kind": "hangup"},
+	}})
+	p.ipTrunk("127.0.0.53", "+14155550103", map[string]any{"type": "call_plan", "call_plan_id": plan}, nil)
+	pstn, err := siptest.New(siptest.Config{User: "+12125550126", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.53"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pstn.Close()
+	ctx, cancel := within(20 * time.Second)
+	defer cancel()
+	out, err := pstn.Dial(ctx, "+14155550103")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, greetingHz) {
+		t.Fatal("the caller did not hear the first greeting")
+	}
+	if err := out.SendDigits("1"); err != nil {
+		t.Fatal(err)
+	}
+	if !out.WaitHears(ctx, closedHz) {
+		t.Fatal("the second menu's greeting did not play after a key pressed during the first")
+	}
+	_ = out.SendDigits("2") // (the PBX may hang up before the event's last packets are sent)
+	waitHungUp(t, out)
+	if rec := p.lastPlanRecord(); len(rec.PlanPath) != 3 || rec.PlanPath[1].Digits != "2" || rec.HangupCause != "plan_hangup" {
+		t.Fatalf("record: %+v", rec)
+	}
+}

@@ -213,15 +213,22 @@ func (ch *callerChannel) Play(ctx context.Context, prompts []call.Prompt, opts c
 			return nil
 		}
 		go func() {
-			select {
-			case <-ch.notify:
-				// Put the wake-up back for the next Collect.
+			for {
 				select {
-				case ch.notify <- struct{}{}:
-				default:
+				case <-ch.notify:
+					if !ch.hasDigit() {
+						continue // a wake-up an earlier collection left behind
+					}
+					// Put the wake-up back for the next Collect.
+					select {
+					case ch.notify <- struct{}{}:
+					default:
+					}
+					cancel()
+					return
+				case <-playCtx.Done():
+					return
 				}
-				cancel()
-			case <-playCtx.Done():
 			}
 		}()
 	}
