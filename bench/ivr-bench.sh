@@ -166,6 +166,8 @@ provision() {
   api POST /numbers "{\"number\":\"$did\",\"trunk_id\":\"$trunk\",
     \"route\":{\"type\":\"call_plan\",\"call_plan_id\":\"$plan\"}}" >/dev/null
 }
+# host_ticks: busy,total clock ticks of all CPUs (/proc/stat), to see whether the host was saturated.
+host_ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 "," t}' /proc/stat; }
 json_id() { python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])'; }
 
 # stat_col FILE COLUMN: the last value of a column of sipp's -trace_stat file.
@@ -219,12 +221,14 @@ run() {
   started+=("$uac")
   sleep $((ramp + 3))
   kill -0 "$uac" 2>/dev/null || { echo "$mode: sipp ended early (see $log-sipp.log)"; cat "$log-errors.log" 2>/dev/null | tail -5; }
-  local in_call0 c0 t0 c1 t1 in_call1 rss
+  local in_call0 c0 h0 t0 c1 h1 t1 in_call1 rss
   in_call0=$(stat_col "$log-stats.csv" CurrentCall)
   c0=$(cpu_ticks)
+  h0=$(host_ticks)
   t0=$(date +%s.%N)
   sleep "$window"
   c1=$(cpu_ticks)
+  h1=$(host_ticks)
   t1=$(date +%s.%N)
   rss=$(rss_kb)
   in_call1=$(stat_col "$log-stats.csv" CurrentCall)
@@ -240,29 +244,31 @@ run() {
   sleep 1
   records "$n" | tee "$log-records.txt"
   echo "$mode: server log $(grep -c 'level=WARN' "$log-server.log" || true) warnings, $(grep 'level=ERROR' "$log-server.log" | grep -vc 'path=/readyz' || true) errors"
-  python3 - "$mode" "$n" "$in_call0" "$in_call1" "$c0" "$c1" "$t0" "$t1" "$tick" "$idle" "$rss" "$created" "$ok" "$failed" "$rc" >>"$out/table.txt" <<'PY'
+  python3 - "$mode" "$n" "$in_call0" "$in_call1" "$c0" "$c1" "$t0" "$t1" "$tick" "$idle" "$rss" "$created" "$ok" "$failed" "$rc" "$h0" "$h1" >>"$out/table.txt" <<'PY'
 import sys
 mode, n, in0, in1 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 c0, c1, t0, t1, tick = int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7]), float(sys.argv[8]), int(sys.argv[9])
 idle, rss, created, ok, failed, rc = (int(x) for x in sys.argv[10:16])
+(b0, t0h), (b1, t1h) = (tuple(map(int, a.split(","))) for a in sys.argv[16:18])
+host = 100.0 * (b1 - b0) / max(t1h - t0h, 1)
 secs = t1 - t0
 cpu_ms = (c1 - c0) * 1000 / tick
 callers = min(in0, in1) or n
 print(f"{mode:8} {callers:>4}/{n:<4} {cpu_ms / secs / 10:>6.1f}% {cpu_ms / secs / callers:>10.3f} {idle:>8} {rss:>8} "
-      f"{(rss - idle) / callers:>9.1f} {created:>7} {ok:>5} {failed:>6} {rc:>4}")
+      f"{(rss - idle) / callers:>9.1f} {created:>7} {ok:>5} {failed:>6} {rc:>4} {host:>5.0f}%")
 PY
   stop_server
 }
 
 build_dialtone "$out/dialtone"
-echo "mode     in-menu     CPU  ms/s/caller  idle-kB   RSS-kB  kB/caller created    ok failed sipp" >"$out/table.txt"
+echo "mode     in-menu     CPU  ms/s/caller  idle-kB   RSS-kB  kB/caller created    ok failed sipp  host" >"$out/table.txt"
 for m in $modes; do
   run "$m" 2>&1 | tee -a "$out/summary.txt"
 done
 {
   echo
   echo "N=$n callers at $rate calls/s, each ${hold}s; CPU and RSS of the server over ${window}s with all callers in the menu"
-  echo "(CPU % of one core; in-menu = sipp's current calls at the start/end of the window)"
+  echo "(CPU: server, % of one core; host: all cores busy, sipp included; in-menu: sipp's current calls at the start/end of the window)"
   cat "$out/table.txt"
   echo "results in $out"
 } | tee -a "$out/summary.txt"
