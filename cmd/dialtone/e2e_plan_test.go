@@ -83,7 +83,7 @@ func (p *pbx) create(path string, body map[string]any) string {
 
 // ipTrunk makes a carrier at ip an IP-authenticated trunk and routes
 // number through it to route.
-func (p *pbx) ipTrunk(ip, number string, route map[string]any, extra map[string]any) {
+func (p *pbx) ipTrunk(ip, number string, route map[string]any, extra map[string]any) string {
 	p.t.Helper()
 	trunk := p.create("/v1/trunks", map[string]any{"name": "carrier " + ip, "host": ip, "auth_mode": "ip",
 		"allowed_cidrs": []string{ip + "/32"}})
@@ -92,6 +92,7 @@ func (p *pbx) ipTrunk(ip, number string, route map[string]any, extra map[string]
 		body[k] = v
 	}
 	p.create("/v1/numbers", body)
+	return trunk
 }
 
 type planRecord struct {
@@ -381,4 +382,78 @@ func TestCallPlanNextMenuAfterBargeIn(t *testing.T) {
 	if rec := p.lastPlanRecord(); len(rec.PlanPath) != 3 || rec.PlanPath[1].Digits != "2" || rec.HangupCause != "plan_hangup" {
 		t.Fatalf("record: %+v", rec)
 	}
+}
+
+// TestCallPlanEdges: a plan that transfers at once answers the caller
+// before it rings the extension; holding during a plan, or asking the API
+// to hold a call no second party answered yet, harms nothing; a caller who
+// hangs up while a transfer rings leaves a finished record and no ringing
+// phone.
+func TestCallPlanEdges(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	desk := p.extension("1009", nil)
+	deskPhone := p.phone(desk, 1400, siptest.AnswerNow, "PCMU")
+	slow := p.extension("1010", nil)
+	slowPhone := p.phone(slow, 1400, siptest.RingForever, "PCMU")
+	greeting := p.uploadTone("wait", greetingHz, 5)
+	straight := p.create("/v1/call-plans", map[string]any{"name": "straight", "entry": "desk", "nodes": map[string]any{
+		"desk": map[string]any{"kind": "transfer", "target": map[string]any{"type": "extension", "extension_id": desk.ID}},
+	}})
+	ringing := p.create("/v1/call-plans", map[string]any{"name": "ringing", "entry": "hello", "nodes": map[string]any{
+		"hello": map[string]any{"kind": "play", "prompts": []string{greeting}, "next": "slow"},
+		"slow":  map[string]any{"kind": "transfer", "target": map[string]any{"type": "extension", "extension_id": slow.ID}},
+	}})
+	trunk := p.ipTrunk("127.0.0.54", "+14155550104", map[string]any{"type": "call_plan", "call_plan_id": straight}, nil)
+	p.create("/v1/numbers", map[string]any{"number": "+14155550105", "trunk_id": trunk,
+		"route": map[string]any{"type": "call_plan", "call_plan_id": ringing}})
+	pstn, err := siptest.New(siptest.Config{User: "+12125550127", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.54"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pstn.Close()
+	ctx, cancel := within(40 * time.Second)
+	defer cancel()
+
+	t.Run("transfer at once", func(t *testing.T) {
+		out, in := connect(t, ctx, pstn, "+14155550104", deskPhone, 1400, 600)
+		_ = out.Hangup(ctx)
+		waitHungUp(t, in)
+	})
+
+	t.Run("hold and hang up while a plan runs and a transfer rings", func(t *testing.T) {
+		out, err := pstn.Dial(ctx, "+14155550105")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.WaitHears(ctx, greetingHz) {
+			t.Fatal("no greeting")
+		}
+		if err := out.Hold(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := out.Hold(ctx, false); err != nil {
+			t.Fatal(err)
+		}
+		var live struct{ Items []struct{ ID string } }
+		p.call("GET", "/v1/calls", nil, &live)
+		if len(live.Items) != 1 {
+			t.Fatalf("live calls: %+v", live)
+		}
+		if code, body := p.post("/v1/calls/"+live.Items[0].ID+"/hold", nil); code != 409 {
+			t.Fatalf("API hold of a call in a plan: %d %s", code, body)
+		}
+		if !eventually(10*time.Second, func() bool { return slowPhone.Ringing() > 0 }) {
+			t.Fatal("the transfer did not ring")
+		}
+		_ = out.Hangup(ctx)
+		if !eventually(5*time.Second, func() bool {
+			p.call("GET", "/v1/calls", nil, &live)
+			return len(live.Items) == 0
+		}) {
+			t.Fatalf("the call outlived its caller: %+v", live)
+		}
+		if rec := p.lastPlanRecord(); rec.HangupBy != "caller" || rec.Disposition != "answered" {
+			t.Fatalf("record: %+v", rec)
+		}
+	})
 }

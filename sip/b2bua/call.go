@@ -136,7 +136,16 @@ func (c *Call) hangup(by call.Party, cause string) {
 	c.mu.Lock()
 	state := c.state
 	cancelRing := c.cancelRing
+	engine := c.engine
 	c.mu.Unlock()
+	if engine != nil && state != call.StateAnswered {
+		// The PBX was to answer this call itself and has not yet: the
+		// caller's INVITE gets its final response now.
+		if state != call.StateEnded {
+			_ = engine.Hangup(context.Background(), cause)
+		}
+		return
+	}
 	if state != call.StateAnswered {
 		if cancelRing != nil {
 			c.mu.Lock()

@@ -53,10 +53,9 @@ func (ch *callerChannel) Context() context.Context { return ch.ctx }
 // Audio takes what the caller says (media.Listener): to the recorder, if any.
 func (ch *callerChannel) Audio(pcm []int16) {
 	ch.mu.Lock()
-	sink := ch.sink
-	ch.mu.Unlock()
-	if sink != nil {
-		_ = sink.WriteSamples(pcm)
+	defer ch.mu.Unlock() // (Record returns only once no write is under way)
+	if ch.sink != nil {
+		_ = ch.sink.WriteSamples(pcm)
 	}
 }
 
@@ -118,40 +117,54 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 		res.AppendHeader(h)
 	}
 	c.armCaller(ch.dlg.InviteRequest, res)
+	// call.ended waits for this answer to settle (Call.finish); it is
+	// settled before any finish here, which would wait for it.
 	answering := make(chan struct{})
+	settle := sync.OnceFunc(func() { close(answering) })
+	defer settle()
 	c.mu.Lock()
 	c.answering = answering
 	c.mu.Unlock()
-	defer close(answering)
 	if err := ch.dlg.WriteResponse(res); err != nil {
-		if cancelledByCaller(ch.dlg, err) {
+		settle()
+		switch {
+		case cancelledByCaller(ch.dlg, err):
 			c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
-			return call.ErrHungUp
+		case ch.dlg.LoadState() == sip.DialogStateEnded:
+			// The caller's BYE overtook its ACK.
+			c.finish(call.ByCaller, call.CauseNormal, call.Answered)
+		default:
+			c.log.Warn("caller did not acknowledge the answer", "error", err)
+			c.finish(call.BySystem, call.CauseNoAck, call.Failed)
 		}
-		if ch.dlg.LoadState() == sip.DialogStateEnded {
-			return call.ErrHungUp
-		}
-		c.log.Warn("caller did not acknowledge the answer", "error", err)
-		go c.finish(call.BySystem, call.CauseNoAck, call.Failed)
 		return call.ErrHungUp
 	}
-	if delayed {
-		if err := c.takeAckAnswer(); err != nil {
-			c.log.Warn("caller's answer in the ack unusable", "error", err)
-			go c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
-			return call.ErrHungUp
-		}
-	}
-	ch.answered.Store(true)
+	// The caller acknowledged: from here a BYE or an API hangup ends an
+	// answered call.
 	c.mu.Lock()
 	now := time.Now().UTC()
 	c.rec.AnsweredAt = &now
 	c.state = call.StateAnswered
+	c.mu.Unlock()
+	ch.answered.Store(true)
+	if delayed {
+		if err := c.takeAckAnswer(); err != nil {
+			c.log.Warn("caller's answer in the ack unusable", "error", err)
+			settle()
+			c.finish(call.BySystem, call.CauseNoCodec, call.Answered)
+			return call.ErrHungUp
+		}
+	}
+	if ch.ctx.Err() != nil {
+		return call.ErrHungUp
+	}
+	c.mu.Lock()
 	watchCtx, stop := context.WithCancel(context.Background())
 	c.stopWatch = stop
 	c.mu.Unlock()
 	go c.watchMedia(watchCtx)
 	ch.listen()
+	settle()
 	c.b2b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))
 	c.log.Info("call answered by the pbx")
 	c.emit(core.EventCallAnswered, nil)
@@ -168,7 +181,7 @@ func (ch *callerChannel) listen() {
 	go func() {
 		defer close(done)
 		if err := ch.leg.Listen(ctx, ch); err != nil && ctx.Err() == nil {
-			ch.c.log.Debug("caller leg reader ended", "error", err)
+			ch.c.log.Error("the caller's leg cannot be heard: its digits are lost", "error", err)
 		}
 	}()
 }
@@ -200,9 +213,15 @@ func (ch *callerChannel) Play(ctx context.Context, prompts []call.Prompt, opts c
 	for _, p := range prompts {
 		pcm, err := lib.Samples(ctx, p, opts.Language)
 		if err != nil {
-			return fmt.Errorf("prompt %s: %w", p, err)
+			// A prompt deleted or broken since the plan was written is
+			// skipped: the caller still gets the rest of the plan.
+			ch.c.log.Warn("prompt unavailable, skipped", "prompt", p, "error", err)
+			continue
 		}
 		clips = append(clips, pcm)
+	}
+	if len(clips) == 0 {
+		return nil
 	}
 	playCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -364,8 +383,13 @@ func causeStatus(cause string) (int, string) {
 		return sip.StatusNotFound, "Not Found"
 	case call.CauseBusy:
 		return sip.StatusBusyHere, "Busy Here"
-	case call.CauseNoAnswer, call.CauseNotRegistered, call.CauseDisabled:
+	case call.CauseNoAnswer, call.CauseNotRegistered, call.CauseDisabled, call.CausePlanHangup, call.CausePlanLoop,
+		call.CauseInvalidInput, call.CauseNoInput:
 		return sip.StatusTemporarilyUnavailable, "Temporarily Unavailable"
+	case call.CauseAPIHangup:
+		return sip.StatusRequestTerminated, "Request Terminated"
+	case call.CauseShutdown:
+		return sip.StatusServiceUnavailable, "Shutting Down"
 	}
 	return sip.StatusInternalServerError, "Server Error"
 }

@@ -26,6 +26,11 @@ func (b *B2BUA) answered(id call.ID) (*Call, error) {
 	if c.state != call.StateAnswered {
 		return nil, fmt.Errorf("call %s is %s, not answered: %w", id, c.state, core.ErrConflict)
 	}
+	if c.b == nil || c.relay == nil {
+		// Answered by the PBX itself (a call plan, a transfer ringing):
+		// there is no second party to hold, transfer or send digits to.
+		return nil, fmt.Errorf("call %s is not connected to a second party: %w", id, core.ErrConflict)
+	}
 	return c, nil
 }
 
@@ -147,6 +152,9 @@ func (c *Call) transfer(replaceA bool, target *core.Extension, phones []registra
 	}
 	c.mu.Unlock()
 	b.swapDialog(old.dialogID(), won.sess.ID, c)
+	// The party that stays talks to the new one: no music any more.
+	c.stopMOH(!replaceA)
+	c.stopMOH(replaceA)
 	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = old.Bye(bctx)
 	_ = old.Close()

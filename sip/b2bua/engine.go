@@ -146,10 +146,13 @@ func (b *B2BUA) channelFor(c *Call, dlg *sipgo.DialogServerSession, leg *media.L
 // plan.
 func (b *B2BUA) divertToPlan(c *Call, dlg *sipgo.DialogServerSession, planID string) {
 	c.mu.Lock()
-	aLeg, bLeg := c.aLeg, c.bLeg
-	c.bLeg, c.b, c.relay, c.early = nil, nil, nil, nil
+	aLeg, bLeg, relay := c.aLeg, c.bLeg, c.relay
+	c.bLeg, c.b, c.relay, c.early, c.cancelRing = nil, nil, nil, nil, nil
 	c.state = call.StateRouting
 	c.mu.Unlock()
+	if relay != nil {
+		relay.Stop() // (early media from a phone that rang)
+	}
 	if bLeg != nil {
 		_ = bLeg.Close()
 	}
@@ -224,6 +227,11 @@ func (b *B2BUA) runPlanLoop(ch *callerChannel, planID string) {
 func (c *Call) planStep(s plan.Step) {
 	step := call.PlanStep{PlanID: string(s.PlanID), Node: s.Node, Kind: string(s.Kind), Digits: s.Digits, Result: s.Branch, At: s.At.UTC()}
 	c.mu.Lock()
+	if c.state == call.StateEnded {
+		// The record is written and call.ended sent: nothing follows them.
+		c.mu.Unlock()
+		return
+	}
 	if len(c.rec.PlanPath) < plan.MaxSteps {
 		c.rec.PlanPath = append(c.rec.PlanPath, step)
 	}
@@ -313,12 +321,22 @@ func (b *B2BUA) transferOut(ch *callerChannel, number, callerName string) {
 func (b *B2BUA) transfer(ch *callerChannel, ringFor time.Duration, dial func(ctx context.Context, offer []byte) (*forkWin, forkOutcome)) {
 	c := ch.c
 	ctx := ch.Context()
+	// The caller hears ringback, so it is answered first (a plan that
+	// transfers at once has not answered yet).
+	if err := ch.Answer(ctx); err != nil {
+		return
+	}
 	bLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "callee")))
 	if err != nil {
 		_ = ch.Hangup(ctx, call.CauseError)
 		return
 	}
 	c.mu.Lock()
+	if c.state == call.StateEnded {
+		c.mu.Unlock()
+		_ = bLeg.Close()
+		return
+	}
 	codecs := b.cfg.Codecs
 	if r := c.aLeg.Remote(); r != nil {
 		codecs = preferring(r.Codec, b.cfg.Codecs)
@@ -333,9 +351,14 @@ func (b *B2BUA) transfer(ch *callerChannel, ringFor time.Duration, dial func(ctx
 	defer cancelRing()
 
 	tone, stopTone := context.WithCancel(ctx)
-	go func() { _ = ch.leg.Play(tone, ringback, true) }()
+	toneDone := make(chan struct{})
+	go func() {
+		defer close(toneDone)
+		_ = ch.leg.Play(tone, ringback, true)
+	}()
 	won, outcome := dial(ringCtx, offer)
 	stopTone()
+	<-toneDone // (the relay is not muted by a ringback still stopping)
 	if won == nil {
 		if ctx.Err() != nil {
 			return // the caller hung up

@@ -594,6 +594,12 @@ func (b *B2BUA) connect(c *Call, won *forkWin) error {
 // bridge makes the winning fork the call's B side and bridges media.
 func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	c.mu.Lock()
+	if c.state == call.StateEnded {
+		// The caller went away as the callee answered.
+		c.mu.Unlock()
+		go hangUpRefused(won.sess)
+		return errCallEnded
+	}
 	c.b = uacDialog{won.sess}
 	c.bContact = won.binding.Contact
 	bLeg := c.bLeg
@@ -604,6 +610,13 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 		return err
 	}
 	c.mu.Lock()
+	if c.state == call.StateEnded {
+		// The caller went away while the callee's answer was acknowledged:
+		// finish did not see this dialog, so it is hung up here.
+		c.mu.Unlock()
+		go hangUpRefused(won.sess)
+		return errCallEnded
+	}
 	if c.rec.AnsweredAt == nil {
 		// (A call the PBX answered itself was answered then.)
 		now := time.Now().UTC()
@@ -625,6 +638,9 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	c.armCallee(won.sess.InviteResponse)
 	return nil
 }
+
+// errCallEnded: the call ended while a callee was being connected.
+var errCallEnded = errors.New("b2bua: the call ended")
 
 // announce reports an answered call: log, metrics and call.answered.
 func (b *B2BUA) announce(c *Call, won *forkWin) {

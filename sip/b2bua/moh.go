@@ -36,6 +36,10 @@ func (c *Call) startMOH(toA bool) {
 	if toA {
 		leg = c.aLeg
 	}
+	if leg == nil {
+		c.mu.Unlock()
+		return
+	}
 	class := c.mohClass
 	ctx, stop := context.WithCancel(context.Background())
 	p := &mohPlayer{stop: stop, done: make(chan struct{})}

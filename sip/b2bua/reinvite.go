@@ -122,8 +122,15 @@ func (c *Call) answerInDialog(req *sip.Request, tx sip.ServerTransaction, fromA,
 			t = core.EventCallHeld
 		}
 		c.emit(t, func(d *call.EventData) { d.HeldBy = by })
-		go c.relayHold(!fromA, dir)
-		go c.holdMusic(!fromA, dir != sdp.SendRecv)
+		c.mu.Lock()
+		connected := c.b != nil && c.relay != nil
+		c.mu.Unlock()
+		if connected {
+			go c.relayHold(!fromA, dir)
+			// In the order the re-INVITEs came: a quick hold and resume
+			// never leaves the music playing.
+			c.holdMusic(!fromA, dir != sdp.SendRecv)
+		}
 	}
 }
 
@@ -143,6 +150,9 @@ func (c *Call) relayHold(toA bool, dir sdp.Direction) {
 		d = c.a
 	}
 	c.mu.Unlock()
+	if d == nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res, err := d.reinvite(ctx, body)
