@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -96,39 +97,42 @@ func (row *callRecordRow) record() *call.Record {
 	return r
 }
 
-// CreateCallRecord stores the record of a call that has started.
+// createArgs are the values of stmtRecordCreate, in callRecordColumns order.
+func (row *callRecordRow) createArgs() []any {
+	return []any{row.ID, row.SIPCallID, row.Direction, row.FromNumber, row.FromName, row.ToNumber, row.StartedAt,
+		row.AnsweredAt, row.EndedAt, row.Disposition, row.HangupCause, row.HangupBy, row.CallerQuality, row.CalleeQuality,
+		row.TrunkID, row.NumberID, row.Attempts, row.Dialled, row.CallerID, row.PlanPath}
+}
+
+// finishArgs are the values of stmtRecordFinish.
+func (row *callRecordRow) finishArgs() []any {
+	return []any{row.AnsweredAt, row.EndedAt, row.Disposition, row.HangupCause, row.HangupBy, row.CallerQuality,
+		row.CalleeQuality, row.FromName, row.TrunkID, row.Attempts, row.CallerID, row.PlanPath, row.ID}
+}
+
+// CreateCallRecord stores the record of a call that has started and returns
+// once it is committed (through the write queue, in order with queued writes).
 func (db *DB) CreateCallRecord(ctx context.Context, r *call.Record) error {
-	_, err := db.w.NamedExecContext(ctx, `INSERT INTO call_records (`+callRecordColumns+`) VALUES (
-		:id, :sip_call_id, :direction, :from_number, :from_name, :to_number, :started_at,
-		:answered_at, :ended_at, :disposition, :hangup_cause, :hangup_by, :caller_quality, :callee_quality, :trunk_id, :number_id, :attempts, :dialled, :caller_id_presented,
-		:plan_path)`,
-		toCallRecordRow(r))
-	if err != nil {
-		return fmt.Errorf("create call record %s: %w", r.ID, err)
-	}
-	return nil
+	return db.write(ctx, &writeReq{kind: writeRecordCreate, rec: toCallRecordRow(r)})
 }
 
-// FinishCallRecord writes the final state of a call.
+// FinishCallRecord writes the final state of a call and returns once it is
+// committed.
 func (db *DB) FinishCallRecord(ctx context.Context, r *call.Record) error {
-	res, err := db.w.NamedExecContext(ctx, `UPDATE call_records SET answered_at = :answered_at,
-		ended_at = :ended_at, disposition = :disposition, hangup_cause = :hangup_cause,
-		hangup_by = :hangup_by, caller_quality = :caller_quality, callee_quality = :callee_quality,
-		from_name = :from_name, trunk_id = :trunk_id, attempts = :attempts,
-		caller_id_presented = :caller_id_presented, plan_path = :plan_path WHERE id = :id`, toCallRecordRow(r))
-	if err != nil {
-		return fmt.Errorf("finish call record %s: %w", r.ID, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("call record %s: %w", r.ID, core.ErrNotFound)
-	}
-	return nil
+	return db.write(ctx, &writeReq{kind: writeRecordFinish, rec: toCallRecordRow(r)})
 }
 
-// GetCallRecord loads one record.
+// GetCallRecord loads one record. A record missing or still open while
+// writes are queued is read again once they are committed, so a call's
+// record reads as written right after the call.
 func (db *DB) GetCallRecord(ctx context.Context, id call.ID) (*call.Record, error) {
 	var row callRecordRow
-	if err := db.r.GetContext(ctx, &row, `SELECT `+callRecordColumns+` FROM call_records WHERE id = ?`, id); err != nil {
+	err := db.r.GetContext(ctx, &row, `SELECT `+callRecordColumns+` FROM call_records WHERE id = ?`, id)
+	if (err != nil && errors.Is(err, sql.ErrNoRows) || err == nil && !row.EndedAt.Valid) && db.WriteBacklog() > 0 {
+		db.awaitWrites(ctx)
+		err = db.r.GetContext(ctx, &row, `SELECT `+callRecordColumns+` FROM call_records WHERE id = ?`, id)
+	}
+	if err != nil {
 		return nil, notFound(err, "call record", id)
 	}
 	return row.record(), nil
@@ -160,8 +164,10 @@ func callRecordWhere(f call.Filter) (string, []any) {
 	return q, args
 }
 
-// ListCallRecords returns one page of records, newest first.
+// ListCallRecords returns one page of records, newest first, including
+// those queued before the call.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
+	db.awaitWrites(ctx)
 	limit := pageLimit(p.Limit)
 	where, args := callRecordWhere(f)
 	if p.Cursor != "" {
@@ -190,6 +196,7 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 
 // EachCallRecord streams matching records, newest first, one row at a time.
 func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.Record) error) error {
+	db.awaitWrites(ctx)
 	where, args := callRecordWhere(f)
 	rows, err := db.r.QueryxContext(ctx, `SELECT `+callRecordColumns+` FROM call_records`+where+
 		` ORDER BY started_at DESC, id DESC`, args...)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,100 +14,20 @@ import (
 
 var _ core.EventLog = (*DB)(nil)
 
-// eventWriter commits appended events in groups: every caller waits for the
-// commit of its events, and one transaction (one fsync) serves every caller
-// that arrived meanwhile.
-type eventWriter struct {
-	reqs chan appendReq
-	quit chan struct{}
-	done chan struct{}
-
-	mu   sync.Mutex
-	subs map[chan struct{}]struct{}
-}
-
-type appendReq struct {
-	events []core.Event
-	done   chan error
-}
-
-var errClosed = errors.New("store: closed")
-
-func (db *DB) startEventWriter() {
-	db.ev = &eventWriter{reqs: make(chan appendReq, 1024), quit: make(chan struct{}), done: make(chan struct{}), subs: map[chan struct{}]struct{}{}}
-	go db.writeEvents()
+// eventSubs are the channels woken after events are committed.
+type eventSubs struct {
+	mu sync.Mutex
+	m  map[chan struct{}]struct{}
 }
 
 // AppendEvents stores events in the outbox and returns once they are
-// committed; it fills in each event's Sequence.
+// committed; it fills in each event's Sequence. The events go through the
+// write queue, after every runtime write queued before them.
 func (db *DB) AppendEvents(ctx context.Context, events ...core.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	req := appendReq{events: events, done: make(chan error, 1)}
-	select {
-	case db.ev.reqs <- req:
-	case <-db.ev.quit:
-		return errClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (db *DB) writeEvents() {
-	defer close(db.ev.done)
-	for {
-		var first appendReq
-		select {
-		case first = <-db.ev.reqs:
-		case <-db.ev.quit:
-			// Commit what is already queued before stopping.
-			for {
-				select {
-				case r := <-db.ev.reqs:
-					db.commitEvents([]appendReq{r})
-				default:
-					return
-				}
-			}
-		}
-		batch := []appendReq{first}
-	drain:
-		for len(batch) < 512 {
-			select {
-			case r := <-db.ev.reqs:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		db.commitEvents(batch)
-	}
-}
-
-func (db *DB) commitEvents(batch []appendReq) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
-		for _, r := range batch {
-			if err := insertEvents(ctx, tx, r.events); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	for _, r := range batch {
-		r.done <- err
-	}
-	if err == nil {
-		db.notifyEvents()
-	}
+	return db.write(ctx, &writeReq{kind: writeEvents, events: events})
 }
 
 // insertEvents writes events and queues a delivery for every enabled webhook
@@ -117,31 +36,35 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	var rows []struct {
-		ID    string `db:"id"`
-		Types string `db:"event_types"`
-	}
-	if err := tx.SelectContext(ctx, &rows, `SELECT id, event_types FROM webhooks WHERE enabled = 1`); err != nil {
+	w := &txWriter{ctx: ctx, tx: tx}
+	hooks, err := w.enabledHooks()
+	if err != nil {
 		return err
 	}
-	type hook struct {
-		id    core.WebhookID
-		types []string
-	}
-	hooks := make([]hook, len(rows))
-	for i, r := range rows {
-		hooks[i] = hook{core.WebhookID(r.ID), splitTypes(r.Types)}
-	}
+	return w.insertEvents(hooks, events)
+}
+
+// insertEvent writes one event and sets its Sequence.
+func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
+	return (&txWriter{ctx: ctx, tx: tx}).insertEvent(e)
+}
+
+// insertDelivery queues e for hook, due at once; its age counts from the event.
+func insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
+	return (&txWriter{ctx: ctx, tx: tx}).insertDelivery(hook, e)
+}
+
+func (w *txWriter) insertEvents(hooks []hook, events []core.Event) error {
 	for i := range events {
 		e := &events[i]
-		if err := insertEvent(ctx, tx, e); err != nil {
+		if err := w.insertEvent(e); err != nil {
 			return err
 		}
 		for _, h := range hooks {
 			if !matchesAny(h.types, e.Type) {
 				continue
 			}
-			if err := insertDelivery(ctx, tx, h.id, e); err != nil {
+			if err := w.insertDelivery(h.id, e); err != nil {
 				return err
 			}
 		}
@@ -149,9 +72,7 @@ func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 	return nil
 }
 
-// insertDelivery queues e for hook, due at once; its age counts from the event.
-// insertEvent writes one event and sets its Sequence.
-func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
+func (w *txWriter) insertEvent(e *core.Event) error {
 	exts := ""
 	if len(e.Extensions) > 0 {
 		parts := make([]string, len(e.Extensions))
@@ -160,8 +81,7 @@ func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
 		}
 		exts = "," + strings.Join(parts, ",") + ","
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, ?, ?)`,
-		e.ID, e.Type, micros(e.OccurredAt), e.OrderKey, exts, string(e.Data))
+	res, err := w.exec(stmtEvent, e.ID, e.Type, micros(e.OccurredAt), e.OrderKey, exts, string(e.Data))
 	if err != nil {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
@@ -169,10 +89,12 @@ func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
 	return err
 }
 
-func insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, webhook_id, event_seq, order_key, next_attempt_at, created_at)
-		VALUES (?, ?, ?, ?, 0, ?)`, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))
-	return err
+func (w *txWriter) insertDelivery(hook core.WebhookID, e *core.Event) error {
+	_, err := w.exec(stmtDelivery, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))
+	if err != nil {
+		return fmt.Errorf("queue delivery of event %s: %w", e.Type, err)
+	}
+	return nil
 }
 
 func splitTypes(s string) []string {
@@ -210,20 +132,23 @@ func (db *DB) commitWithEvents(ctx context.Context, events []core.Event, fn func
 // committed, and a function to stop.
 func (db *DB) SubscribeEvents() (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
-	db.ev.mu.Lock()
-	db.ev.subs[ch] = struct{}{}
-	db.ev.mu.Unlock()
+	db.subs.mu.Lock()
+	if db.subs.m == nil {
+		db.subs.m = map[chan struct{}]struct{}{}
+	}
+	db.subs.m[ch] = struct{}{}
+	db.subs.mu.Unlock()
 	return ch, func() {
-		db.ev.mu.Lock()
-		delete(db.ev.subs, ch)
-		db.ev.mu.Unlock()
+		db.subs.mu.Lock()
+		delete(db.subs.m, ch)
+		db.subs.mu.Unlock()
 	}
 }
 
 func (db *DB) notifyEvents() {
-	db.ev.mu.Lock()
-	defer db.ev.mu.Unlock()
-	for ch := range db.ev.subs {
+	db.subs.mu.Lock()
+	defer db.subs.mu.Unlock()
+	for ch := range db.subs.m {
 		select {
 		case ch <- struct{}{}:
 		default:
@@ -258,8 +183,10 @@ type EventFilter struct {
 	Extension core.ExtensionID // only events concerning this extension
 }
 
-// EventsAfter returns up to limit events with a sequence above after, in order.
+// EventsAfter returns up to limit events with a sequence above after, in
+// order, including those queued before the call.
 func (db *DB) EventsAfter(ctx context.Context, after int64, f EventFilter, limit int) ([]core.Event, error) {
+	db.awaitWrites(ctx)
 	var out []core.Event
 	for len(out) < limit {
 		// Pings go to one webhook only, never to the stream.

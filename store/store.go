@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -21,15 +22,35 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// Config says where the database lives.
+// Config says where the database lives and how runtime writes queue.
 type Config struct {
 	DataDir string
+	// MaxWriteBacklog is the number of queued, uncommitted runtime writes
+	// (call records and call events) from which WriteOverloaded reports
+	// true, so new calls are refused rather than queued without bound.
+	// Default DefaultMaxWriteBacklog.
+	MaxWriteBacklog int
+	// BusyTimeout is how long a statement waits for another connection's
+	// lock before failing with SQLITE_BUSY (default 10 s); queued writes
+	// that fail so are retried.
+	BusyTimeout time.Duration
+	// Log hears of queued writes being retried or refused (default: none).
+	Log *slog.Logger
 }
+
+// DefaultMaxWriteBacklog is the write backlog from which new calls are refused.
+const DefaultMaxWriteBacklog = 5000
 
 // Validate checks the configuration before anything touches the disk.
 func (c Config) Validate() error {
 	if c.DataDir == "" {
 		return errors.New("data dir is empty")
+	}
+	if c.MaxWriteBacklog < 0 {
+		return errors.New("max write backlog is negative")
+	}
+	if c.BusyTimeout < 0 {
+		return errors.New("busy timeout is negative")
 	}
 	return nil
 }
@@ -42,7 +63,8 @@ type DB struct {
 	sealer *sealer
 	path   string
 
-	ev *eventWriter
+	wq   *writeQueue
+	subs eventSubs
 
 	closeOnce sync.Once
 	closeErr  error
@@ -64,7 +86,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := ownerOnlyFile(path); err != nil {
 		return nil, err
 	}
-	dsn := "file:" + path + "?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=10000&_synchronous=FULL"
+	busy := cfg.BusyTimeout
+	if busy == 0 {
+		busy = 10 * time.Second
+	}
+	dsn := fmt.Sprintf("file:%s?_journal_mode=WAL&_foreign_keys=on&_busy_timeout=%d&_synchronous=FULL", path, busy.Milliseconds())
 	w, err := sqlx.Open("sqlite3", dsn+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
@@ -99,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(4, 2*runtime.NumCPU()))
 	db := &DB{w: w, r: r, sealer: s, path: path}
-	db.startEventWriter()
+	db.startWriteQueue(cfg)
 	return db, nil
 }
 
@@ -199,17 +225,17 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.r.GetContext(ctx, &one, "SELECT 1")
 }
 
-// Close checkpoints the write-ahead log and closes every connection. Calls
-// after the first return the first result.
+// Close refuses new runtime writes, commits every queued one (retrying
+// failures for up to closeDrainTimeout), checkpoints the write-ahead log and
+// closes every connection. Calls after the first return the first result.
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
-		close(db.ev.quit)
-		<-db.ev.done
+		qerr := db.wq.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rerr := db.r.Close()
 		_, _ = db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-		db.closeErr = errors.Join(rerr, db.w.Close())
+		db.closeErr = errors.Join(qerr, rerr, db.w.Close())
 	})
 	return db.closeErr
 }

@@ -1,0 +1,532 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+)
+
+// Runtime writes (call records and call events) go through one ordered
+// queue. Callers enqueue and return, or wait for the commit; one goroutine
+// commits what is queued in batches, one transaction (one fsync) per batch,
+// with statements prepared once. A batch that fails is retried with backoff,
+// never dropped, so a slow disk slows intake (see WriteOverloaded) instead
+// of losing what calls already did.
+
+const (
+	// maxBatch is the most requests committed in one transaction.
+	maxBatch = 256
+	// closeDrainTimeout bounds the retries of queued writes once Close has
+	// begun; what still fails then is reported by Close.
+	closeDrainTimeout = 30 * time.Second
+	retryFirst        = 10 * time.Millisecond
+	retryMax          = time.Second
+	// readWait bounds how long a read waits for queued writes to commit.
+	readWait = 2 * time.Second
+	// batchTimeout bounds one attempt at a batch.
+	batchTimeout = 30 * time.Second
+)
+
+var errClosed = errors.New("store: closed")
+
+type writeKind uint8
+
+const (
+	writeEvents writeKind = iota + 1
+	writeRecordCreate
+	writeRecordFinish
+	writeBarrier // writes nothing: done once everything queued before it is committed
+)
+
+type writeReq struct {
+	kind   writeKind
+	events []core.Event
+	rec    callRecordRow
+	done   chan error // nil when nobody waits for the commit
+}
+
+type writeQueue struct {
+	reqs chan *writeReq
+	// mu is held shared while a request is queued and exclusively to close,
+	// so nothing is queued after the writer has drained the channel.
+	mu     sync.RWMutex
+	closed bool
+	quit   chan struct{}
+	done   chan struct{}
+
+	closing atomic.Bool  // Close has begun: retries stop at drainBy
+	drainBy atomic.Int64 // unix nanoseconds
+	backlog atomic.Int64 // queued writes not yet committed (barriers excluded)
+	limit   int
+	retries atomic.Int64 // failed batch attempts that were retried
+	refused atomic.Int64 // queued writes that failed for good
+	log     *slog.Logger
+
+	// Writer goroutine only.
+	stmts    writeStmts
+	errs     []error
+	lastWarn time.Time
+}
+
+func (db *DB) startWriteQueue(cfg Config) {
+	limit := cfg.MaxWriteBacklog
+	if limit == 0 {
+		limit = DefaultMaxWriteBacklog
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	db.wq = &writeQueue{
+		reqs: make(chan *writeReq, max(4*limit, 4096)), quit: make(chan struct{}), done: make(chan struct{}),
+		limit: limit, log: log, errs: make([]error, maxBatch),
+	}
+	go db.runWriteQueue()
+}
+
+// WriteBacklog is the number of queued runtime writes not yet committed.
+func (db *DB) WriteBacklog() int { return int(db.wq.backlog.Load()) }
+
+// WriteOverloaded reports whether the write backlog has reached
+// Config.MaxWriteBacklog: new calls should be refused until it shrinks.
+func (db *DB) WriteOverloaded() bool { return db.wq.backlog.Load() >= int64(db.wq.limit) }
+
+// WriteStats are the write queue's counters since Open.
+type WriteStats struct {
+	Backlog int   // queued, not yet committed
+	Retries int64 // batch attempts that failed and were retried
+	Refused int64 // queued writes that failed for good (logged)
+}
+
+// WriteStats reads the write queue's counters.
+func (db *DB) WriteStats() WriteStats {
+	return WriteStats{Backlog: db.WriteBacklog(), Retries: db.wq.retries.Load(), Refused: db.wq.refused.Load()}
+}
+
+// QueueEvents queues events for the outbox and returns without waiting for
+// the commit; it blocks only while the queue is full. Events queued for a
+// call commit in queue order, after anything queued before them.
+func (db *DB) QueueEvents(events ...core.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	evs := make([]core.Event, len(events))
+	copy(evs, events)
+	return db.enqueue(context.Background(), &writeReq{kind: writeEvents, events: evs})
+}
+
+// QueueCallRecordCreate queues the record of a call that has started and
+// returns without waiting for the commit.
+func (db *DB) QueueCallRecordCreate(r *call.Record) error {
+	return db.enqueue(context.Background(), &writeReq{kind: writeRecordCreate, rec: toCallRecordRow(r)})
+}
+
+// QueueCallRecordFinish queues the final state of a call and returns
+// without waiting for the commit.
+func (db *DB) QueueCallRecordFinish(r *call.Record) error {
+	return db.enqueue(context.Background(), &writeReq{kind: writeRecordFinish, rec: toCallRecordRow(r)})
+}
+
+// Flush waits until every runtime write queued before it is committed.
+func (db *DB) Flush(ctx context.Context) error {
+	r := &writeReq{kind: writeBarrier, done: make(chan error, 1)}
+	if err := db.enqueue(ctx, r); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// awaitWrites lets a read see the runtime writes queued before it: when
+// some are pending, it waits (at most readWait) for them to commit.
+func (db *DB) awaitWrites(ctx context.Context) {
+	if db.wq.backlog.Load() == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, readWait)
+	defer cancel()
+	_ = db.Flush(ctx)
+}
+
+// write queues r and waits for its commit.
+func (db *DB) write(ctx context.Context, r *writeReq) error {
+	r.done = make(chan error, 1)
+	if err := db.enqueue(ctx, r); err != nil {
+		return err
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (db *DB) enqueue(ctx context.Context, r *writeReq) error {
+	q := db.wq
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return errClosed
+	}
+	counted := r.kind != writeBarrier
+	if counted {
+		q.backlog.Add(1)
+	}
+	select {
+	case q.reqs <- r:
+		return nil
+	case <-ctx.Done():
+		if counted {
+			q.backlog.Add(-1)
+		}
+		return ctx.Err()
+	}
+}
+
+// close refuses new writes, waits for the queued ones and says how many
+// could not be committed.
+func (q *writeQueue) close() error {
+	q.drainBy.Store(time.Now().Add(closeDrainTimeout).UnixNano())
+	q.closing.Store(true)
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	close(q.quit)
+	<-q.done
+	q.stmts.reset()
+	if n := q.refused.Load(); n > 0 {
+		return fmt.Errorf("store: %d queued writes failed", n)
+	}
+	return nil
+}
+
+func (db *DB) runWriteQueue() {
+	q := db.wq
+	defer close(q.done)
+	batch := make([]*writeReq, 0, maxBatch)
+	for {
+		select {
+		case r := <-q.reqs:
+			batch = append(batch, r)
+		case <-q.quit:
+			// Nothing can be queued any more: commit what is left.
+			for {
+				select {
+				case r := <-q.reqs:
+					batch = append(batch, r)
+					if len(batch) == maxBatch {
+						db.commitBatch(batch)
+						batch = batch[:0]
+					}
+				default:
+					if len(batch) > 0 {
+						db.commitBatch(batch)
+					}
+					return
+				}
+			}
+		}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case r := <-q.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		db.commitBatch(batch)
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// commitBatch commits batch in one transaction, retrying transient failures
+// with backoff. A write that fails for good (a constraint, a finish without
+// its record) is isolated by running the batch again with a savepoint per
+// request: the others still commit and it alone gets the error.
+func (db *DB) commitBatch(batch []*writeReq) {
+	q := db.wq
+	errs := q.errs[:len(batch)]
+	careful := false
+	delay := retryFirst
+	for attempt := 1; ; attempt++ {
+		err := db.tryBatch(batch, errs, careful)
+		if err == nil {
+			break
+		}
+		if !transient(err) {
+			if !careful {
+				careful = true
+				continue
+			}
+			fillErr(errs, err)
+			break
+		}
+		q.retries.Add(1)
+		q.stmts.reset()
+		if q.closing.Load() && time.Now().UnixNano() > q.drainBy.Load() {
+			fillErr(errs, err)
+			break
+		}
+		if time.Since(q.lastWarn) > 5*time.Second {
+			q.lastWarn = time.Now()
+			q.log.Warn("queued writes failed, retrying", "attempt", attempt, "writes", len(batch), "backlog", q.backlog.Load(), "error", err)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, retryMax)
+	}
+	n, events := 0, false
+	for i, r := range batch {
+		if r.kind != writeBarrier {
+			n++
+		}
+		if r.kind == writeEvents && errs[i] == nil {
+			events = true
+		}
+		if r.done != nil {
+			r.done <- errs[i]
+		} else if errs[i] != nil {
+			q.refused.Add(1)
+			q.log.Error("queued write failed", "error", errs[i])
+		}
+	}
+	clear(errs)
+	q.backlog.Add(-int64(n))
+	if events {
+		db.notifyEvents()
+	}
+}
+
+func fillErr(errs []error, err error) {
+	for i := range errs {
+		errs[i] = err
+	}
+}
+
+// tryBatch runs one attempt at committing batch; errs receives each
+// request's own failure. With careful, each request runs in a savepoint so
+// one that fails for good leaves the others.
+func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
+	q := db.wq
+	var st *writeStmts
+	// Prepared before the transaction: the write pool has one connection.
+	if q.stmts.prepare(db.w) == nil {
+		st = &q.stmts
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+	defer cancel()
+	tx, err := db.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	w := &txWriter{ctx: ctx, tx: tx, st: st}
+	var hooks []hook
+	loaded := false
+	for i, r := range batch {
+		errs[i] = nil
+		if r.kind == writeBarrier {
+			continue
+		}
+		if r.kind == writeEvents && !loaded {
+			if hooks, err = w.enabledHooks(); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+			loaded = true
+		}
+		if careful {
+			if _, err := tx.ExecContext(ctx, `SAVEPOINT queued_write`); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		err := w.apply(r, hooks)
+		switch {
+		case err == nil:
+		case errors.Is(err, core.ErrNotFound):
+			// Nothing was written: the transaction goes on.
+			errs[i] = err
+		case transient(err) || !careful:
+			_ = tx.Rollback()
+			return err
+		default:
+			errs[i] = err
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO queued_write`); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+		if careful {
+			if _, err := tx.ExecContext(ctx, `RELEASE queued_write`); err != nil {
+				_ = tx.Rollback()
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+// transient reports whether a failed write may succeed if tried again:
+// a lock held elsewhere, a full or failing disk, a lost connection.
+func transient(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrNomem, sqlite3.ErrReadonly, sqlite3.ErrInterrupt,
+			sqlite3.ErrIoErr, sqlite3.ErrFull, sqlite3.ErrCantOpen, sqlite3.ErrProtocol, sqlite3.ErrSchema, sqlite3.ErrAbort:
+			return true
+		}
+		return false
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone)
+}
+
+// The hot statements of the queue, prepared once on the write connection.
+type stmtID int
+
+const (
+	stmtHooks stmtID = iota
+	stmtEvent
+	stmtDelivery
+	stmtRecordCreate
+	stmtRecordFinish
+	nStmts
+)
+
+var stmtSQL = [nStmts]string{
+	stmtHooks: `SELECT id, event_types FROM webhooks WHERE enabled = 1`,
+	stmtEvent: `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, ?, ?)`,
+	stmtDelivery: `INSERT INTO webhook_deliveries (id, webhook_id, event_seq, order_key, next_attempt_at, created_at)
+		VALUES (?, ?, ?, ?, 0, ?)`,
+	stmtRecordCreate: `INSERT INTO call_records (` + callRecordColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtRecordFinish: `UPDATE call_records SET answered_at = ?, ended_at = ?, disposition = ?, hangup_cause = ?,
+		hangup_by = ?, caller_quality = ?, callee_quality = ?, from_name = ?, trunk_id = ?, attempts = ?,
+		caller_id_presented = ?, plan_path = ? WHERE id = ?`,
+}
+
+type writeStmts struct {
+	s  [nStmts]*sqlx.Stmt
+	ok bool
+}
+
+func (w *writeStmts) prepare(db *sqlx.DB) error {
+	if w.ok {
+		return nil
+	}
+	for i := range w.s {
+		s, err := db.Preparex(stmtSQL[i])
+		if err != nil {
+			w.reset()
+			return err
+		}
+		w.s[i] = s
+	}
+	w.ok = true
+	return nil
+}
+
+// reset closes the statements; the next batch prepares them again.
+func (w *writeStmts) reset() {
+	for i, s := range w.s {
+		if s != nil {
+			_ = s.Close()
+			w.s[i] = nil
+		}
+	}
+	w.ok = false
+}
+
+// txWriter runs the queue's statements in a transaction: the prepared ones
+// when there are, else the same SQL prepared on the spot.
+type txWriter struct {
+	ctx   context.Context
+	tx    *sqlx.Tx
+	st    *writeStmts
+	bound [nStmts]*sqlx.Stmt
+}
+
+func (w *txWriter) stmt(id stmtID) *sqlx.Stmt {
+	if w.st == nil || w.st.s[id] == nil {
+		return nil
+	}
+	if w.bound[id] == nil {
+		// The statement was prepared on the transaction's connection, so
+		// database/sql reuses it rather than preparing it again.
+		w.bound[id] = w.tx.StmtxContext(w.ctx, w.st.s[id])
+	}
+	return w.bound[id]
+}
+
+func (w *txWriter) exec(id stmtID, args ...any) (sql.Result, error) {
+	if s := w.stmt(id); s != nil {
+		return s.ExecContext(w.ctx, args...)
+	}
+	return w.tx.ExecContext(w.ctx, stmtSQL[id], args...)
+}
+
+type hook struct {
+	id    core.WebhookID
+	types []string
+}
+
+// enabledHooks lists the enabled webhooks with the event types each takes.
+func (w *txWriter) enabledHooks() ([]hook, error) {
+	var rows []struct {
+		ID    string `db:"id"`
+		Types string `db:"event_types"`
+	}
+	var err error
+	if s := w.stmt(stmtHooks); s != nil {
+		err = s.SelectContext(w.ctx, &rows)
+	} else {
+		err = w.tx.SelectContext(w.ctx, &rows, stmtSQL[stmtHooks])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read webhooks: %w", err)
+	}
+	hooks := make([]hook, len(rows))
+	for i, r := range rows {
+		hooks[i] = hook{core.WebhookID(r.ID), splitTypes(r.Types)}
+	}
+	return hooks, nil
+}
+
+func (w *txWriter) apply(r *writeReq, hooks []hook) error {
+	switch r.kind {
+	case writeEvents:
+		return w.insertEvents(hooks, r.events)
+	case writeRecordCreate:
+		if _, err := w.exec(stmtRecordCreate, r.rec.createArgs()...); err != nil {
+			return fmt.Errorf("create call record %s: %w", r.rec.ID, err)
+		}
+	case writeRecordFinish:
+		res, err := w.exec(stmtRecordFinish, r.rec.finishArgs()...)
+		if err != nil {
+			return fmt.Errorf("finish call record %s: %w", r.rec.ID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("call record %s: %w", r.rec.ID, core.ErrNotFound)
+		}
+	}
+	return nil
+}
