@@ -29,7 +29,7 @@ func cpuTime(who int) time.Duration {
 
 // callerNoise is 10 s of PCMA a caller sends: noise with a tone in it, so
 // the in-band detector sees broadband audio and no digit.
-var callerNoise = func() []byte {
+var callerNoise = sync.OnceValue(func() []byte {
 	r := rand.New(rand.NewPCG(1, 2))
 	pcm := tone(300, 80000)
 	for i := range pcm {
@@ -38,7 +38,7 @@ var callerNoise = func() []byte {
 	out := make([]byte, len(pcm))
 	codec.Encode(codec.PCMA, pcm, out)
 	return out
-}()
+})
 
 // BenchmarkMenuCallers is callers sitting in an IVR menu, on loopback: each
 // of N legs plays a looping prompt (Play, one goroutine and timer per leg)
@@ -100,6 +100,7 @@ func benchMenu(b *testing.B, n int, telephoneEvent bool) {
 
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	noise := callerNoise()
 	pkt := make([]byte, 12+FrameSamples)
 	pkt[0], pkt[1] = 0x80, 8
 	var seq uint16
@@ -111,8 +112,8 @@ func benchMenu(b *testing.B, n int, telephoneEvent bool) {
 		if wait := time.Until(start.Add(time.Duration(tick) * frameTime)); wait > 0 {
 			time.Sleep(wait)
 		}
-		off := (tick * FrameSamples) % len(callerNoise)
-		copy(pkt[12:], callerNoise[off:off+FrameSamples])
+		off := (tick * FrameSamples) % len(noise)
+		copy(pkt[12:], noise[off:off+FrameSamples])
 		pkt[2], pkt[3] = byte(seq>>8), byte(seq)
 		pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
 		for i, l := range legs {
