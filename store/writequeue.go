@@ -73,6 +73,8 @@ type writeQueue struct {
 	limit   int
 	retries atomic.Int64 // failed batch attempts that were retried
 	refused atomic.Int64 // queued writes that failed for good
+	shed    atomic.Int64 // new work refused by AdmitWrites
+	shedLog atomic.Int64 // unix nanoseconds of the last refusal logged
 	log     *slog.Logger
 
 	// Writer goroutine only.
@@ -104,16 +106,35 @@ func (db *DB) WriteBacklog() int { return int(db.wq.backlog.Load()) }
 // Config.MaxWriteBacklog: new calls should be refused until it shrinks.
 func (db *DB) WriteOverloaded() bool { return db.wq.backlog.Load() >= int64(db.wq.limit) }
 
+// AdmitWrites reports whether new work that will queue writes, such as a
+// new call, may start. While the backlog is at or over MaxWriteBacklog it
+// says no, counts the refusal (WriteStats.Shed) and logs a warning at most
+// every 5 s; work already started keeps queueing.
+func (db *DB) AdmitWrites() bool {
+	q := db.wq
+	backlog := q.backlog.Load()
+	if backlog < int64(q.limit) {
+		return true
+	}
+	shed := q.shed.Add(1)
+	now := time.Now().UnixNano()
+	if last := q.shedLog.Load(); now-last > int64(5*time.Second) && q.shedLog.CompareAndSwap(last, now) {
+		q.log.Warn("write backlog too deep, refusing new calls", "backlog", backlog, "max", q.limit, "refused_total", shed)
+	}
+	return false
+}
+
 // WriteStats are the write queue's counters since Open.
 type WriteStats struct {
 	Backlog int   // queued, not yet committed
 	Retries int64 // batch attempts that failed and were retried
 	Refused int64 // queued writes that failed for good (logged)
+	Shed    int64 // new work refused by AdmitWrites
 }
 
 // WriteStats reads the write queue's counters.
 func (db *DB) WriteStats() WriteStats {
-	return WriteStats{Backlog: db.WriteBacklog(), Retries: db.wq.retries.Load(), Refused: db.wq.refused.Load()}
+	return WriteStats{Backlog: db.WriteBacklog(), Retries: db.wq.retries.Load(), Refused: db.wq.refused.Load(), Shed: db.wq.shed.Load()}
 }
 
 // QueueEvents queues events for the outbox and returns without waiting for

@@ -247,10 +247,9 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 	})
 }
 
+// writeRecord queues the call's final record, ahead of its call.ended.
 func (c *Call) writeRecord(rec *call.Record) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.b2b.records.FinishCallRecord(ctx, rec); err != nil {
+	if err := c.b2b.finishRecord(rec); err != nil {
 		c.log.Error("write call record", "error", err)
 	}
 }

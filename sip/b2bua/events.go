@@ -2,14 +2,94 @@ package b2bua
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 )
 
-// emit appends a call event to the outbox and waits for it to be committed,
-// so a call's events keep their order. extra adjusts the payload.
+// RecordQueue is the store's ordered intake for a call's runtime writes:
+// each returns once the write is queued, without waiting for the disk, and
+// fails only when it can never be written (a closed store). Writes queued
+// for a call commit in queue order, the record before its events. The
+// B2BUA uses it when its record repository provides it.
+type RecordQueue interface {
+	QueueCallRecordCreate(r *call.Record) error
+	QueueCallRecordFinish(r *call.Record) error
+}
+
+// EventQueue queues events like RecordQueue; the B2BUA uses it when its
+// event log provides it.
+type EventQueue interface {
+	QueueEvents(events ...core.Event) error
+}
+
+// WriteAdmission says whether the store keeps up with its writes; the
+// B2BUA asks it before taking a new call when its record repository
+// provides it.
+type WriteAdmission interface {
+	// AdmitWrites is false while the write backlog is too deep; it counts
+	// and logs each refusal.
+	AdmitWrites() bool
+}
+
+// storeTimeout bounds a synchronous write when the store has no queue.
+const storeTimeout = 10 * time.Second
+
+// createRecord queues the record of a call that starts.
+func (b *B2BUA) createRecord(r *call.Record) error {
+	if q, ok := b.records.(RecordQueue); ok {
+		return q.QueueCallRecordCreate(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return b.records.CreateCallRecord(ctx, r)
+}
+
+// finishRecord queues the final state of a call.
+func (b *B2BUA) finishRecord(r *call.Record) error {
+	if q, ok := b.records.(RecordQueue); ok {
+		return q.QueueCallRecordFinish(r)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return b.records.FinishCallRecord(ctx, r)
+}
+
+// admit reports whether a new call may start; a call refused for
+// back-pressure gets 503 with Retry-After (RFC 3261 §21.5.4, §20.33) before
+// any state exists for it, so callers come back once the backlog drains.
+func (b *B2BUA) admit(req *sip.Request, tx sip.ServerTransaction) bool {
+	if b.writesAdmitted() {
+		return true
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Overloaded", nil)
+	// 2 to 5 s, spread so refused callers do not all come back at once.
+	res.AppendHeader(sip.NewHeader("Retry-After", strconv.Itoa(2+rand.IntN(4))))
+	_ = tx.Respond(res)
+	return false
+}
+
+// emergency reports whether dialled is an emergency number (with or
+// without the *82 prefix that hides the caller ID).
+func (b *B2BUA) emergency(dialled string) bool {
+	dialled = strings.TrimPrefix(dialled, "*82")
+	return slices.Contains(b.cfg.Emergency, dialled)
+}
+
+func (b *B2BUA) writesAdmitted() bool {
+	a, ok := b.records.(WriteAdmission)
+	return !ok || a.AdmitWrites()
+}
+
+// emit queues a call event for the outbox; a call's events keep the order
+// of their emit calls. extra adjusts the payload.
 func (c *Call) emit(t core.EventType, extra func(*call.EventData)) {
 	if c.b2b.events == nil {
 		return
@@ -35,9 +115,15 @@ func (c *Call) emit(t core.EventType, extra func(*call.EventData)) {
 		extra(&d)
 	}
 	ev := core.NewEvent(t, time.Now(), "call:"+string(r.ID), exts, d)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.b2b.events.AppendEvents(ctx, ev); err != nil {
+	var err error
+	if q, ok := c.b2b.events.(EventQueue); ok {
+		err = q.QueueEvents(ev)
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		err = c.b2b.events.AppendEvents(ctx, ev)
+		cancel()
+	}
+	if err != nil {
 		c.log.Error("append call event", "type", t, "error", err)
 	}
 }

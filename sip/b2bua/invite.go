@@ -27,6 +27,10 @@ import (
 // once the call is over).
 func (b *B2BUA) HandleInvite(req *sip.Request, tx sip.ServerTransaction, caller *core.Extension) {
 	dialed := req.Recipient.User
+	// Emergency calls are taken whatever the write backlog.
+	if !b.emergency(dialed) && !b.admit(req, tx) {
+		return
+	}
 	target, err := b.router.Dialled(context.Background(), caller, dialed)
 	if err == nil && target.Kind == routing.KindExternalNumber && b.outbound(req, tx, caller, dialed) {
 		return
@@ -59,6 +63,9 @@ type Inbound struct {
 
 // HandleInbound runs a call from a trunk to the target its number routes to.
 func (b *B2BUA) HandleInbound(req *sip.Request, tx sip.ServerTransaction, in Inbound) {
+	if !b.admit(req, tx) {
+		return
+	}
 	c := b.newCall(req, call.Record{Direction: call.Inbound, FromNumber: in.FromNumber, FromName: in.FromName,
 		ToNumber: in.Number.Number, TrunkID: string(in.Trunk.ID), NumberID: string(in.Number.ID)})
 	c.mohClass = in.Number.MOHClassID
@@ -133,7 +140,7 @@ func (b *B2BUA) start(c *Call, req *sip.Request, tx sip.ServerTransaction) bool 
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Shutting Down", nil))
 		return false
 	}
-	if err := b.records.CreateCallRecord(context.Background(), &c.rec); err != nil {
+	if err := b.createRecord(&c.rec); err != nil {
 		c.log.Error("create call record", "error", err)
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Error", nil))
 		b.forget(c)

@@ -37,6 +37,9 @@ func (b *B2BUA) Originate(ctx context.Context, o call.Originate) (call.ID, error
 	if len(fromPhones) == 0 {
 		return "", fmt.Errorf("extension %s has no registered phone: %w", from.Number, core.ErrUnavailable)
 	}
+	if !b.writesAdmitted() {
+		return "", fmt.Errorf("write backlog too deep, try again shortly: %w", core.ErrUnavailable)
+	}
 	c := &Call{
 		id: call.NewID(), b2b: b, ended: make(chan struct{}), state: call.StateRinging,
 		fromExt: from.ID, toExt: to.ID,
@@ -48,7 +51,7 @@ func (b *B2BUA) Originate(ctx context.Context, o call.Originate) (call.ID, error
 	if !b.track(c) {
 		return "", fmt.Errorf("shutting down: %w", core.ErrUnavailable)
 	}
-	if err := b.records.CreateCallRecord(ctx, &c.rec); err != nil {
+	if err := b.createRecord(&c.rec); err != nil {
 		b.forget(c)
 		return "", err
 	}
