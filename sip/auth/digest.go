@@ -72,13 +72,16 @@ type Digest struct {
 	nonceTTL time.Duration
 	now      func() time.Time
 
-	mu   sync.Mutex
-	seen map[string]nonceUse // nonce -> highest nonce-count used
+	macs sync.Pool // *macState
+
+	mu        sync.Mutex
+	seen      map[[16]byte]nonceUse // nonce (time and random part) -> highest nonce-count used
+	nextSweep time.Time
 }
 
 type nonceUse struct {
 	nc      int
-	expires time.Time
+	expires int64 // unix seconds
 }
 
 // NewDigest returns a verifier for realm offering algs (DefaultAlgorithms when
@@ -93,7 +96,7 @@ func NewDigest(realm string, algs []string, nonceTTL time.Duration, now func() t
 	if now == nil {
 		now = time.Now
 	}
-	return &Digest{realm: realm, algs: slices.Clone(algs), key: key, nonceTTL: nonceTTL, now: now, seen: map[string]nonceUse{}}
+	return &Digest{realm: realm, algs: slices.Clone(algs), key: key, nonceTTL: nonceTTL, now: now, seen: map[[16]byte]nonceUse{}}
 }
 
 // Realm is the realm challenges name.
@@ -128,32 +131,70 @@ func (d *Digest) Challenges(stale bool) []string { return d.Challenge(netip.Addr
 // client's IP address in the nonce). A client behind a NAT whose address
 // changes gets a fresh challenge, not a failure.
 func (d *Digest) newNonce(src netip.Addr) string {
-	b := make([]byte, 32)
-	binary.BigEndian.PutUint64(b, uint64(d.now().Unix()))
-	_, _ = rand.Read(b[8:16])
-	copy(b[16:], d.nonceMAC(b[:16], src))
-	return base64.RawURLEncoding.EncodeToString(b)
+	m := d.mac()
+	defer d.macs.Put(m)
+	binary.BigEndian.PutUint64(m.nonce[:8], uint64(d.now().Unix()))
+	_, _ = rand.Read(m.nonce[8:16])
+	copy(m.nonce[16:], m.sum(src))
+	return base64.RawURLEncoding.EncodeToString(m.nonce[:])
 }
 
-func (d *Digest) nonceMAC(head []byte, src netip.Addr) []byte {
-	m := hmac.New(sha256.New, d.key)
-	m.Write(head)
-	m.Write(src.Unmap().AsSlice()) // 4 or 16 bytes, none for no address
-	return m.Sum(nil)[:16]
+// macState is a keyed HMAC with buffers, reused across requests so that
+// checking a nonce allocates nothing.
+type macState struct {
+	h     hash.Hash
+	nonce [32]byte
+	addr  [16]byte
+	out   [sha256.Size]byte
+}
+
+func (d *Digest) mac() *macState {
+	if m, ok := d.macs.Get().(*macState); ok {
+		return m
+	}
+	return &macState{h: hmac.New(sha256.New, d.key)}
+}
+
+// sum is the MAC of the nonce head (m.nonce[:16]) bound to src.
+func (m *macState) sum(src netip.Addr) []byte {
+	m.h.Reset()
+	m.h.Write(m.nonce[:16])
+	src = src.Unmap()
+	switch {
+	case src.Is4():
+		a := src.As4()
+		copy(m.addr[:], a[:])
+		m.h.Write(m.addr[:4])
+	case src.Is6():
+		m.addr = src.As16()
+		m.h.Write(m.addr[:])
+	} // no address: nothing
+	return m.h.Sum(m.out[:0])[:16]
 }
 
 // checkNonce reports whether this process issued the nonce to src and
-// whether it expired.
-func (d *Digest) checkNonce(n string, src netip.Addr) (valid, expired bool) {
-	b, err := base64.RawURLEncoding.DecodeString(n)
-	if err != nil || len(b) != 32 {
-		return false, false
+// whether it expired; head identifies it (its time and random part).
+func (d *Digest) checkNonce(n string, src netip.Addr) (head [16]byte, valid, expired bool) {
+	m := d.mac()
+	defer d.macs.Put(m)
+	if len(n) == base64.RawURLEncoding.EncodedLen(len(m.nonce)) {
+		if k, err := base64.RawURLEncoding.Decode(m.nonce[:], []byte(n)); err != nil || k != len(m.nonce) {
+			return head, false, false
+		}
+	} else {
+		// The decoder skips CR and LF: such a nonce may still decode to 32 bytes.
+		b, err := base64.RawURLEncoding.DecodeString(n)
+		if err != nil || len(b) != len(m.nonce) {
+			return head, false, false
+		}
+		copy(m.nonce[:], b)
 	}
-	if !hmac.Equal(d.nonceMAC(b[:16], src), b[16:]) {
-		return false, false
+	if !hmac.Equal(m.sum(src), m.nonce[16:]) {
+		return head, false, false
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(b)), 0)
-	return true, d.now().Sub(issued) > d.nonceTTL
+	copy(head[:], m.nonce[:16])
+	issued := time.Unix(int64(binary.BigEndian.Uint64(m.nonce[:8])), 0)
+	return head, true, d.now().Sub(issued) > d.nonceTTL
 }
 
 // Result of Check.
@@ -169,7 +210,40 @@ type User struct {
 	Password string
 	// Algorithms the user may answer with; empty means the server's.
 	Algorithms []string
+	// HA1, when set, holds H(username ":" realm ":" password) for this
+	// realm, precomputed (RFC 7616 §3.4.2); Password is then not read.
+	HA1 *HA1
 }
+
+// HA1 is H(username ":" realm ":" password) in lower-case hex for each
+// algorithm Dialtone verifies.
+type HA1 struct {
+	md5    [2 * md5.Size]byte
+	sha256 [2 * sha256.Size]byte
+}
+
+// NewHA1 precomputes the HA1 values of user with password in realm.
+func NewHA1(user, realm, password string) *HA1 {
+	var h HA1
+	var buf [256]byte
+	b := append(append(append(append(append(buf[:0], user...), ':'), realm...), ':'), password...)
+	m := md5.Sum(b)
+	hex.Encode(h.md5[:], m[:])
+	s := sha256.Sum256(b)
+	hex.Encode(h.sha256[:], s[:])
+	return &h
+}
+
+func (h *HA1) of(alg int) []byte {
+	if alg == algSHA256 {
+		return h.sha256[:]
+	}
+	return h.md5[:]
+}
+
+// unknownHA1 stands for the password of an unknown user: the check does the
+// same work as for a known one and fails.
+var unknownHA1 = NewHA1("\x00unknown-user\x00", "", "\x00unknown-user\x00")
 
 // Request is a request's credentials and where they came from.
 type Request struct {
@@ -189,21 +263,21 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 	if r.Header == "" {
 		return Result{Outcome: Missing}
 	}
-	c, err := digest.ParseCredentials(r.Header)
-	if err != nil || c.Realm != d.realm {
+	c, ok := parseCredentials(r.Header)
+	if !ok || c.realm != d.realm {
 		return Result{Outcome: Missing}
 	}
-	res := Result{Username: c.Username}
-	valid, expired := d.checkNonce(c.Nonce, r.Source)
+	res := Result{Username: c.username}
+	head, valid, expired := d.checkNonce(c.nonce, r.Source)
 	if !valid {
 		// Not a guess at a password we could have checked: anyone can send
 		// this from a forged address, so it never counts as a failure.
 		res.Outcome = Foreign
 		return res
 	}
-	u, known := lookup(c.Username)
+	u, known := lookup(c.username)
 	if !known {
-		u = User{Password: "\x00unknown-user\x00"} // same work as a known user
+		u = User{HA1: unknownHA1} // same work as a known user
 	}
 	algs := u.Algorithms
 	if len(algs) == 0 {
@@ -211,21 +285,38 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 	}
 	// A user answers only with an algorithm offered to them, and RFC 7616
 	// §3.4 requires qop; anything else is a made-up answer to our nonce.
-	h := hasher(c.Algorithm)
-	wellFormed := h != nil && offered(algs, c.Algorithm) && c.QOP == "auth" && c.Nc > 0 && c.Cnonce != ""
-	if h == nil {
-		h = md5.New // keep the work of a real check
+	alg := algorithm(c.algorithm)
+	wellFormed := alg != algNone && offered(algs, c.algorithm) && c.qop == "auth" && c.nc > 0 && c.cnonce != ""
+	if alg == algNone {
+		alg = algMD5 // keep the work of a real check
 	}
-	ha1 := hashHex(h, c.Username+":"+d.realm+":"+u.Password)
-	ha2 := hashHex(h, r.Method+":"+c.URI)
-	want := hashHex(h, strings.Join([]string{ha1, c.Nonce, nc(c.Nc), c.Cnonce, c.QOP, ha2}, ":"))
-	match := subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(c.Response))) == 1
+	var buf [512]byte // what is hashed; longer input spills to the heap
+	var ha1Buf [2 * sha256.Size]byte
+	var ha1 []byte
+	if u.HA1 != nil {
+		ha1 = u.HA1.of(alg)
+	} else {
+		ha1 = hexSum(alg, &ha1Buf, join(&buf, c.username, d.realm, u.Password))
+	}
+	var ha2Buf, wantBuf [2 * sha256.Size]byte
+	ha2 := hexSum(alg, &ha2Buf, join(&buf, r.Method, c.uri))
+	var ncBuf [8]byte
+	n := uint32(c.nc)
+	hex.Encode(ncBuf[:], []byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+	b := append(buf[:0], ha1...)
+	b = append(append(b, ':'), c.nonce...)
+	b = append(append(b, ':'), ncBuf[:]...)
+	b = append(append(b, ':'), c.cnonce...)
+	b = append(append(b, ':'), c.qop...)
+	b = append(append(b, ':'), ha2...)
+	want := hexSum(alg, &wantBuf, b)
+	match := len(c.response) == len(want) && equalFoldHex(c.response, want)
 	switch {
 	case !match || !known || !wellFormed:
 		res.Outcome = Failed
 	case expired:
 		res.Outcome = Stale // RFC 7616 §3.3: the password was right, the nonce is old
-	case !d.useNonce(c.Nonce, c.Nc):
+	case !d.useNonce(head, c.nc):
 		// A nonce-count used before (RFC 7616 §3.4): a replay of a correct
 		// answer, which guesses nothing; ask for a fresh nonce.
 		res.Outcome = Stale
@@ -233,6 +324,62 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 		res.Outcome = OK
 	}
 	return res
+}
+
+// equalFoldHex compares a response, upper or lower case, with want (lower
+// case hex of the same length) in constant time.
+func equalFoldHex(resp string, want []byte) bool {
+	var diff byte
+	for i := range want {
+		b := resp[i]
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		diff |= b ^ want[i]
+	}
+	return subtle.ConstantTimeByteEq(diff, 0) == 1
+}
+
+// Digest algorithms as Check reads them.
+const (
+	algNone = iota
+	algMD5
+	algSHA256
+)
+
+// algorithm reads an algorithm parameter; none means MD5 (RFC 2617 §3.2.1).
+func algorithm(alg string) int {
+	switch {
+	case alg == "" || strings.EqualFold(alg, MD5):
+		return algMD5
+	case strings.EqualFold(alg, SHA256):
+		return algSHA256
+	}
+	return algNone
+}
+
+// join writes parts separated by colons into buf.
+func join(buf *[512]byte, parts ...string) []byte {
+	b := buf[:0]
+	for i, p := range parts {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, p...)
+	}
+	return b
+}
+
+// hexSum writes H(b) in hex to out and returns it.
+func hexSum(alg int, out *[2 * sha256.Size]byte, b []byte) []byte {
+	if alg == algSHA256 {
+		s := sha256.Sum256(b)
+		hex.Encode(out[:], s[:])
+		return out[:]
+	}
+	s := md5.Sum(b)
+	hex.Encode(out[:], s[:])
+	return out[:2*md5.Size]
 }
 
 // Verify checks credentials answering a challenge from Challenges (nonces
@@ -258,28 +405,24 @@ func offered(algs []string, alg string) bool {
 }
 
 // useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4).
-func (d *Digest) useNonce(nonce string, count int) bool {
+func (d *Digest) useNonce(head [16]byte, count int) bool {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	u, ok := d.seen[nonce]
+	u, ok := d.seen[head]
 	if ok && count <= u.nc {
 		return false
 	}
-	d.seen[nonce] = nonceUse{nc: count, expires: now.Add(d.nonceTTL + time.Minute)}
-	if len(d.seen) > 1024 && len(d.seen)%256 == 0 {
+	d.seen[head] = nonceUse{nc: count, expires: now.Add(d.nonceTTL + time.Minute).Unix()}
+	if now.After(d.nextSweep) {
+		d.nextSweep = now.Add(d.nonceTTL / 4)
 		for k, v := range d.seen {
-			if now.After(v.expires) {
+			if now.Unix() > v.expires {
 				delete(d.seen, k)
 			}
 		}
 	}
 	return true
-}
-
-func nc(n int) string {
-	s := hex.EncodeToString([]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
-	return s
 }
 
 func hasher(alg string) func() hash.Hash {
@@ -290,10 +433,4 @@ func hasher(alg string) func() hash.Hash {
 		return sha256.New
 	}
 	return nil
-}
-
-func hashHex(h func() hash.Hash, s string) string {
-	x := h()
-	x.Write([]byte(s))
-	return hex.EncodeToString(x.Sum(nil))
 }
