@@ -21,6 +21,17 @@ type Extensions struct {
 	// number may not collide with one nor with a feature code
 	// (ReservedNumberError).
 	Emergency []string
+	// OnChange, when set, is called after a create, update, password
+	// rotation or delete is stored, with the extension as it was (nil on
+	// create) and as it is (nil on delete); caches of extension data (the
+	// SIP front's credentials) are kept current through it.
+	OnChange func(before, after *Extension)
+}
+
+func (s *Extensions) changed(before, after *Extension) {
+	if s.OnChange != nil {
+		s.OnChange(before, after)
+	}
 }
 
 // withReservedNumber adds to the validation error of an extension (nil or a
@@ -65,6 +76,7 @@ func (s *Extensions) Create(ctx context.Context, spec ExtensionSpec, ch Extensio
 	if err := s.Repo.CreateExtension(ctx, e, ExtensionEvent(EventExtensionCreated, e, e.CreatedAt)); err != nil {
 		return nil, fmt.Errorf("create extension %s: %w", spec.Number, err)
 	}
+	s.changed(nil, e)
 	return e, nil
 }
 
@@ -79,6 +91,7 @@ func (s *Extensions) Update(ctx context.Context, id ExtensionID, expectVersion i
 	if expectVersion != 0 && e.Version != expectVersion {
 		return nil, fmt.Errorf("extension %s changed since it was read: %w", id, ErrPrecondition)
 	}
+	before := *e
 	spec := e.ExtensionSpec
 	oldNumber, oldUser := spec.Number, spec.SIPUsername
 	ch, err := mutate(&spec)
@@ -104,6 +117,7 @@ func (s *Extensions) Update(ctx context.Context, id ExtensionID, expectVersion i
 	if err := s.Repo.UpdateExtension(ctx, e, e.Version, ExtensionEvent(EventExtensionUpdated, e, e.UpdatedAt)); err != nil {
 		return nil, fmt.Errorf("update extension %s: %w", id, err)
 	}
+	s.changed(&before, e)
 	return e, nil
 }
 
@@ -114,11 +128,13 @@ func (s *Extensions) RotateSIPPassword(ctx context.Context, id ExtensionID) (*Ex
 	if err != nil {
 		return nil, err
 	}
+	before := *e
 	e.SIPPassword = NewSIPPassword()
 	e.UpdatedAt = s.now()
 	if err := s.Repo.UpdateExtension(ctx, e, e.Version, ExtensionEvent(EventExtensionUpdated, e, e.UpdatedAt)); err != nil {
 		return nil, fmt.Errorf("rotate sip password of %s: %w", id, err)
 	}
+	s.changed(&before, e)
 	return e, nil
 }
 
@@ -128,7 +144,11 @@ func (s *Extensions) Delete(ctx context.Context, id ExtensionID) error {
 	if err != nil {
 		return err
 	}
-	return s.Repo.DeleteExtension(ctx, id, ExtensionEvent(EventExtensionDeleted, e, s.now()))
+	if err := s.Repo.DeleteExtension(ctx, id, ExtensionEvent(EventExtensionDeleted, e, s.now())); err != nil {
+		return err
+	}
+	s.changed(e, nil)
+	return nil
 }
 
 func applyChange(e *Extension, ch ExtensionChange) error {

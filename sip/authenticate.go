@@ -53,12 +53,12 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.
 	ip := sourceIP(req)
 	var ext *core.Extension
 	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
-		e, err := s.dir.ExtensionBySIPUsername(ctx, user)
-		if err != nil {
+		e := s.users.Get(ctx, user)
+		if e.Ext == nil {
 			return auth.User{}, false
 		}
-		ext = e
-		return auth.User{Password: e.SIPPassword.Reveal(), Algorithms: e.SIPDigestAlgorithms}, true
+		ext = e.Ext
+		return e.User, true
 	})
 	switch res.Outcome {
 	case auth.OK:
@@ -135,13 +135,17 @@ func (s *Server) userAlgorithms(ctx context.Context, user string) []string {
 	if user == "" {
 		return nil
 	}
-	e, err := s.dir.ExtensionBySIPUsername(ctx, user)
-	if err != nil {
-		if e, err = s.dir.ExtensionByNumber(ctx, user); err != nil {
-			return nil
-		}
-	}
-	return e.SIPDigestAlgorithms
+	return s.users.Get(ctx, user).Challenge
+}
+
+// CacheCredentials turns on the cache of what digest authentication reads
+// about extensions (HA1 values, algorithms, the extension) and returns the
+// function every extension change must be reported to, after it is stored:
+// core.Extensions.OnChange. Until it is called, each request reads its
+// extension from the directory.
+func (s *Server) CacheCredentials() func(before, after *core.Extension) {
+	s.users.Enable()
+	return s.users.ExtensionChanged
 }
 
 // respondStateless sends res on the connection req came in on and ends the

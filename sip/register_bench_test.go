@@ -55,6 +55,7 @@ type benchUser struct {
 // registerBench is a SIP front on a real store holding n extensions,
 // driven through its REGISTER handler without sockets.
 type registerBench struct {
+	exts  *core.Extensions
 	s     *Server
 	users []benchUser
 	tx    benchTx
@@ -79,7 +80,8 @@ func newRegisterBench(tb testing.TB, n int) *registerBench {
 		s.Shutdown(stop)
 	})
 	b := &registerBench{s: s, tx: benchTx{conn: &benchConn{}}}
-	exts := &core.Extensions{Repo: db}
+	b.exts = &core.Extensions{Repo: db, OnChange: s.CacheCredentials()}
+	exts := b.exts
 	for i := range n {
 		spec := core.DefaultExtensionSpec()
 		spec.Number = fmt.Sprintf("%d", 100000+i)
@@ -134,11 +136,7 @@ func (b *registerBench) register(tb testing.TB, u *benchUser, port, branch int) 
 	if res == nil || res.StatusCode != sip.StatusUnauthorized {
 		tb.Fatalf("first REGISTER of %s: %v", u.name, res)
 	}
-	ch, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.nonce, u.nc = ch.Nonce, 1
+	u.nonce, u.nc = nonceOf(tb, res), 1
 	u.cseq++
 	b.reregister(tb, u, port, branch+1)
 }
@@ -150,6 +148,15 @@ func (b *registerBench) reregister(tb testing.TB, u *benchUser, port, branch int
 	if b.tx.res == nil || b.tx.res.StatusCode != sip.StatusOK {
 		tb.Fatalf("REGISTER of %s with credentials: %v / %v", u.name, b.tx.res, b.tx.conn.response())
 	}
+}
+
+// nonceOf reads the nonce of a 401's first challenge.
+func nonceOf(tb testing.TB, res *sip.Response) string {
+	ch, err := digest.ParseChallenge(res.GetHeader("WWW-Authenticate").Value())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ch.Nonce
 }
 
 func md5hex(s string) string {

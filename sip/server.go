@@ -100,6 +100,7 @@ type Server struct {
 	udp      net.PacketConn
 	tcp      net.Listener
 	digest   *auth.Digest
+	users    *auth.Users // credentials by SIP user name (authenticate.go)
 	Guard    *auth.Guard
 	Registry *registrar.Registry
 	reg      *registrar.Registrar
@@ -220,6 +221,7 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	}
 	s.ua, s.srv = ua, srv
 	s.digest = auth.NewDigest(s.cfg.Domain, s.cfg.Algorithms, s.cfg.NonceTTL, nil)
+	s.users = auth.NewUsers(s.cfg.Domain, s.dir.ExtensionBySIPUsername, s.dir.ExtensionByNumber, nil)
 	s.Guard = auth.NewGuard(s.cfg.Guard, nil)
 	s.front = newFront(s.log.With("component", "sip-front"), s.Guard, s.cfg.Flood)
 	s.Registry = registrar.NewRegistry(5, nil)

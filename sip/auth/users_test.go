@@ -1,0 +1,88 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+func TestUsersCache(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	exts := map[string]*core.Extension{}
+	loads := 0
+	find := func(_ context.Context, key string) (*core.Extension, error) {
+		loads++
+		if e, ok := exts[key]; ok {
+			return e, nil
+		}
+		return nil, fmt.Errorf("extension %s: %w", key, core.ErrNotFound)
+	}
+	u := NewUsers("pbx.test", find, find, func() time.Time { return now })
+	u.Enable()
+	alice := &core.Extension{ID: "ext_a", ExtensionSpec: core.ExtensionSpec{SIPUsername: "alice", Number: "1001"}, SIPPassword: "pw-one"}
+	exts["alice"] = alice
+	steps := []struct {
+		name      string
+		do        func()
+		user      string
+		known     bool
+		loads     int // lookups this step made
+		wantHA1Of string
+	}{
+		{"first read loads", func() {}, "alice", true, 1, "pw-one"},
+		{"second read is cached", func() {}, "alice", true, 0, "pw-one"},
+		{"unknown name: both lookups", func() {}, "bob", false, 2, ""},
+		{"unknown name remembered briefly", func() {}, "bob", false, 0, ""},
+		{"created: forgotten at once", func() {
+			bob := &core.Extension{ID: "ext_b", ExtensionSpec: core.ExtensionSpec{SIPUsername: "bob", Number: "1002"}, SIPPassword: "pw-bob"}
+			exts["bob"] = bob
+			u.ExtensionChanged(nil, bob)
+		}, "bob", true, 1, "pw-bob"},
+		{"password changed", func() {
+			before := *alice
+			alice = &core.Extension{ID: "ext_a", ExtensionSpec: alice.ExtensionSpec, SIPPassword: "pw-two"}
+			exts["alice"] = alice
+			u.ExtensionChanged(&before, alice)
+		}, "alice", true, 1, "pw-two"},
+		{"deleted", func() {
+			delete(exts, "alice")
+			u.ExtensionChanged(alice, nil)
+		}, "alice", false, 2, ""},
+		{"negative entry expires", func() { now = now.Add(time.Minute) }, "alice", false, 2, ""},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.do()
+			loads = 0
+			e := u.Get(context.Background(), st.user)
+			if (e.Ext != nil) != st.known || loads != st.loads {
+				t.Fatalf("known %v after %d lookups, want %v after %d", e.Ext != nil, loads, st.known, st.loads)
+			}
+			if st.known {
+				if e.Ext.SIPPassword != "" {
+					t.Fatal("cached extension keeps its password")
+				}
+				if *e.User.HA1 != *NewHA1(st.user, "pbx.test", st.wantHA1Of) {
+					t.Fatal("HA1 of another password")
+				}
+			}
+		})
+	}
+}
+
+func TestUsersDisabledPassesThrough(t *testing.T) {
+	loads := 0
+	find := func(context.Context, string) (*core.Extension, error) {
+		loads++
+		return &core.Extension{ID: "ext_a"}, nil
+	}
+	u := NewUsers("pbx.test", find, find, nil)
+	u.Get(context.Background(), "a")
+	u.Get(context.Background(), "a")
+	if loads != 2 || u.Len() != 0 {
+		t.Fatalf("%d lookups, %d cached", loads, u.Len())
+	}
+}
