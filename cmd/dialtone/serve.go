@@ -45,6 +45,7 @@ type serveCmd struct {
 	LogLevel             string        `name:"log-level" env:"DIALTONE_LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Least severe level logged (debug, info, warn, error)."`
 	LogFormat            string        `name:"log-format" env:"DIALTONE_LOG_FORMAT" default:"text" enum:"text,json" help:"Log line format (text, json)."`
 	ShutdownTimeout      time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
+	MaxWriteBacklog      int           `name:"max-write-backlog" env:"DIALTONE_MAX_WRITE_BACKLOG" default:"5000" help:"Call records and events queued for the database from which new calls get 503 with Retry-After until the queue drains."`
 	CORSOrigins          []string      `name:"cors-origins" env:"DIALTONE_CORS_ORIGINS" help:"Browser origins allowed to call the API (CORS), comma-separated exact origins such as https://crm.example.com, or *; off when empty."`
 	Metrics              string        `name:"metrics" env:"DIALTONE_METRICS" help:"Address of a separate listener serving /metrics (Prometheus) without an API key, such as 127.0.0.1:9090. The API serves /metrics too: without a key when it listens on loopback, else to admin keys."`
 }
@@ -149,7 +150,11 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, fmt.Errorf("listen for http on %s: %w", c.HTTP, errors.Unwrap(err))
 	}
-	db, err := store.Open(ctx, store.Config{DataDir: c.Data})
+	if c.MaxWriteBacklog < 0 {
+		ln.Close()
+		return nil, fmt.Errorf("--max-write-backlog %d: want a positive number", c.MaxWriteBacklog)
+	}
+	db, err := store.Open(ctx, store.Config{DataDir: c.Data, MaxWriteBacklog: c.MaxWriteBacklog, Log: log.With("component", "store")})
 	if err != nil {
 		ln.Close()
 		return nil, err
@@ -202,7 +207,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	}
 	stop := make(chan struct{})
 	h := api.New(api.Deps{
-		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency}, APIKeys: keys, Idempotency: db, DB: db,
+		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency, OnChange: sipSrv.CacheCredentials()}, APIKeys: keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
@@ -245,17 +250,28 @@ func (a *app) serve(ctx context.Context) error {
 	}
 }
 
-// stop lets in-flight requests and calls finish (bounded) and closes the database.
+// stop lets in-flight calls and requests finish (bounded) and closes the
+// database: new calls are refused and live ones sent BYE, then every call's
+// record and call.ended are queued, then the write queue is flushed, and only
+// then is the database closed.
 func (a *app) stop(timeout time.Duration) error {
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	close(a.stopping) // ends event streams, which would hold Shutdown up
+	a.sip.Shutdown(sctx)
+	if n := len(a.sip.B2BUA.Calls()); n > 0 {
+		a.log.Warn("calls still up at shutdown: closed as failed at the next start", "calls", n)
+	}
 	if err := a.http.Shutdown(sctx); err != nil {
 		a.log.Warn("in-flight requests cut off at shutdown", "error", err)
 		_ = a.http.Close()
 	}
-	a.sip.Shutdown(sctx)
 	a.metrics.close(sctx)
+	fctx, fcancel := context.WithTimeout(context.Background(), timeout)
+	defer fcancel()
+	if err := a.db.Flush(fctx); err != nil {
+		a.log.Warn("queued writes still pending at shutdown", "writes", a.db.WriteBacklog(), "error", err)
+	}
 	return a.db.Close()
 }
 
