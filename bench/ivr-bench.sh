@@ -211,9 +211,10 @@ run() {
   start_dialtone "$out/dialtone" "$tmp/data-$mode" "$log-server.log" --domain bench.test --rtp-ports 20000-29999 --log-level warn
   provision
   sleep 1
-  local idle
+  local idle fds0
   idle=$(rss_kb)
-  echo "$mode: server pid $pid, idle RSS $idle kB; $n calls at $rate/s, each ${hold}s"
+  fds0=$(fd_count)
+  echo "$mode: server pid $pid, idle RSS $idle kB, $fds0 fds; $n calls at $rate/s, each ${hold}s"
 
   timeout $((hold + ramp + 60)) sipp "$sip" -sf "$tmp/$mode.xml" -s "$did" -i "$caller_ip" -p "$caller_port" \
     -m "$n" -l "$n" -r "$rate" -d $((hold * 1000)) -nostdin -timeout $((hold + ramp + 40)) \
@@ -251,7 +252,7 @@ run() {
   failed=$(stat_col "$log-stats.csv" FailedCall\(C\))
   sleep 1
   records "$n" | tee "$log-records.txt"
-  echo "$mode: RSS over the window: mean $rss kB, max $rss_max kB"
+  echo "$mode: RSS over the window: mean $rss kB, max $rss_max kB; after the calls $(rss_kb) kB, $(fd_count) fds (idle $fds0)"
   echo "$mode: server log $(grep -c 'level=WARN' "$log-server.log" || true) warnings, $(grep 'level=ERROR' "$log-server.log" | grep -vc 'path=/readyz' || true) errors"
   python3 - "$mode" "$n" "$in_call0" "$in_call1" "$c0" "$c1" "$t0" "$t1" "$tick" "$idle" "$rss" "$created" "$ok" "$failed" "$rc" "$h0" "$h1" >>"$out/table.txt" <<'PY'
 import sys
