@@ -457,3 +457,36 @@ func TestCallPlanEdges(t *testing.T) {
 		}
 	})
 }
+
+// TestCallPlanCallerLeavesInMenu: a caller who hangs up while a menu plays
+// leaves a record that says where it was.
+func TestCallPlanCallerLeavesInMenu(t *testing.T) {
+	p := startPBX(t, time.Minute)
+	greeting := p.uploadTone("long", greetingHz, 10)
+	plan := p.create("/v1/call-plans", map[string]any{"name": "menu", "entry": "menu", "nodes": map[string]any{
+		"menu": map[string]any{"kind": "menu", "prompts": []string{greeting}, "options": map[string]string{"1": "bye"}},
+		"bye":  map[string]any{"kind": "hangup"},
+	}})
+	p.ipTrunk("127.0.0.55", "+14155550106", map[string]any{"type": "call_plan", "call_plan_id": plan}, nil)
+	pstn, err := siptest.New(siptest.Config{User: "+12125550128", Domain: "carrier.test", PBX: p.sip, ToneHz: 600, IP: "127.0.0.55"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pstn.Close()
+	ctx, cancel := within(20 * time.Second)
+	defer cancel()
+	for range 3 {
+		out, err := pstn.Dial(ctx, "+14155550106")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.WaitHears(ctx, greetingHz) {
+			t.Fatal("no greeting")
+		}
+		_ = out.Hangup(ctx)
+		rec := p.lastPlanRecord()
+		if rec.HangupBy != "caller" || len(rec.PlanPath) != 1 || rec.PlanPath[0].Node != "menu" || rec.PlanPath[0].Result != "caller_hung_up" {
+			t.Fatalf("record: %+v", rec)
+		}
+	}
+}

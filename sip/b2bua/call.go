@@ -67,6 +67,8 @@ type Call struct {
 	moh      [2]*mohPlayer
 	// noAnswerPlan is the callee's plan for calls it does not answer.
 	noAnswerPlan string
+	// recorded: finish took the record to write; nothing more goes in it.
+	recorded bool
 
 	endOnce sync.Once
 	ended   chan struct{}
@@ -181,6 +183,7 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		a, b := c.a, c.b
 		relay, aLeg, bLeg, stop := c.relay, c.aLeg, c.bLeg, c.stopWatch
 		answering := c.answering
+		engine := c.engine
 		c.mu.Unlock()
 
 		if stop != nil {
@@ -192,7 +195,16 @@ func (c *Call) finish(by call.Party, cause string, disp call.Disposition) {
 		if relay != nil {
 			relay.Stop()
 		}
+		if engine != nil {
+			// The plan notices its leg is gone and records where the
+			// caller left it; briefly, since nothing may hold the call open.
+			select {
+			case <-engine.released:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		c.mu.Lock()
+		c.recorded = true
 		if aLeg != nil {
 			c.rec.Caller = quality(aLeg)
 		}

@@ -36,6 +36,11 @@ type callerChannel struct {
 	// stopListen ends the leg's reader (before the leg joins a relay).
 	stopListen context.CancelFunc
 	listening  chan struct{} // closed when the reader has returned
+
+	// released is closed when the engine stops driving the leg (release):
+	// Call.finish waits for it, so the plan's last step is in the record.
+	released    chan struct{}
+	releaseOnce sync.Once
 }
 
 var _ call.Channel = (*callerChannel)(nil)
@@ -44,7 +49,20 @@ var _ call.Channel = (*callerChannel)(nil)
 const maxPendingDigits = 64
 
 func newCallerChannel(ctx context.Context, c *Call, dlg *sipgo.DialogServerSession, leg *media.Leg) *callerChannel {
-	return &callerChannel{c: c, dlg: dlg, leg: leg, ctx: ctx, notify: make(chan struct{}, 1)}
+	return &callerChannel{c: c, dlg: dlg, leg: leg, ctx: ctx, notify: make(chan struct{}, 1), released: make(chan struct{})}
+}
+
+// release says the engine no longer drives the leg.
+func (ch *callerChannel) release() { ch.releaseOnce.Do(func() { close(ch.released) }) }
+
+// finish ends the call from the engine's own goroutine, which Call.finish
+// must then not wait for. A call already ending is left to whoever ends it.
+func (ch *callerChannel) finish(by call.Party, cause string, disp call.Disposition) {
+	if ch.ctx.Err() != nil {
+		return
+	}
+	ch.release()
+	ch.c.finish(by, cause, disp)
 }
 
 // Context ends when the leg goes away.
@@ -129,13 +147,13 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 		settle()
 		switch {
 		case cancelledByCaller(ch.dlg, err):
-			c.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
+			ch.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
 		case ch.dlg.LoadState() == sip.DialogStateEnded:
 			// The caller's BYE overtook its ACK.
-			c.finish(call.ByCaller, call.CauseNormal, call.Answered)
+			ch.finish(call.ByCaller, call.CauseNormal, call.Answered)
 		default:
 			c.log.Warn("caller did not acknowledge the answer", "error", err)
-			c.finish(call.BySystem, call.CauseNoAck, call.Failed)
+			ch.finish(call.BySystem, call.CauseNoAck, call.Failed)
 		}
 		return call.ErrHungUp
 	}
@@ -151,7 +169,7 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 		if err := c.takeAckAnswer(); err != nil {
 			c.log.Warn("caller's answer in the ack unusable", "error", err)
 			settle()
-			c.finish(call.BySystem, call.CauseNoCodec, call.Answered)
+			ch.finish(call.BySystem, call.CauseNoCodec, call.Answered)
 			return call.ErrHungUp
 		}
 	}
@@ -359,16 +377,15 @@ func (ch *callerChannel) Bridge(ctx context.Context, other call.Channel) error {
 
 // Hangup ends the call with cause.
 func (ch *callerChannel) Hangup(ctx context.Context, cause string) error {
-	c := ch.c
 	if !ch.answered.Load() {
 		code, reason := causeStatus(cause)
 		if ch.dlg.Context().Err() == nil {
 			_ = ch.dlg.Respond(code, reason, nil)
 		}
-		c.finish(call.BySystem, cause, call.Failed)
+		ch.finish(call.BySystem, cause, call.Failed)
 		return nil
 	}
-	c.finish(call.BySystem, cause, call.Answered)
+	ch.finish(call.BySystem, cause, call.Answered)
 	return nil
 }
 

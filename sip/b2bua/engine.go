@@ -157,7 +157,9 @@ func (b *B2BUA) divertToPlan(c *Call, dlg *sipgo.DialogServerSession, planID str
 		_ = bLeg.Close()
 	}
 	c.log.Info("callee did not answer, the call goes to its plan", "plan", planID)
-	b.runPlanLoop(b.channelFor(c, dlg, aLeg), planID)
+	ch := b.channelFor(c, dlg, aLeg)
+	defer ch.release()
+	b.runPlanLoop(ch, planID)
 }
 
 // runPlans answers a call and runs it through call plans, starting at
@@ -167,6 +169,7 @@ func (b *B2BUA) runPlans(c *Call, req *sip.Request, tx sip.ServerTransaction, pl
 	if !ok {
 		return
 	}
+	defer ch.release()
 	b.runPlanLoop(ch, planID)
 }
 
@@ -227,7 +230,7 @@ func (b *B2BUA) runPlanLoop(ch *callerChannel, planID string) {
 func (c *Call) planStep(s plan.Step) {
 	step := call.PlanStep{PlanID: string(s.PlanID), Node: s.Node, Kind: string(s.Kind), Digits: s.Digits, Result: s.Branch, At: s.At.UTC()}
 	c.mu.Lock()
-	if c.state == call.StateEnded {
+	if c.recorded {
 		// The record is written and call.ended sent: nothing follows them.
 		c.mu.Unlock()
 		return
@@ -433,6 +436,7 @@ func (b *B2BUA) runFeature(c *Call, req *sip.Request, tx sip.ServerTransaction, 
 	if !ok {
 		return
 	}
+	defer ch.release()
 	ctx := ch.Context()
 	said := call.Prompt("mode-day")
 	if closed {
