@@ -26,6 +26,7 @@ type collector struct {
 	authFailures, bans                                 *prometheus.Desc
 	rtpPackets, rtpBytes, rtpDropped                   *prometheus.Desc
 	hookPending, outboxLag, lastSequence               *prometheus.Desc
+	writeBacklog, writeRetries, writeFailed, shed      *prometheus.Desc
 }
 
 func newCollector(src Sources) *collector {
@@ -56,6 +57,11 @@ func newCollector(src Sources) *collector {
 		outboxLag: desc("event_outbox_lag",
 			"Events the webhooks are behind: from the oldest event with a pending delivery to the newest event, inclusive; 0 when every delivery is done."),
 		lastSequence: desc("event_last_sequence", "Sequence number of the newest event in the outbox."),
+		writeBacklog: desc("store_write_backlog", "Call records and events queued for the database, not yet committed."),
+		writeRetries: desc("store_write_retries_total", "Group commits of queued writes that failed for a passing reason and were retried."),
+		writeFailed:  desc("store_writes_failed_total", "Queued writes that failed for good (each logged)."),
+		shed: desc("calls_refused_overload_total",
+			"New calls refused with 503 and Retry-After because the database's write backlog was too deep."),
 	}
 }
 
@@ -63,7 +69,7 @@ func newCollector(src Sources) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeCalls, c.registrations, c.banned, c.sipRequests, c.sipResponses,
 		c.sipRefused, c.sipScreened, c.sipPanics, c.authFailures, c.bans, c.rtpPackets, c.rtpBytes, c.rtpDropped,
-		c.hookPending, c.outboxLag, c.lastSequence} {
+		c.hookPending, c.outboxLag, c.lastSequence, c.writeBacklog, c.writeRetries, c.writeFailed, c.shed} {
 		ch <- d
 	}
 }
@@ -106,6 +112,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.rtpBytes, media.BytesIn, "in")
 		counter(c.rtpBytes, media.BytesOut, "out")
 		counter(c.rtpDropped, media.Dropped)
+	}
+	if c.src.Writes != nil {
+		w := c.src.Writes.WriteStats()
+		gauge(c.writeBacklog, float64(w.Backlog))
+		counter(c.writeRetries, uint64(w.Retries))
+		counter(c.writeFailed, uint64(w.Refused))
+		counter(c.shed, uint64(w.Shed))
 	}
 	if c.src.Outbox != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), outboxTimeout)

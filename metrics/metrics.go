@@ -42,7 +42,14 @@ type Outbox interface {
 type Sources struct {
 	SIP    SIPStats
 	Outbox Outbox
+	// Writes is the store's queue of runtime writes.
+	Writes Writes
 	Log    *slog.Logger
+}
+
+// Writes is the store's write queue as read at each scrape.
+type Writes interface {
+	WriteStats() store.WriteStats
 }
 
 // Metrics holds the registry and the metrics fed by events. It implements

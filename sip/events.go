@@ -9,9 +9,22 @@ import (
 	"github.com/dialtone-pbx/dialtone/sip/registrar"
 )
 
-// publish appends events to the outbox, logging a failure.
+// eventQueue is a store that takes events without waiting for their
+// commit (in order, group-committed, never dropped).
+type eventQueue interface {
+	QueueEvents(events ...core.Event) error
+}
+
+// publish appends events to the outbox, logging a failure. A REGISTER or a
+// ban never waits for the disk when the store can queue.
 func (s *Server) publish(evs ...core.Event) {
 	if s.events == nil || len(evs) == 0 {
+		return
+	}
+	if q, ok := s.events.(eventQueue); ok {
+		if err := q.QueueEvents(evs...); err != nil {
+			s.log.Error("queue event", "error", err)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

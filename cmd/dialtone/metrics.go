@@ -31,7 +31,7 @@ type monitoring struct {
 // loopback; with a key (admin) otherwise.
 func openMonitoring(addr string, apiLn net.Listener, sipSrv *dsip.Server, dispatcher *webhook.Dispatcher, db *store.DB,
 	log *slog.Logger) (*monitoring, api.MetricsConfig, error) {
-	m := metrics.New(metrics.Sources{SIP: sipSrv, Outbox: db, Log: log})
+	m := metrics.New(metrics.Sources{SIP: sipSrv, Outbox: db, Writes: db, Log: log})
 	sipSrv.B2BUA.SetObserver(m)
 	dispatcher.Observer = m
 	mon := &monitoring{m: m, log: log}
