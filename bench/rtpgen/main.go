@@ -15,6 +15,7 @@
 // <log> action with -trace_logs), which rtpgen follows:
 //
 //	rtpgen start CALL-ID IP PORT   start a stream to IP:PORT (the relay's address from the answer)
+//	                               (anything after PORT is ignored)
 //	rtpgen stop CALL-ID            stop it
 //
 // SIGUSR1 writes one JSON line to -marks: the counters of the window since the
@@ -58,6 +59,9 @@ const (
 	// grace is how long after a window ends packets sent in it may still come
 	// back and count as delivered.
 	grace = 500 * time.Millisecond
+	// tailPackets are the last packets (100 ms) of a stopped stream, left
+	// out of its loss.
+	tailPackets = 5
 )
 
 // stream is one call leg. The sender owns seq, ts and dst; the receiver owns
@@ -175,7 +179,7 @@ func (g *gen) control(line string) {
 	}
 	f := strings.Fields(line[i:])
 	switch {
-	case len(f) == 5 && f[1] == "start":
+	case len(f) >= 5 && f[1] == "start":
 		ap, err := netip.ParseAddrPort(net.JoinHostPort(f[3], f[4]))
 		if err != nil {
 			log.Printf("bad start line %q: %v", line, err)
@@ -460,6 +464,11 @@ func (g *gen) summarize() summary {
 		sent := st.sent.Load()
 		if sent == 0 {
 			continue
+		}
+		// The last packets of a stream that was stopped race the teardown of
+		// the call (BYE) at the relay: they do not count.
+		if st.ended.Load() {
+			sent = max(sent, tailPackets+1) - tailPackets
 		}
 		s.Streams++
 		s.Sent += sent

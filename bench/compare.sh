@@ -1,0 +1,710 @@
+#!/usr/bin/env bash
+# Side-by-side comparison of Dialtone with the standard open-source pair, Kamailio 5.6 (registrar,
+# auth_db on db_text, dialog) plus rtpengine in userspace mode (bench/peer/), on loopback only,
+# under the same sipp scenarios and the same 10,020 users. Runs are interleaved: peer, Dialtone,
+# peer, Dialtone, ... (RUNS of each, 3 by default) and the report gives medians and the ratio.
+#
+#   bench/compare.sh             the full comparison (about 25 minutes)
+#   QUICK=1 bench/compare.sh     one short run of each (about 4 minutes), for development
+#
+# Each run starts the server fresh, then:
+#   reg-new     10,000 users (100000-109999, password bench-pw-USER) register once with digest at
+#               REG_RATE/s (2,000) from 4 sipps: CPU per new REGISTER, memory (PSS) per registration
+#   re-reg      the same users register again at 2,000/s for RE_REG_SECS (10): CPU per re-REGISTER
+#   reg-max     REGISTER_LADDER rates for REG_STEP_SECS (3) each, one sipp per 450/s (Dialtone's
+#               per-source limit for authenticated sources is 1,000 packets/s): the highest with
+#               every REGISTER answered 200 and the rate reached
+#   calls-100   2 s calls at 100 calls/s for CALL_SECS (30) between 4 caller and 4 callee sipps
+#               (users 110000-110003 call 110008-110011, digest on the INVITE), PCMA both ways
+#               from bench/rtpgen: server CPU per call from setup to teardown, setup time (INVITE
+#               to 200, sipp's rtd) p50/p99, audio delivered
+#   call-ladder 2 s calls at each rate of CALL_LADDER for STEP_SECS (20): the highest clean rate
+#               (<= 0.1% failed, setup p99 <= 200 ms, the rate reached); stops at the first unclean one
+#   concurrent  CONC (500) calls held together with PCMA both ways; over a WINDOW (10 s) with all of
+#               them up: server CPU per relayed packet, audio delivered, rtpgen's RFC 3550 jitter,
+#               PSS per live call
+#
+# Media: the callers' SDP offers rtpgen's caller socket and the callees' SDP answers its echo socket;
+# each caller logs the relay's address from the 200's SDP (sipp <log>), rtpgen follows the logs and
+# sends a 20 ms PCMA packet per call every 20 ms, the echo returns it through the relay, and rtpgen
+# measures loss and jitter per call (bench/rtpgen).
+#
+# CPU is utime+stime from /proc/PID/stat of the server processes only (every Kamailio process and
+# rtpengine; Dialtone), memory is PSS (/proc/PID/smaps_rollup; Kamailio's processes share memory).
+# sipp's and rtpgen's own CPU are reported separately. Needs root for apt-get the first time
+# (kamailio, rtpengine-daemon, sip-tester), go, python3 and curl.
+#
+# Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), CONC, WINDOW, CALL_SECS, STEP_SECS,
+# CALL_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
+# instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=${QUICK:-0}
+if [ "$quick" = 1 ]; then
+  runs=${RUNS:-1} conc=${CONC:-100} window=${WINDOW:-5} call_secs=${CALL_SECS:-8} step_secs=${STEP_SECS:-6}
+  call_ladder=${CALL_LADDER:-"100 200"} re_reg_secs=${RE_REG_SECS:-4} reg_step_secs=${REG_STEP_SECS:-2}
+  reg_ladder=${REGISTER_LADDER:-"2000 4000"}
+else
+  runs=${RUNS:-3} conc=${CONC:-500} window=${WINDOW:-10} call_secs=${CALL_SECS:-30} step_secs=${STEP_SECS:-20}
+  call_ladder=${CALL_LADDER:-"100 150 200 250 300 400 500"} re_reg_secs=${RE_REG_SECS:-10} reg_step_secs=${REG_STEP_SECS:-3}
+  reg_ladder=${REGISTER_LADDER:-"2000 4000 6000 8000 10000"}
+fi
+systems=${SYSTEMS:-peer dialtone}
+reg_rate=${REG_RATE:-2000}
+re_reg_rate=2000
+reg_users=10000 first_user=100000
+call_first=110000 # callers 110000-110003, callees 110008-110011
+n_users=10020
+pairs=4
+hold_ms=2000
+
+out=bench/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+out=$root/$out
+tmp=$(mktemp -d)
+raw=$out/raw.txt # lines: system run metric value
+: >"$raw"
+tick=$(getconf CLK_TCK)
+
+# Addresses: the server under test, then the load.
+peer_ip=127.0.0.40 dt_ip=127.0.0.42 sip_port=25860 dt_http=127.0.0.42:18860
+rtpgen_ip=127.0.0.70 rtpgen_port=40000 echo_ip=127.0.0.71 echo_port=40002
+key=bench-compare-admin-key-0123456789
+
+started=()
+sys= dpid= pdir=
+cleanup() {
+  local p
+  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_server
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log() { echo "[$(date +%T)] $*" | tee -a "$out/log.txt" >&2; }
+record() { echo "$sys $run $1 $2" >>"$raw"; }
+
+# --- servers ---------------------------------------------------------------------------------
+
+server_pids() {
+  if [ "$sys" = peer ]; then bench/peer/peer.sh pids "$pdir"; else echo "$dpid"; fi
+}
+# server_ticks: utime+stime of every server process, in clock ticks.
+server_ticks() {
+  local t=0 p
+  for p in $(server_pids); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+# server_pss: proportional set size of every server process, in kB.
+server_pss() {
+  local t=0 p
+  for p in $(server_pids); do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done
+  echo "$t"
+}
+target() { if [ "$sys" = peer ]; then echo "$peer_ip:$sip_port"; else echo "$dt_ip:$sip_port"; fi; }
+
+# provision_dialtone: a data directory with the users, made once and copied for each run.
+provision_dialtone() {
+  log "dialtone: provisioning $n_users extensions into a template data directory"
+  DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/template" --http "$dt_http" --sip "$dt_ip:$sip_port" \
+    --domain bench.test --log-level warn 2>"$out/provision.log" &
+  dpid=$!
+  for _ in $(seq 100); do curl -sf "http://$dt_http/readyz" >/dev/null && break; sleep 0.1; done
+  python3 - "$dt_http" "$key" "$first_user" "$n_users" <<'PY'
+import http.client, json, sys
+host, key, first, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+c = http.client.HTTPConnection(host)
+for i in range(n):
+    u = str(first + i)
+    body = json.dumps({"number": u, "sip_password": "bench-pw-" + u, "ring_timeout_seconds": 60})
+    c.request("POST", "/v1/extensions", body, {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    if r.status != 201:
+        sys.exit(f"extension {u}: {r.status} {data[:300]!r}")
+PY
+  kill "$dpid"
+  wait "$dpid" 2>/dev/null || true
+  dpid=
+}
+
+start_server() {
+  if [ "$sys" = peer ]; then
+    pdir=$tmp/peer-$run
+    mkdir -p "$pdir"
+    cp -r "$tmp/peer-db" "$pdir/db"
+    bench/peer/peer.sh start "$pdir"
+  else
+    rm -rf "$tmp/data-$run"
+    cp -a "$tmp/template" "$tmp/data-$run"
+    DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data-$run" --http "$dt_http" --sip "$dt_ip:$sip_port" \
+      --domain bench.test --rtp-ports 30000-39999 --log-level warn 2>"$out/dialtone-$run.log" &
+    dpid=$!
+    for _ in $(seq 100); do curl -sf "http://$dt_http/readyz" >/dev/null && break; sleep 0.1; done
+    curl -sf "http://$dt_http/readyz" >/dev/null || { log "dialtone did not start"; return 1; }
+  fi
+  sleep 1
+}
+
+stop_server() {
+  if [ -n "$pdir" ]; then
+    cp "$pdir/kamailio.log" "$out/kamailio-$run.log" 2>/dev/null || true
+    cp "$pdir/rtpengine.log" "$out/rtpengine-$run.log" 2>/dev/null || true
+    bench/peer/peer.sh stop "$pdir"
+    pdir=
+  fi
+  if [ -n "$dpid" ]; then
+    kill "$dpid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$dpid" 2>/dev/null || true
+    wait "$dpid" 2>/dev/null || true
+    dpid=
+  fi
+}
+
+# --- sipp scenarios ------------------------------------------------------------------------------
+
+write_scenarios() {
+  cat >"$tmp/register.xml" <<'EOF'
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="register">
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:bench.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@bench.test>
+      Call-ID: [call_id]
+      CSeq: 1 REGISTER
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">
+    <![CDATA[
+      REGISTER sip:bench.test SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag[call_number]
+      To: <sip:[field0]@bench.test>
+      Call-ID: [call_id]
+      CSeq: 2 REGISTER
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      [field1]
+      Expires: 3600
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+</scenario>
+EOF
+  cat >"$tmp/caller.xml" <<EOF
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="caller">
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@bench.test>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [call_number] 1 IN IP4 $rtpgen_ip
+      s=-
+      c=IN IP4 $rtpgen_ip
+      t=0 0
+      m=audio $rtpgen_port RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+      a=ptime:20
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="407" auth="true"/>
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch-3]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@bench.test>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@bench.test>
+      Call-ID: [call_id]
+      CSeq: 2 INVITE
+      Contact: <sip:[field0]@[local_ip]:[local_port]>
+      [field1]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [call_number] 2 IN IP4 $rtpgen_ip
+      s=-
+      c=IN IP4 $rtpgen_ip
+      t=0 0
+      m=audio $rtpgen_port RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+      a=ptime:20
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true">
+    <action>
+      <ereg regexp="c=IN IP4 ([0-9.]+)" search_in="body" check_it="true" assign_to="c,mip"/>
+      <ereg regexp="m=audio ([0-9]+)" search_in="body" check_it="true" assign_to="m,mport"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@bench.test>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 ACK
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop>
+    <action>
+      <log message="rtpgen start [call_id] [\$mip] [\$mport] ([\$c], [\$m])"/>
+    </action>
+  </nop>
+  <pause/>
+  <nop>
+    <action>
+      <log message="rtpgen stop [call_id]"/>
+    </action>
+  </nop>
+  <send retrans="500">
+    <![CDATA[
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      [routes]
+      From: <sip:[field0]@bench.test>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@bench.test>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 3 BYE
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+EOF
+  cat >"$tmp/callee.xml" <<EOF
+<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="callee">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_Record-Route:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=- [call_number] 1 IN IP4 $echo_ip
+      s=-
+      c=IN IP4 $echo_ip
+      t=0 0
+      m=audio $echo_port RTP/AVP 8
+      a=rtpmap:8 PCMA/8000
+      a=ptime:20
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+</scenario>
+EOF
+  # Injection files: field0 the user, field1 its credentials (sipp expands keywords in fields, not in
+  # the parameters of [authentication]).
+  local i
+  for i in $(seq 0 $((pairs - 1))); do
+    cred $((call_first + i)) >"$tmp/caller-$i.csv"
+    cred $((call_first + 8 + i)) >"$tmp/callee-$i.csv"
+  done
+}
+
+# cred_line: injection lines for the users on stdin.
+cred_line() { awk '{print $1 ";[authentication username=" $1 " password=bench-pw-" $1 "];"}'; }
+cred() { echo SEQUENTIAL; echo "$1" | cred_line; }
+# users_csv FILE FROM COUNT: an injection file of users FROM..FROM+COUNT-1.
+users_csv() {
+  { echo SEQUENTIAL; seq "$2" $(($2 + $3 - 1)) | cred_line; } >"$1"
+}
+
+# stat_col FILE COLUMN: the last value of a column of sipp's -trace_stat file.
+stat_col() {
+  awk -F';' -v name="$2" 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == name) c = i; next} c {v = $c} END {print v + 0}' "$1" 2>/dev/null || echo 0
+}
+sum_col() { local t=0 f; for f in $1; do t=$((t + $(stat_col "$f" "$2"))); done; echo $t; }
+now() { date +%s.%N; }
+
+# --- registrations ----------------------------------------------------------------------------
+
+# register_load NAME RATE TOTAL SOURCES: TOTAL digest REGISTERs of users 100000.. at RATE/s,
+# split over SOURCES sipps (each on its own address, looping over its share of the users).
+# Sets reg_ok, reg_failed, reg_secs, sipp_cpu.
+register_load() {
+  local name=$1 rate=$2 total=$3 sources=$4 d=$out/$1-$sys-$run
+  mkdir -p "$d"
+  local share=$((reg_users / sources)) i t0
+  t0=$(now)
+  (
+    for i in $(seq 0 $((sources - 1))); do
+      [ -s "$tmp/users-$sources-$i.csv" ] || users_csv "$tmp/users-$sources-$i.csv" $((first_user + i * share)) "$share"
+      timeout 300 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/users-$sources-$i.csv" \
+        -i "127.0.0.$((100 + i))" -p $((26000 + i)) -r $((rate * 10 / sources)) -rp 10000 -m $((total / sources)) \
+        -l 5000 -nostdin -timeout 120 -trace_stat -stf "$d/stats-$i.csv" -fd 1 \
+        -trace_err -error_file "$d/errors-$i.log" >"$d/sipp-$i.log" 2>&1 &
+    done
+    wait
+    awk '{print $16 + $17}' "/proc/$BASHPID/stat" >"$d/sippcpu"
+  ) || true
+  reg_secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}')
+  reg_ok=$(sum_col "$d/stats-*.csv" 'SuccessfulCall(C)')
+  reg_failed=$(( $(sum_col "$d/stats-*.csv" 'FailedCall(C)') + total - $(sum_col "$d/stats-*.csv" 'TotalCallCreated') ))
+  sipp_cpu=$(awk -v t="$(cat "$d/sippcpu")" -v k="$tick" 'BEGIN{printf "%.2f", t/k}')
+}
+
+phase_registrations() {
+  local pss0 c0 c1 pss1
+  pss0=$(server_pss)
+  c0=$(server_ticks)
+  register_load reg-new "$reg_rate" "$reg_users" 4
+  c1=$(server_ticks)
+  sleep 1
+  pss1=$(server_pss)
+  log "$sys run $run: reg-new $reg_ok ok, $reg_failed failed in ${reg_secs}s; server CPU $(((c1 - c0) * 1000 / tick)) ms; PSS $pss0 -> $pss1 kB; sipp CPU ${sipp_cpu}s"
+  record reg_new_cpu_ms $(awk -v c=$((c1 - c0)) -v k="$tick" -v n="$reg_users" 'BEGIN{printf "%.4f", c*1000/k/n}')
+  record reg_mem_kb $(awk -v a="$pss0" -v b="$pss1" -v n="$reg_users" 'BEGIN{printf "%.2f", (b-a)/n}')
+  record reg_new_failed "$reg_failed"
+  record sipp_cpu_s.reg_new "$sipp_cpu"
+
+  local total=$((re_reg_rate * re_reg_secs))
+  c0=$(server_ticks)
+  register_load re-reg "$re_reg_rate" "$total" 4
+  c1=$(server_ticks)
+  log "$sys run $run: re-reg $reg_ok ok, $reg_failed failed in ${reg_secs}s at ${re_reg_rate}/s; server CPU $(((c1 - c0) * 1000 / tick)) ms"
+  record rereg_cpu_ms $(awk -v c=$((c1 - c0)) -v k="$tick" -v n="$total" 'BEGIN{printf "%.4f", c*1000/k/n}')
+  record rereg_failed "$reg_failed"
+  record sipp_cpu_s.rereg "$sipp_cpu"
+
+  local best=0 rate sources
+  for rate in $reg_ladder; do
+    total=$((rate * reg_step_secs))
+    sources=$(((rate + 449) / 450))
+    [ "$sources" -ge 4 ] || sources=4
+    register_load "reg-$rate" "$rate" "$total" "$sources"
+    local reached
+    reached=$(awk -v n="$reg_ok" -v s="$reg_secs" 'BEGIN{printf "%.0f", n/s}')
+    log "$sys run $run: REGISTER at ${rate}/s from $sources sipps: $reg_ok ok, $reg_failed failed in ${reg_secs}s (${reached}/s reached); sipp CPU ${sipp_cpu}s"
+    # Clean: every REGISTER answered 200, and within 20% (plus a second) of the planned time.
+    if [ "$reg_failed" = 0 ] && [ "$reg_ok" = "$total" ] &&
+      awk -v s="$reg_secs" -v p="$reg_step_secs" 'BEGIN{exit !(s <= p * 1.2 + 1)}'; then
+      best=$rate
+    else
+      break
+    fi
+  done
+  record reg_max_rate "$best"
+}
+
+# --- calls ---------------------------------------------------------------------------------------
+
+# register_callees: the callee sipps' users register from the addresses they answer on.
+register_callees() {
+  local i
+  for i in $(seq 0 $((pairs - 1))); do
+    timeout 20 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/callee-$i.csv" -i "127.0.0.$((84 + i))" \
+      -p $((25884 + i)) -m 1 -nostdin -timeout 10 -trace_err -error_file "$out/callee-register-$sys-$run-$i.log" \
+      >/dev/null 2>&1 || log "$sys run $run: callee $i did not register (see $out/callee-register-$sys-$run-$i.log)"
+  done
+}
+
+# calls NAME RATE TOTAL HOLD_MS [WINDOW_HOOK]: TOTAL calls at RATE/s split over the caller/callee
+# pairs, media from rtpgen. While the calls run, WINDOW_HOOK (a function) may measure. Sets
+# calls_ok, calls_failed, calls_created, setup_p50, setup_p99, sipp_cpu, rtp (rtpgen's summary file),
+# cpu_ms (server CPU from the first call to the last teardown).
+calls() {
+  local name=$1 rate=$2 total=$3 hold=$4 hook=${5:-} d=$out/$1-$sys-$run i
+  mkdir -p "$d"
+  local logs=""
+  for i in $(seq 0 $((pairs - 1))); do logs="$logs${logs:+,}$d/media-$i.log"; done
+  "$tmp/rtpgen" -local "$rtpgen_ip:$rtpgen_port" -echo "$echo_ip:$echo_port" -logs "$logs" -marks "$d/marks.jsonl" \
+    >"$d/rtpgen.json" 2>"$d/rtpgen.err" &
+  local rg=$!
+  started+=("$rg")
+  local per=$((total / pairs)) secs=$((total / rate)) c0 c1
+  c0=$(server_ticks)
+  (
+    ups=() cps=()
+    for i in $(seq 0 $((pairs - 1))); do
+      timeout $((secs + hold / 1000 + 120)) sipp -sf "$tmp/callee.xml" -i "127.0.0.$((84 + i))" -p $((25884 + i)) \
+        -m "$per" -l 10000 -nostdin -timeout $((secs + hold / 1000 + 90)) -trace_stat -stf "$d/callee-$i.csv" -fd 1 \
+        -trace_err -error_file "$d/callee-errors-$i.log" >"$d/callee-$i.log" 2>&1 &
+      ups+=($!)
+    done
+    sleep 0.3
+    for i in $(seq 0 $((pairs - 1))); do
+      (cd "$d" && exec timeout $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/caller.xml" -s $((call_first + 8 + i)) \
+        -inf "$tmp/caller-$i.csv" -i "127.0.0.$((80 + i))" -p $((25880 + i)) -r $((rate * 10 / pairs)) -rp 10000 \
+        -m "$per" -l 10000 -d "$hold" -nostdin -timeout $((secs + hold / 1000 + 90)) \
+        -trace_stat -stf "$d/caller-$i.csv" -fd 1 -trace_rtt -rtt_freq 1 -trace_logs -log_file "$d/media-$i.log" \
+        -trace_err -error_file "$d/caller-errors-$i.log" >"$d/caller-$i.log" 2>&1) &
+      ups+=($!) cps+=($!)
+    done
+    [ -z "$hook" ] || "$hook" "$d" "$rg"
+    wait "${cps[@]}" || true
+    # The callees end with their last BYE; one that waits for calls that never came is stopped.
+    for _ in $(seq 50); do
+      alive=0
+      for p in "${ups[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+    for p in "${ups[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait
+    awk '{print $16 + $17}' "/proc/$BASHPID/stat" >"$d/sippcpu"
+  ) || true
+  c1=$(server_ticks)
+  sleep 0.5
+  kill -INT "$rg" 2>/dev/null || true
+  local rgcpu
+  rgcpu=$(awk '{print $14 + $15}' "/proc/$rg/stat" 2>/dev/null || echo 0)
+  wait "$rg" 2>/dev/null || true
+  calls_created=$(sum_col "$d/caller-*.csv" TotalCallCreated)
+  calls_ok=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
+  calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + total - calls_created ))
+  read -r setup_p50 setup_p99 < <(python3 - "$d" <<'PY'
+import glob, sys
+v = []
+for f in glob.glob(sys.argv[1] + "/caller_*_rtt.csv"):
+    for line in open(f):
+        p = line.strip().split(";")
+        if len(p) >= 2:
+            try:
+                v.append(float(p[1]))
+            except ValueError:
+                pass
+v.sort()
+q = lambda x: v[max(0, int(-(-x * len(v) // 1)) - 1)] if v else -1
+print(f"{q(0.5):.1f} {q(0.99):.1f}")
+PY
+)
+  sipp_cpu=$(awk -v t="$(cat "$d/sippcpu")" -v k="$tick" 'BEGIN{printf "%.2f", t/k}')
+  rtpgen_cpu=$(awk -v t="$rgcpu" -v k="$tick" 'BEGIN{printf "%.2f", t/k}')
+  cpu_ms=$(((c1 - c0) * 1000 / tick))
+  rtp=$d/rtpgen.json
+  marks=$d/marks.jsonl
+}
+
+jq_py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
+
+phase_calls() {
+  register_callees
+  local total=$((100 * call_secs))
+  calls calls-100 100 "$total" "$hold_ms"
+  log "$sys run $run: calls at 100/s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; audio delivered $(jq_py "$rtp" '["loss_pct"]')% lost over $(jq_py "$rtp" '["streams"]') streams; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
+  record call_cpu_ms $(awk -v c="$cpu_ms" -v n="$calls_ok" 'BEGIN{printf "%.3f", n ? c/n : -1}')
+  record setup_p50_ms "$setup_p50"
+  record setup_p99_ms "$setup_p99"
+  record calls100_failed "$calls_failed"
+  record calls100_audio_pct $(jq_py "$rtp" '["loss_pct"]' | awk '{printf "%.3f", 100-$1}')
+  record sipp_cpu_s.calls100 "$sipp_cpu"
+  record rtpgen_cpu_s.calls100 "$rtpgen_cpu"
+
+  local best=0 rate
+  for rate in $call_ladder; do
+    total=$((rate * step_secs))
+    calls "cps-$rate" "$rate" "$total" "$hold_ms"
+    log "$sys run $run: calls at ${rate}/s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s"
+    if awk -v f="$calls_failed" -v n="$total" -v p="$setup_p99" 'BEGIN{exit !(f <= n * 0.001 && p >= 0 && p <= 200)}'; then
+      best=$rate
+    else
+      break
+    fi
+  done
+  record call_max_rate "$best"
+}
+
+# concurrent_window DIR RTPGEN_PID: once every call is up, CPU, PSS and rtpgen's marks over the window.
+concurrent_window() {
+  local d=$1 rg=$2 c0 c1 sum=0 n=0 p
+  sleep $((conc / conc_rate + 3))
+  kill -USR1 "$rg"
+  c0=$(server_ticks)
+  for _ in $(seq "$window"); do
+    sleep 1
+    p=$(server_pss)
+    sum=$((sum + p)) n=$((n + 1))
+  done
+  c1=$(server_ticks)
+  kill -USR1 "$rg"
+  echo "$((c1 - c0)) $((sum / n))" >"$d/window"
+}
+
+phase_concurrent() {
+  conc_rate=100
+  local idle
+  idle=$(server_pss)
+  local hold=$(((conc / conc_rate + 3 + window + 3) * 1000))
+  calls concurrent "$conc_rate" "$conc" "$hold" concurrent_window
+  local d=$out/concurrent-$sys-$run ticks pss
+  read -r ticks pss <"$d/window"
+  python3 - "$marks" "$ticks" "$tick" "$pss" "$idle" "$conc" >"$d/result" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+ticks, tick, pss, idle, conc = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+a, b = lines[0], lines[-1]
+relayed = (b["echoed_total"] - a["echoed_total"]) + (b["received_total"] - a["received_total"])
+live = b["streams_live"] or conc
+us = ticks / tick * 1e6 / relayed if relayed else -1
+print(f'{us:.3f} {b["delivered_pct"]:.3f} {b["jitter_p50_ms"]} {b["jitter_p99_ms"]} {(pss - idle) / live:.2f} {live} {relayed}')
+PY
+  local us delivered j50 j99 kb live relayed
+  read -r us delivered j50 j99 kb live relayed <"$d/result"
+  log "$sys run $run: $conc concurrent ($live live in the window): relay CPU ${us} us per packet ($relayed relayed), audio delivered ${delivered}%, jitter p50 $j50 / p99 $j99 ms, ${kb} kB PSS per call; $calls_ok ok, $calls_failed failed; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
+  record relay_cpu_us "$us"
+  record audio_pct "$delivered"
+  record jitter_p50_ms "$j50"
+  record jitter_p99_ms "$j99"
+  record call_mem_kb "$kb"
+  record concurrent_failed "$calls_failed"
+  record sipp_cpu_s.concurrent "$sipp_cpu"
+  record rtpgen_cpu_s.concurrent "$rtpgen_cpu"
+}
+
+# --- main ----------------------------------------------------------------------------------------
+
+bench/peer/peer.sh install
+command -v sipp >/dev/null || { [ "$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sip-tester >/dev/null; }
+log "results in $out; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores$(pgrep -f '\.ci/run' >/dev/null && echo ' (CI is running: numbers will be noisy)')"
+if [ -n "${BIN:-}" ]; then cp "$BIN" "$tmp/dialtone"; else go build -o "$tmp/dialtone" ./cmd/dialtone; fi
+go build -o "$tmp/rtpgen" ./bench/rtpgen
+write_scenarios
+bench/peer/peer.sh users "$tmp" "$first_user" "$n_users"
+mv "$tmp/db" "$tmp/peer-db"
+case " $systems " in *" dialtone "*) sys=dialtone run=0 provision_dialtone ;; esac
+t_start=$(now)
+for run in $(seq 1 "$runs"); do
+  for sys in $systems; do
+    log "== $sys, run $run of $runs"
+    start_server
+    phase_registrations
+    phase_calls
+    phase_concurrent
+    stop_server
+  done
+done
+log "done in $(awk -v s="$t_start" -v e="$(now)" 'BEGIN{printf "%.0f", e-s}') s"
+
+python3 - "$raw" "$out" "$quick" "$runs" "$conc" <<'PY'
+import json, statistics, sys
+raw, out, quick, runs, conc = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
+vals = {}
+for line in open(raw):
+    s, r, m, v = line.split()
+    vals.setdefault(m, {}).setdefault(s, []).append(float(v))
+rows = [
+    ("call_max_rate", "highest clean call rate (2 s PCMA calls; <=0.1% failed, setup p99 <= 200 ms)", "calls/s", True),
+    ("call_cpu_ms", "CPU per call at 100 calls/s, setup to teardown", "ms", False),
+    ("setup_p50_ms", "setup time p50 at 100 calls/s", "ms", False),
+    ("setup_p99_ms", "setup time p99 at 100 calls/s", "ms", False),
+    ("relay_cpu_us", f"relay CPU per relayed packet at {conc} concurrent calls", "us", False),
+    ("audio_pct", f"audio delivered end to end at {conc} concurrent calls", "%", True),
+    ("jitter_p99_ms", f"RFC 3550 jitter p99 (round trip, two relay passes) at {conc} concurrent calls", "ms", False),
+    ("call_mem_kb", "memory (PSS) per live call", "KB", False),
+    ("reg_new_cpu_ms", "CPU per new authenticated REGISTER (10,000 users)", "ms", False),
+    ("rereg_cpu_ms", "CPU per re-REGISTER at 2,000/s", "ms", False),
+    ("reg_max_rate", "highest REGISTER rate with 0 failures", "/s", True),
+    ("reg_mem_kb", "memory (PSS) per registration", "KB", False),
+]
+med = lambda xs: statistics.median(xs) if xs else None
+fmt = lambda x: "-" if x is None else (f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}")
+md = [f"# Dialtone vs Kamailio 5.6 + rtpengine (userspace), loopback, {'QUICK, ' if quick else ''}medians of {runs} interleaved run(s)", "",
+      "| metric | Kamailio + rtpengine | Dialtone | Dialtone / peer |", "|---|---|---|---|"]
+table = []
+for key, label, unit, higher in rows:
+    p, d = med(vals.get(key, {}).get("peer", [])), med(vals.get(key, {}).get("dialtone", []))
+    ratio = d / p if p and d is not None else None
+    md.append(f"| {label} | {fmt(p)} {unit} | {fmt(d)} {unit} | {'-' if ratio is None else f'{ratio:.2f}x'}{' (higher is better)' if higher else ''} |")
+    table.append({"metric": key, "label": label, "unit": unit, "higher_is_better": higher, "peer": p, "dialtone": d, "ratio": ratio,
+                  "runs": vals.get(key, {})})
+md += ["", "Failures and load-generator CPU (medians):", "", "| | Kamailio + rtpengine | Dialtone |", "|---|---|---|"]
+for key in sorted(k for k in vals if k.endswith("_failed") or k.startswith(("sipp_cpu_s.", "rtpgen_cpu_s.", "calls100_audio"))):
+    md.append(f"| {key} | {fmt(med(vals[key].get('peer', [])))} | {fmt(med(vals[key].get('dialtone', [])))} |")
+md += ["", "CPU is utime+stime of the server processes only (every Kamailio process plus rtpengine; Dialtone) from /proc;",
+       "memory is PSS. sipp_cpu_s / rtpgen_cpu_s are the load generators' own CPU seconds per phase. Raw values per run: compare.json."]
+open(out + "/compare.md", "w").write("\n".join(md) + "\n")
+json.dump({"quick": quick, "runs": runs, "rows": table, "all": vals}, open(out + "/compare.json", "w"), indent=2)
+print("\n".join(md))
+PY
+echo "results in $out"
