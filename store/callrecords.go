@@ -258,7 +258,7 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 			n++
 			evs = append(evs, call.EndEvents(r, core.ExtensionID(f.From), core.ExtensionID(f.To), end)...)
 		}
-		return insertEvents(ctx, tx, evs)
+		return db.insertEvents(ctx, tx, evs)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("close dangling call records: %w", err)

@@ -32,11 +32,11 @@ func (db *DB) AppendEvents(ctx context.Context, events ...core.Event) error {
 
 // insertEvents writes events and queues a delivery for every enabled webhook
 // that subscribes to each, in the caller's transaction.
-func insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
+func (db *DB) insertEvents(ctx context.Context, tx *sqlx.Tx, events []core.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	w := &txWriter{ctx: ctx, tx: tx}
+	w := &txWriter{ctx: ctx, tx: tx, delivered: &db.delivered}
 	hooks, err := w.enabledHooks()
 	if err != nil {
 		return err
@@ -50,8 +50,8 @@ func insertEvent(ctx context.Context, tx *sqlx.Tx, e *core.Event) error {
 }
 
 // insertDelivery queues e for hook, due at once; its age counts from the event.
-func insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
-	return (&txWriter{ctx: ctx, tx: tx}).insertDelivery(hook, e)
+func (db *DB) insertDelivery(ctx context.Context, tx *sqlx.Tx, hook core.WebhookID, e *core.Event) error {
+	return (&txWriter{ctx: ctx, tx: tx, delivered: &db.delivered}).insertDelivery(hook, e)
 }
 
 func (w *txWriter) insertEvents(hooks []hook, events []core.Event) error {
@@ -94,6 +94,9 @@ func (w *txWriter) insertDelivery(hook core.WebhookID, e *core.Event) error {
 	if err != nil {
 		return fmt.Errorf("queue delivery of event %s: %w", e.Type, err)
 	}
+	if w.delivered != nil {
+		w.delivered.Store(true)
+	}
 	return nil
 }
 
@@ -120,11 +123,12 @@ func (db *DB) commitWithEvents(ctx context.Context, events []core.Event, fn func
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return insertEvents(ctx, tx, events)
+		return db.insertEvents(ctx, tx, events)
 	})
 	if err == nil && len(events) > 0 {
 		db.notifyEvents()
 	}
+	db.notifyDeliveries()
 	return err
 }
 
@@ -149,6 +153,45 @@ func (db *DB) notifyEvents() {
 	db.subs.mu.Lock()
 	defer db.subs.mu.Unlock()
 	for ch := range db.subs.m {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// SubscribeDeliveries returns a channel that receives a signal after
+// webhook deliveries were queued or scheduled again (the dispatcher's
+// wake-up: events no webhook subscribes to do not wake it), and a
+// function to stop.
+func (db *DB) SubscribeDeliveries() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	db.deliverySubs.mu.Lock()
+	if db.deliverySubs.m == nil {
+		db.deliverySubs.m = map[chan struct{}]struct{}{}
+	}
+	db.deliverySubs.m[ch] = struct{}{}
+	db.deliverySubs.mu.Unlock()
+	return ch, func() {
+		db.deliverySubs.mu.Lock()
+		delete(db.deliverySubs.m, ch)
+		db.deliverySubs.mu.Unlock()
+	}
+}
+
+// notifyDeliveries wakes delivery subscribers if a committed (or rolled
+// back: a spurious wake-up costs one query) write queued a delivery.
+func (db *DB) notifyDeliveries() {
+	if !db.delivered.Swap(false) {
+		return
+	}
+	db.wakeDeliveries()
+}
+
+func (db *DB) wakeDeliveries() {
+	db.deliverySubs.mu.Lock()
+	defer db.deliverySubs.mu.Unlock()
+	for ch := range db.deliverySubs.m {
 		select {
 		case ch <- struct{}{}:
 		default:

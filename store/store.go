@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -65,6 +66,10 @@ type DB struct {
 
 	wq   *writeQueue
 	subs eventSubs
+	// delivered: a write queued a webhook delivery since the last wake-up
+	// of deliverySubs (the webhook dispatcher).
+	delivered    atomic.Bool
+	deliverySubs eventSubs
 
 	closeOnce sync.Once
 	closeErr  error

@@ -115,6 +115,8 @@ func (db *DB) ListWebhooks(ctx context.Context, p core.PageRequest) (core.Page[*
 
 // UpdateWebhook writes w if its stored version is still expectVersion.
 func (db *DB) UpdateWebhook(ctx context.Context, w *core.Webhook, expectVersion int64) error {
+	// A subscription enabled again has deliveries waiting for it.
+	defer db.wakeDeliveries()
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var current int64
 		if err := tx.GetContext(ctx, &current, `SELECT version FROM webhooks WHERE id = ?`, w.ID); err != nil {
@@ -293,6 +295,7 @@ func (db *DB) Redeliver(ctx context.Context, id core.WebhookID, deliveryID strin
 		return fmt.Errorf("delivery %s: %w", deliveryID, core.ErrNotFound)
 	}
 	db.notifyEvents()
+	db.wakeDeliveries()
 	return nil
 }
 
@@ -303,7 +306,7 @@ func (db *DB) AddDelivery(ctx context.Context, id core.WebhookID, ev core.Event)
 		if err := insertEvent(ctx, tx, &ev); err != nil {
 			return err
 		}
-		if err := insertDelivery(ctx, tx, id, &ev); err != nil {
+		if err := db.insertDelivery(ctx, tx, id, &ev); err != nil {
 			return err
 		}
 		var r deliveryRow
@@ -316,5 +319,21 @@ func (db *DB) AddDelivery(ctx context.Context, id core.WebhookID, ev core.Event)
 	if err == nil {
 		db.notifyEvents()
 	}
+	db.notifyDeliveries()
 	return d, err
+}
+
+// NextDeliveryDue is when the earliest pending delivery to an enabled
+// webhook is due; false when none is pending.
+func (db *DB) NextDeliveryDue(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	err := db.r.GetContext(ctx, &next, `SELECT MIN(d.next_attempt_at) FROM webhook_deliveries d
+		JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND w.enabled = 1`)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due delivery: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(next.Int64), true, nil
 }

@@ -335,6 +335,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	if events {
 		db.notifyEvents()
 	}
+	db.notifyDeliveries()
 }
 
 func fillErr(errs []error, err error) {
@@ -359,7 +360,7 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 	if err != nil {
 		return err
 	}
-	w := &txWriter{ctx: ctx, tx: tx, st: st}
+	w := &txWriter{ctx: ctx, tx: tx, st: st, delivered: &db.delivered}
 	var hooks []hook
 	loaded := false
 	for i, r := range batch {
@@ -484,6 +485,9 @@ type txWriter struct {
 	tx    *sqlx.Tx
 	st    *writeStmts
 	bound [nStmts]*sqlx.Stmt
+	// delivered is set when a webhook delivery was queued (the
+	// dispatcher is woken once the transaction commits).
+	delivered *atomic.Bool
 }
 
 func (w *txWriter) stmt(id stmtID) *sqlx.Stmt {

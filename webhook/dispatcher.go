@@ -103,21 +103,62 @@ func New(cfg Config, repo core.WebhookRepo, log *slog.Logger) *Dispatcher {
 // Config returns the dispatcher's configuration.
 func (d *Dispatcher) Config() Config { return d.cfg }
 
-// Run delivers until ctx ends, waking on wake (new events) or every second.
+// nextDue is a repository that tells when the next delivery is due.
+type nextDue interface {
+	NextDeliveryDue(ctx context.Context) (time.Time, bool, error)
+}
+
+// Idle waits of the dispatcher: it sleeps until the next delivery is due,
+// at most maxIdle (a safety net), and polls every pollIdle when the
+// repository cannot tell when that is.
+const (
+	maxIdle  = time.Minute
+	pollIdle = time.Second
+)
+
+// Run delivers until ctx ends. It wakes on wake (new deliveries queued) or
+// when the earliest pending delivery is due, so it costs nothing while no
+// subscription has anything to deliver.
 func (d *Dispatcher) Run(ctx context.Context, wake <-chan struct{}) {
-	t := time.NewTicker(time.Second)
+	t := time.NewTimer(pollIdle)
 	defer t.Stop()
 	for {
 		if n := d.RunOnce(ctx); n > 0 {
 			continue // more may be due right away: the next event of a call
 		}
+		t.Reset(d.idle(ctx))
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
 		case <-t.C:
 		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
 	}
+}
+
+// idle is how long to wait before looking for due deliveries again.
+func (d *Dispatcher) idle(ctx context.Context) time.Duration {
+	r, ok := d.repo.(nextDue)
+	if !ok {
+		return pollIdle
+	}
+	at, pending, err := r.NextDeliveryDue(ctx)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			d.log.Error("read the next due delivery", "error", err)
+		}
+		return pollIdle
+	case !pending:
+		return maxIdle
+	}
+	return min(max(at.Sub(d.Now()), 10*time.Millisecond), maxIdle)
 }
 
 // RunOnce attempts every delivery that is due now and returns how many it attempted.

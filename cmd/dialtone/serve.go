@@ -236,7 +236,7 @@ func (a *app) serve(ctx context.Context) error {
 		_, err := a.db.PurgeEvents(ctx, time.Now().Add(-a.retention))
 		return err
 	})
-	wake, unsubscribe := a.db.SubscribeEvents()
+	wake, unsubscribe := a.db.SubscribeDeliveries()
 	go func() {
 		defer unsubscribe()
 		a.webhooks.Run(ctx, wake)
