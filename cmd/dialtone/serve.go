@@ -47,6 +47,7 @@ type serveCmd struct {
 	ShutdownTimeout      time.Duration `name:"shutdown-timeout" env:"DIALTONE_SHUTDOWN_TIMEOUT" default:"10s" help:"How long in-flight requests may run on after SIGINT/SIGTERM."`
 	MaxWriteBacklog      int           `name:"max-write-backlog" env:"DIALTONE_MAX_WRITE_BACKLOG" default:"5000" help:"Call records and events queued for the database from which new calls get 503 with Retry-After until the queue drains."`
 	CORSOrigins          []string      `name:"cors-origins" env:"DIALTONE_CORS_ORIGINS" help:"Browser origins allowed to call the API (CORS), comma-separated exact origins such as https://crm.example.com, or *; off when empty."`
+	Pprof                string        `name:"pprof" env:"DIALTONE_PPROF" help:"Loopback address of a separate listener serving Go's CPU and heap profiles (/debug/pprof/), such as 127.0.0.1:6060; off when empty."`
 	Metrics              string        `name:"metrics" env:"DIALTONE_METRICS" help:"Address of a separate listener serving /metrics (Prometheus) without an API key, such as 127.0.0.1:9090. The API serves /metrics too: without a key when it listens on loopback, else to admin keys."`
 }
 
@@ -128,6 +129,7 @@ type app struct {
 	retention time.Duration
 	stopping  chan struct{}
 	metrics   *monitoring
+	profiling *profiling
 }
 
 // minAdminKeyLength is the shortest admin key DIALTONE_ADMIN_KEY may give.
@@ -205,6 +207,12 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		sipSrv.Shutdown(ctx)
 		return fail(err)
 	}
+	prof, err := openProfiling(c.Pprof, log.With("component", "pprof"))
+	if err != nil {
+		mon.close(ctx)
+		sipSrv.Shutdown(ctx)
+		return fail(err)
+	}
 	stop := make(chan struct{})
 	h := api.New(api.Deps{
 		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency, OnChange: sipSrv.CacheCredentials()}, APIKeys: keys, Idempotency: db, DB: db,
@@ -214,7 +222,7 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 		Logger: log.With("component", "api"), CORSOrigins: c.CORSOrigins, Metrics: metricsCfg,
 		Prompts: db, MOHClasses: db, Schedules: db, CallPlans: db,
 	})
-	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, metrics: mon, http: &http.Server{
+	return &app{log: log, db: db, sip: sipSrv, ln: ln, webhooks: dispatcher, retention: c.EventRetention, stopping: stop, metrics: mon, profiling: prof, http: &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
@@ -227,6 +235,7 @@ func (a *app) serve(ctx context.Context) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- a.http.Serve(a.ln) }()
 	a.metrics.serve()
+	a.profiling.serve()
 	a.sip.Serve(ctx)
 	go every(ctx, time.Hour, a.log, "purge idempotency keys", func(ctx context.Context) error {
 		_, err := a.db.PurgeIdempotencyKeys(ctx, time.Now().Add(-api.IdempotencyTTL))
@@ -267,6 +276,7 @@ func (a *app) stop(timeout time.Duration) error {
 		_ = a.http.Close()
 	}
 	a.metrics.close(sctx)
+	a.profiling.close(sctx)
 	fctx, fcancel := context.WithTimeout(context.Background(), timeout)
 	defer fcancel()
 	if err := a.db.Flush(fctx); err != nil {
