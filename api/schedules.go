@@ -284,7 +284,7 @@ func decodeSchedulePatch(raw []byte, cur *schedule.Schedule) (*ScheduleInput, er
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, err
 	}
-	merged, err := json.Marshal(scheduleMergePatch(doc, patch))
+	merged, err := json.Marshal(mergePatch(doc, patch))
 	if err != nil {
 		return nil, err
 	}
@@ -295,27 +295,6 @@ func decodeSchedulePatch(raw []byte, cur *schedule.Schedule) (*ScheduleInput, er
 		return nil, core.ValidationError{jsonFieldError(err)}
 	}
 	return &in, nil
-}
-
-// scheduleMergePatch is RFC 7396 §2 MergePatch: objects merge key by key,
-// null removes a key, anything else replaces the target.
-func scheduleMergePatch(target, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	t, ok := target.(map[string]any)
-	if !ok {
-		t = map[string]any{}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(t, k)
-			continue
-		}
-		t[k] = scheduleMergePatch(t[k], v)
-	}
-	return t
 }
 
 func isAdmin(ctx context.Context) bool {

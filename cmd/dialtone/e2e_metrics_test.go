@@ -239,7 +239,7 @@ func checkWithPromtool(t *testing.T, raw []byte) {
 // without a key, whatever the API requires.
 func TestMetricsListener(t *testing.T) {
 	p := startPBX(t, 60*time.Second, func(c *serveCmd) { c.Metrics = "127.0.0.1:0" })
-	addr := p.app.metrics.ln.Addr().String()
+	addr := p.app.metrics.side.ln.Addr().String()
 	s := scrapeMetrics(t, "http://"+addr+"/metrics", "")
 	if _, ok := s.value("dialtone_calls_active"); !ok {
 		t.Fatalf("no dialtone_calls_active on the metrics listener:\n%s", s.raw)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"time"
 
 	"github.com/dialtone-pbx/dialtone/api"
 	"github.com/dialtone-pbx/dialtone/metrics"
@@ -19,10 +18,9 @@ import (
 // monitoring is the Prometheus side of the PBX: the metrics, fed by the SIP
 // front, the dispatcher and the API, and the separate --metrics listener.
 type monitoring struct {
-	m   *metrics.Metrics
-	log *slog.Logger
-	ln  net.Listener // nil without --metrics
-	srv *http.Server
+	m    *metrics.Metrics
+	log  *slog.Logger
+	side *sideListener // nil without --metrics
 }
 
 // openMonitoring builds the metrics, has the B2BUA and the dispatcher report
@@ -48,9 +46,7 @@ func openMonitoring(addr string, apiLn net.Listener, sipSrv *dsip.Server, dispat
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+api.MetricsPath, m.Handler())
-	mon.ln = ln
-	mon.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	mon.side = newSideListener("metrics", ln, mux, log)
 	return mon, cfg, nil
 }
 
@@ -60,23 +56,8 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
-// serve runs the --metrics listener, if any, until stop.
-func (m *monitoring) serve() {
-	if m.srv == nil {
-		return
-	}
-	go func() {
-		if err := m.srv.Serve(m.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			m.log.Error("metrics listener stopped", "error", err)
-		}
-	}()
-	m.log.Info("metrics listening", "addr", m.ln.Addr().String())
-}
+// serve runs the --metrics listener, if any, until close.
+func (m *monitoring) serve() { m.side.serve() }
 
 // close stops the --metrics listener.
-func (m *monitoring) close(ctx context.Context) {
-	if m.srv != nil {
-		_ = m.srv.Shutdown(ctx)
-		_ = m.ln.Close() // when it never served
-	}
-}
+func (m *monitoring) close(ctx context.Context) { m.side.close(ctx) }

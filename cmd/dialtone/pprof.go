@@ -8,20 +8,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"time"
 )
 
 // profiling serves Go's profiles (net/http/pprof) on a listener of its own,
 // only when --pprof asks for one, and only on loopback: profiles show
 // memory contents and cost CPU, so they are never on the API's listener.
 type profiling struct {
-	ln  net.Listener
-	srv *http.Server
-	log *slog.Logger
+	side *sideListener // nil without --pprof
 }
 
 func openProfiling(addr string, log *slog.Logger) (*profiling, error) {
-	p := &profiling{log: log}
+	p := &profiling{}
 	if addr == "" {
 		return p, nil
 	}
@@ -42,29 +39,12 @@ func openProfiling(addr string, log *slog.Logger) (*profiling, error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	p.ln = ln
-	p.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	p.side = newSideListener("profiles", ln, mux, log)
 	return p, nil
 }
 
 // serve runs the profile listener, if any, until close.
-func (p *profiling) serve() {
-	if p.srv == nil {
-		return
-	}
-	go func() {
-		if err := p.srv.Serve(p.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			p.log.Error("profile listener stopped", "error", err)
-		}
-	}()
-	p.log.Info("profiles listening", "addr", p.ln.Addr().String())
-}
+func (p *profiling) serve() { p.side.serve() }
 
 // close stops the profile listener.
-func (p *profiling) close(ctx context.Context) {
-	if p.srv != nil {
-		_ = p.srv.Shutdown(ctx)
-		_ = p.ln.Close()
-	}
-}
+func (p *profiling) close(ctx context.Context) { p.side.close(ctx) }

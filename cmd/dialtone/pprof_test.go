@@ -24,7 +24,7 @@ func TestProfiling(t *testing.T) {
 	}
 	p.serve()
 	defer p.close(context.Background())
-	res, err := http.Get("http://" + p.ln.Addr().String() + "/debug/pprof/heap?debug=1")
+	res, err := http.Get("http://" + p.side.ln.Addr().String() + "/debug/pprof/heap?debug=1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestProfiling(t *testing.T) {
 		t.Fatalf("heap profile: %d %.100s", res.StatusCode, b)
 	}
 	off, err := openProfiling("", log)
-	if err != nil || off.srv != nil {
+	if err != nil || off.side != nil {
 		t.Fatalf("profiles served without --pprof: %v", err)
 	}
 }
