@@ -18,7 +18,9 @@ type dueRepo struct {
 	err     error
 }
 
-func (r dueRepo) NextDeliveryDue(context.Context) (time.Time, bool, error) { return r.at, r.pending, r.err }
+func (r dueRepo) NextDeliveryDue(context.Context) (time.Time, bool, error) {
+	return r.at, r.pending, r.err
+}
 
 // TestIdle: the dispatcher sleeps until the next delivery is due, a
 // minute at most when nothing is pending, and polls when it cannot tell.
