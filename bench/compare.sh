@@ -7,9 +7,10 @@
 #   bench/compare.sh             the full comparison (about 25 minutes)
 #   QUICK=1 bench/compare.sh     one short run of each (about 4 minutes), for development
 #
-# Each run starts the server fresh, then:
+# Each run starts the server fresh for the registrations, and again for the calls (concurrent first,
+# so memory per call is measured on a server that held nothing before):
 #   reg-new     10,000 users (100000-109999, password bench-pw-USER) register once with digest at
-#               REG_RATE/s (2,000) from 4 sipps: CPU per new REGISTER, memory (PSS) per registration
+#               REG_RATE/s (2,000) from 8 sipps: CPU per new REGISTER, memory (PSS) per registration
 #   re-reg      the same users register again at 2,000/s for RE_REG_SECS (10): CPU per re-REGISTER
 #   reg-max     REGISTER_LADDER rates for REG_STEP_SECS (3) each, one sipp per 450/s (Dialtone's
 #               per-source limit for authenticated sources is 1,000 packets/s): the highest with
@@ -132,17 +133,21 @@ PY
   dpid=
 }
 
+starts=0
 start_server() {
+  starts=$((starts + 1))
+  tag=$run-$starts
   if [ "$sys" = peer ]; then
-    pdir=$tmp/peer-$run
+    pdir=$tmp/peer-$tag
+    rm -rf "$pdir"
     mkdir -p "$pdir"
     cp -r "$tmp/peer-db" "$pdir/db"
     bench/peer/peer.sh start "$pdir"
   else
-    rm -rf "$tmp/data-$run"
-    cp -a "$tmp/template" "$tmp/data-$run"
-    DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data-$run" --http "$dt_http" --sip "$dt_ip:$sip_port" \
-      --domain bench.test --rtp-ports 30000-39999 --log-level warn 2>"$out/dialtone-$run.log" &
+    rm -rf "$tmp/data"
+    cp -a "$tmp/template" "$tmp/data"
+    DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data" --http "$dt_http" --sip "$dt_ip:$sip_port" \
+      --domain bench.test --rtp-ports 30000-39999 --log-level warn 2>"$out/dialtone-$tag.log" &
     dpid=$!
     for _ in $(seq 100); do curl -sf "http://$dt_http/readyz" >/dev/null && break; sleep 0.1; done
     curl -sf "http://$dt_http/readyz" >/dev/null || { log "dialtone did not start"; return 1; }
@@ -152,8 +157,8 @@ start_server() {
 
 stop_server() {
   if [ -n "$pdir" ]; then
-    cp "$pdir/kamailio.log" "$out/kamailio-$run.log" 2>/dev/null || true
-    cp "$pdir/rtpengine.log" "$out/rtpengine-$run.log" 2>/dev/null || true
+    cp "$pdir/kamailio.log" "$out/kamailio-$tag.log" 2>/dev/null || true
+    cp "$pdir/rtpengine.log" "$out/rtpengine-$tag.log" 2>/dev/null || true
     bench/peer/peer.sh stop "$pdir"
     pdir=
   fi
@@ -430,7 +435,9 @@ register_load() {
   ) || true
   reg_secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}')
   reg_ok=$(sum_col "$d/stats-*.csv" 'SuccessfulCall(C)')
-  reg_failed=$(( $(sum_col "$d/stats-*.csv" 'FailedCall(C)') + total - $(sum_col "$d/stats-*.csv" 'TotalCallCreated') ))
+  # Calls sipp never created (it fell behind, or gave up) count as failed.
+  reg_planned=$((total / sources * sources))
+  reg_failed=$(( $(sum_col "$d/stats-*.csv" 'FailedCall(C)') + reg_planned - $(sum_col "$d/stats-*.csv" 'TotalCallCreated') ))
   sipp_cpu=$(awk -v t="$(cat "$d/sippcpu")" -v k="$tick" 'BEGIN{printf "%.2f", t/k}')
 }
 
@@ -438,7 +445,7 @@ phase_registrations() {
   local pss0 c0 c1 pss1
   pss0=$(server_pss)
   c0=$(server_ticks)
-  register_load reg-new "$reg_rate" "$reg_users" 4
+  register_load reg-new "$reg_rate" "$reg_users" 8
   c1=$(server_ticks)
   sleep 1
   pss1=$(server_pss)
@@ -450,7 +457,7 @@ phase_registrations() {
 
   local total=$((re_reg_rate * re_reg_secs))
   c0=$(server_ticks)
-  register_load re-reg "$re_reg_rate" "$total" 4
+  register_load re-reg "$re_reg_rate" "$total" 8
   c1=$(server_ticks)
   log "$sys run $run: re-reg $reg_ok ok, $reg_failed failed in ${reg_secs}s at ${re_reg_rate}/s; server CPU $(((c1 - c0) * 1000 / tick)) ms"
   record rereg_cpu_ms $(awk -v c=$((c1 - c0)) -v k="$tick" -v n="$total" 'BEGIN{printf "%.4f", c*1000/k/n}')
@@ -467,7 +474,7 @@ phase_registrations() {
     reached=$(awk -v n="$reg_ok" -v s="$reg_secs" 'BEGIN{printf "%.0f", n/s}')
     log "$sys run $run: REGISTER at ${rate}/s from $sources sipps: $reg_ok ok, $reg_failed failed in ${reg_secs}s (${reached}/s reached); sipp CPU ${sipp_cpu}s"
     # Clean: every REGISTER answered 200, and within 20% (plus a second) of the planned time.
-    if [ "$reg_failed" = 0 ] && [ "$reg_ok" = "$total" ] &&
+    if [ "$reg_failed" = 0 ] && [ "$reg_ok" = "$reg_planned" ] &&
       awk -v s="$reg_secs" -v p="$reg_step_secs" 'BEGIN{exit !(s <= p * 1.2 + 1)}'; then
       best=$rate
     else
@@ -542,7 +549,7 @@ calls() {
   wait "$rg" 2>/dev/null || true
   calls_created=$(sum_col "$d/caller-*.csv" TotalCallCreated)
   calls_ok=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
-  calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + total - calls_created ))
+  calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + per * pairs - calls_created ))
   read -r setup_p50 setup_p99 < <(python3 - "$d" <<'PY'
 import glob, sys
 v = []
@@ -569,7 +576,6 @@ PY
 jq_py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
 
 phase_calls() {
-  register_callees
   local total=$((100 * call_secs))
   calls calls-100 100 "$total" "$hold_ms"
   log "$sys run $run: calls at 100/s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; audio delivered $(jq_py "$rtp" '["loss_pct"]')% lost over $(jq_py "$rtp" '["streams"]') streams; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
@@ -614,6 +620,7 @@ concurrent_window() {
 phase_concurrent() {
   conc_rate=100
   local idle
+  sleep 1
   idle=$(server_pss)
   local hold=$(((conc / conc_rate + 3 + window + 3) * 1000))
   calls concurrent "$conc_rate" "$conc" "$hold" concurrent_window
@@ -657,10 +664,15 @@ t_start=$(now)
 for run in $(seq 1 "$runs"); do
   for sys in $systems; do
     log "== $sys, run $run of $runs"
+    # Registrations, then calls on a fresh server: memory per call is measured from a server that
+    # has not yet held anything, before the call-rate phases.
     start_server
     phase_registrations
-    phase_calls
+    stop_server
+    start_server
+    register_callees
     phase_concurrent
+    phase_calls
     stop_server
   done
 done
