@@ -315,6 +315,8 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		time.Sleep(delay)
 		delay = min(2*delay, retryMax)
 	}
+	// The backlog and the subscribers learn of the commit before any
+	// waiter does: whoever Flush or AppendEvents returns to sees it done.
 	n, events := 0, false
 	for i, r := range batch {
 		if r.kind != writeBarrier {
@@ -323,6 +325,13 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if r.kind == writeEvents && errs[i] == nil {
 			events = true
 		}
+	}
+	q.backlog.Add(-int64(n))
+	if events {
+		db.notifyEvents()
+	}
+	db.notifyDeliveries()
+	for i, r := range batch {
 		if r.done != nil {
 			r.done <- errs[i]
 		} else if errs[i] != nil {
@@ -331,11 +340,6 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 	}
 	clear(errs)
-	q.backlog.Add(-int64(n))
-	if events {
-		db.notifyEvents()
-	}
-	db.notifyDeliveries()
 }
 
 func fillErr(errs []error, err error) {
