@@ -51,6 +51,13 @@ func TestShutdownDrainsLiveCalls(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return len(p.app.sip.B2BUA.Calls()) == answered+1 }) {
 		t.Fatalf("%d live calls, want %d", len(p.app.sip.B2BUA.Calls()), answered+1)
 	}
+	// The ringing call is ringing: its callee's 180 has reached the PBX.
+	if !eventually(5*time.Second, func() bool {
+		evs, err := p.app.db.EventsAfter(context.Background(), 0, store.EventFilter{Types: []string{"call.ringing"}}, 100)
+		return err == nil && len(evs) == answered+1
+	}) {
+		t.Fatal("the last call never rang")
+	}
 
 	p.stop()
 
