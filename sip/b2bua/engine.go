@@ -16,7 +16,6 @@ import (
 	"github.com/dialtone-pbx/dialtone/core/plan"
 	"github.com/dialtone-pbx/dialtone/core/routing"
 	"github.com/dialtone-pbx/dialtone/media"
-	"github.com/dialtone-pbx/dialtone/media/codec"
 	"github.com/dialtone-pbx/dialtone/media/sdp"
 )
 
@@ -62,65 +61,19 @@ const maxPlanHops = 10
 // that sets no ring timeout of its own.
 const transferRingFor = 30 * time.Second
 
-// openChannel takes the caller's INVITE for the PBX to answer: its offer
-// (or none, a delayed offer), its dialog and a media leg. False means the
-// caller was refused and the call is over.
+// openChannel takes the caller's INVITE for the PBX to answer (takeCaller)
+// and makes its leg a channel. False means the caller was refused and the
+// call is over.
 func (b *B2BUA) openChannel(c *Call, req *sip.Request, tx sip.ServerTransaction) (*callerChannel, bool) {
-	reject := func(code int, reason string, disp call.Disposition, cause string) {
-		c.reject(req, tx, code, reason, disp, cause)
-	}
 	if b.engine.Plans == nil || b.engine.Prompts == nil {
-		reject(sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
+		c.reject(req, tx, sip.StatusServiceUnavailable, "No Route", call.Failed, call.CauseNoRoute)
 		return nil, false
 	}
-	delayed := len(req.Body()) == 0
-	var offer *sdp.Media
-	var format sdp.Format
-	if !delayed {
-		var err error
-		if offer, err = sdp.Parse(req.Body()); err == nil {
-			format, err = offer.Choose(b.callerCodecs(c))
-		}
-		if err != nil {
-			reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-			return nil, false
-		}
-		if err := b.checkMedia(offer, true); err != nil {
-			c.refuseOffer(req, tx, err)
-			return nil, false
-		}
-	}
-	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
-	if err != nil {
-		c.log.Error("read invite", "error", err)
-		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+	side, ok := b.takeCaller(c, req, tx)
+	if !ok {
 		return nil, false
 	}
-	c.mu.Lock()
-	c.a = uasDialog{dlg}
-	c.mu.Unlock()
-	b.bindDialog(dlg.ID, c)
-	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
-	leg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "caller")))
-	if err != nil {
-		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media Ports", nil)
-		c.finish(call.BySystem, call.CauseError, call.Failed)
-		return nil, false
-	}
-	sessionID := rand.Uint64() >> 1
-	local := sdp.Local{Addr: leg.Local(), Codecs: b.cfg.Codecs, DTMF: sdp.DefaultDTMFPayloadType,
-		Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
-	if !delayed {
-		leg.SetRemote(remoteOf(offer, format))
-		local = sdp.Local{Addr: leg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
-			Direction: sdp.SendRecv, SessionID: sessionID, Version: 1, Streams: offer.Streams, Index: offer.Index}
-	}
-	c.mu.Lock()
-	c.aLeg = leg
-	c.aLocal = local
-	c.delayed, c.offerInAck[0] = delayed, delayed
-	c.mu.Unlock()
-	return b.channelFor(c, dlg, leg), true
+	return b.channelFor(c, side.dlg, side.leg), true
 }
 
 // channelFor makes the caller's leg, not yet answered, a channel the

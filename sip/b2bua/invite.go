@@ -189,86 +189,106 @@ func (b *B2BUA) ring(c *Call, req *sip.Request, tx sip.ServerTransaction, callee
 // winning answer, or why there is none.
 type dialFunc func(ctx context.Context, offer []byte, onRinging func()) (*forkWin, forkOutcome)
 
-// bridgeCaller takes the caller's INVITE, anchors media, dials the far side
-// and answers the caller once it answers (or relays why it did not).
-func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction, ringFor time.Duration, dial dialFunc) {
-	reject := func(code int, reason string, disp call.Disposition, cause string) {
-		c.reject(req, tx, code, reason, disp, cause)
-	}
-	// An INVITE without a body is a delayed offer (RFC 3261 §13.2.1,
-	// RFC 3264 §4): the PBX offers in its 2xx and the caller answers in
-	// the ACK.
-	delayed := len(req.Body()) == 0
+// callerSide is the caller's side of a new call once its INVITE is taken.
+type callerSide struct {
+	dlg *sipgo.DialogServerSession
+	leg *media.Leg
+	// codec is the caller's codec; codec.Unknown for a delayed offer.
+	codec     codec.Codec
+	delayed   bool
+	sessionID uint64
+}
+
+// takeCaller checks the caller's offer, takes its INVITE into a dialog,
+// sends 100 and opens its media leg with the PBX's answer (c.aLocal). An
+// INVITE without a body is a delayed offer (RFC 3261 §13.2.1, RFC 3264
+// §4): the PBX offers in its 2xx and the caller answers in the ACK. False
+// means the caller was refused and the call is over.
+func (b *B2BUA) takeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction) (callerSide, bool) {
+	side := callerSide{delayed: len(req.Body()) == 0, sessionID: rand.Uint64() >> 1}
 	var offer *sdp.Media
 	var format sdp.Format
-	if !delayed {
+	if !side.delayed {
 		var err error
-		offer, err = sdp.Parse(req.Body())
-		if err != nil {
-			reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-			return
+		if offer, err = sdp.Parse(req.Body()); err == nil {
+			format, err = offer.Choose(b.callerCodecs(c))
 		}
-		format, err = offer.Choose(b.callerCodecs(c))
 		if err != nil {
-			reject(sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
-			return
+			c.reject(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here", call.Failed, call.CauseNoCodec)
+			return side, false
 		}
 		if err := b.checkMedia(offer, true); err != nil {
 			c.refuseOffer(req, tx, err)
-			return
+			return side, false
 		}
 	}
-
 	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
 	if err != nil {
 		c.log.Error("read invite", "error", err)
-		reject(sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
-		return
+		c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
+		return side, false
 	}
+	side.dlg = dlg
 	c.mu.Lock()
 	c.a = uasDialog{dlg}
 	c.mu.Unlock()
 	b.bindDialog(dlg.ID, c)
 	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
+	leg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "caller")))
+	if err != nil {
+		_ = dlg.Respond(sip.StatusServiceUnavailable, "No Media Ports", nil)
+		c.finish(call.BySystem, call.CauseError, call.Failed)
+		return side, false
+	}
+	side.leg = leg
+	// Our offer to a caller that made none: its codecs follow whoever the
+	// call is connected to (see answer).
+	local := sdp.Local{Addr: leg.Local(), Codecs: b.cfg.Codecs, DTMF: sdp.DefaultDTMFPayloadType,
+		Direction: sdp.SendRecv, SessionID: side.sessionID + 1, Version: 1}
+	if !side.delayed {
+		leg.SetRemote(remoteOf(offer, format))
+		side.codec = format.Codec
+		// The answer keeps every m-line of the offer, refusing all but the
+		// audio stream used (RFC 3264 §6): a video phone goes on audio-only.
+		local = sdp.Local{Addr: leg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
+			Direction: offer.Direction.Reverse(), SessionID: side.sessionID + 1, Version: 1, Streams: offer.Streams, Index: offer.Index}
+	}
+	c.mu.Lock()
+	c.aLeg = leg
+	c.aLocal = local
+	c.delayed, c.offerInAck[0] = side.delayed, side.delayed
+	c.mu.Unlock()
+	return side, true
+}
 
+// bridgeCaller takes the caller's INVITE, anchors media, dials the far side
+// and answers the caller once it answers (or relays why it did not).
+func (b *B2BUA) bridgeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction, ringFor time.Duration, dial dialFunc) {
+	side, ok := b.takeCaller(c, req, tx)
+	if !ok {
+		return
+	}
+	dlg := side.dlg
 	fail := func(code int, reason string, disp call.Disposition, cause string, by call.Party) {
 		if dlg.Context().Err() == nil {
 			_ = dlg.Respond(code, reason, nil)
 		}
 		c.finish(by, cause, disp)
 	}
-	aLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "caller")))
-	if err != nil {
-		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
-		return
-	}
 	bLeg, err := b.pool.NewLeg(b.cfg.Advertise, media.WithLogger(c.log.With("leg", "callee")))
 	if err != nil {
-		_ = aLeg.Close()
 		fail(sip.StatusServiceUnavailable, "No Media Ports", call.Failed, call.CauseError, call.BySystem)
 		return
 	}
-	sessionID := rand.Uint64() >> 1
 	bOffer := sdp.Local{Addr: bLeg.Local(), Codecs: b.cfg.Codecs,
-		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: sessionID, Version: 1}
-	// Our offer to the caller, when it made none; its codecs follow the
-	// callee's answer (see answer).
-	aLocal := sdp.Local{Addr: aLeg.Local(), Codecs: b.cfg.Codecs, DTMF: sdp.DefaultDTMFPayloadType,
-		Direction: sdp.SendRecv, SessionID: sessionID + 1, Version: 1}
-	if !delayed {
-		aLeg.SetRemote(remoteOf(offer, format))
-		bOffer.Codecs = preferring(format.Codec, b.cfg.Codecs)
-		// The answer keeps every m-line of the offer, refusing all but the
-		// audio stream used (RFC 3264 §6): a video phone goes on audio-only.
-		aLocal = sdp.Local{Addr: aLeg.Local(), Codecs: []codec.Codec{format.Codec}, DTMF: offer.DTMFPayloadType,
-			Direction: offer.Direction.Reverse(), SessionID: sessionID + 1, Version: 1, Streams: offer.Streams, Index: offer.Index}
+		DTMF: sdp.DefaultDTMFPayloadType, Direction: sdp.SendRecv, SessionID: side.sessionID, Version: 1}
+	if !side.delayed {
+		bOffer.Codecs = preferring(side.codec, b.cfg.Codecs)
 	}
 	ringCtx, cancelRing := context.WithTimeout(dlg.Context(), ringFor)
 	defer cancelRing()
 	c.mu.Lock()
-	c.aLeg, c.bLeg = aLeg, bLeg
-	c.aLocal = aLocal
-	c.delayed, c.offerInAck[0] = delayed, delayed
+	c.bLeg = bLeg
 	c.bLocal = bOffer
 	c.cancelRing = cancelRing
 	c.state = call.StateRinging
