@@ -100,10 +100,11 @@ func newListening(h Listener) *listening {
 
 // packet decodes one admitted packet and hands it on. It allocates nothing.
 func (ls *listening) packet(l *Leg, pkt []byte, now time.Time) {
-	payload, ok := rtpPayload(pkt)
+	hlen, end, ok := rtpBounds(pkt)
 	if !ok {
 		return
 	}
+	payload := pkt[hlen:end]
 	r := l.remote.Load()
 	if r == nil {
 		return
@@ -133,37 +134,6 @@ func (ls *listening) packet(l *Leg, pkt []byte, now time.Time) {
 	if r.DTMFType == 0 {
 		ls.det.Feed(pcm, ls.emit)
 	}
-}
-
-// rtpPayload returns the payload of an RTP packet without its CSRCs,
-// header extension and padding (RFC 3550 §5.1, §5.3.1), or false when the
-// packet is not RTP or is RTCP sharing the port (RFC 5761 §4).
-func rtpPayload(pkt []byte) ([]byte, bool) {
-	if len(pkt) < 12 || pkt[0]>>6 != 2 {
-		return nil, false
-	}
-	if pt := pkt[1] & 0x7f; pt >= 72 && pt <= 76 {
-		return nil, false
-	}
-	hlen := 12 + 4*int(pkt[0]&0x0f)
-	if pkt[0]&0x10 != 0 {
-		if len(pkt) < hlen+4 {
-			return nil, false
-		}
-		hlen += 4 + 4*int(binary.BigEndian.Uint16(pkt[hlen+2:hlen+4]))
-	}
-	end := len(pkt)
-	if pkt[0]&0x20 != 0 {
-		pad := int(pkt[end-1])
-		if pad == 0 {
-			return nil, false
-		}
-		end -= pad
-	}
-	if end < hlen {
-		return nil, false
-	}
-	return pkt[hlen:end], true
 }
 
 // eventState turns RFC 4733 packets into key presses: every packet of one

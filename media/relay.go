@@ -91,33 +91,48 @@ func (r *Relay) pump(src, dst *Leg, dir int) {
 	}
 }
 
-// forward checks one packet received on src and prepares it for dst in place.
-// It reports false for packets to drop. It allocates nothing.
-func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
-	// RFC 3550 §5.1: version 2, fixed header of 12 bytes plus CSRCs and extension.
+// rtpBounds finds the payload of an RTP packet: it starts at hlen, past the
+// fixed header, CSRCs and header extension (RFC 3550 §5.1, §5.3.1), and
+// ends at end, before any padding. It reports false for what is not RTP or
+// is RTCP sharing the port (RFC 5761 §4). It allocates nothing.
+func rtpBounds(pkt []byte) (hlen, end int, ok bool) {
 	if len(pkt) < 12 || pkt[0]>>6 != 2 {
-		return nil, false
+		return 0, 0, false
 	}
-	pt := pkt[1] & 0x7f
-	if pt >= 72 && pt <= 76 { // RTCP sharing the port (RFC 5761 §4)
-		return nil, false
+	if pt := pkt[1] & 0x7f; pt >= 72 && pt <= 76 {
+		return 0, 0, false
 	}
-	hlen := 12 + 4*int(pkt[0]&0x0f)
+	hlen = 12 + 4*int(pkt[0]&0x0f)
 	if pkt[0]&0x10 != 0 {
 		if len(pkt) < hlen+4 {
-			return nil, false
+			return 0, 0, false
 		}
 		hlen += 4 + 4*int(binary.BigEndian.Uint16(pkt[hlen+2:hlen+4]))
 	}
-	if len(pkt) < hlen {
+	end = len(pkt)
+	if pkt[0]&0x20 != 0 {
+		pad := int(pkt[end-1])
+		if pad == 0 {
+			return 0, 0, false
+		}
+		end -= pad
+	}
+	if end < hlen {
+		return 0, 0, false
+	}
+	return hlen, end, true
+}
+
+// forward checks one packet received on src and prepares it for dst in place.
+// It reports false for packets to drop. It allocates nothing.
+func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
+	hlen, end, ok := rtpBounds(pkt)
+	if !ok {
 		return nil, false
 	}
-	if pkt[0]&0x20 != 0 { // padding
-		pad := int(pkt[len(pkt)-1])
-		if pad == 0 || hlen+pad > len(pkt) {
-			return nil, false
-		}
-		pkt = pkt[:len(pkt)-pad]
+	pt := pkt[1] & 0x7f
+	if end < len(pkt) { // padding
+		pkt = pkt[:end]
 		pkt[0] &^= 0x20
 	}
 	sr, dr := src.remote.Load(), dst.remote.Load()
