@@ -271,22 +271,7 @@ func TestInteropBaresipPlan(t *testing.T) {
 	}, "\n"))
 	// A carrier does not register: regint=0.
 	writeFile(t, dir, "accounts", fmt.Sprintf("<sip:+12125550190@%s>;regint=0;audio_codecs=PCMU\n", ip))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-n", ip, "-t", "40")
-	out := &lockedBuffer{}
-	bs.Stdout, bs.Stderr = out, out
-	stdin, err := bs.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = bs.Wait(); close(exited) }()
-	defer func() { _ = bs.Process.Kill(); <-exited }()
-	log := logOf(out)
+	stdin, log, exited := startBaresip(t, dir, ip)
 	send := func(cmd string) {
 		t.Helper()
 		if _, err := io.WriteString(stdin, cmd+"\n"); err != nil {
@@ -294,7 +279,7 @@ func TestInteropBaresipPlan(t *testing.T) {
 		}
 	}
 	// baresip reads its commands once its user agent is up.
-	if !eventually(10*time.Second, func() bool { return strings.Contains(out.String(), "baresip is ready") }) {
+	if !eventually(10*time.Second, func() bool { return strings.Contains(log(), "baresip is ready") }) {
 		t.Fatalf("baresip did not start\n%s", log())
 	}
 

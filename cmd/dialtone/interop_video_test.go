@@ -158,6 +158,30 @@ func (p *pbx) waitRegistered(t *testing.T, ext extension, agent string, log func
 }
 
 // logOf returns a function giving the tail of a phone's output.
+// startBaresip runs baresip with the configuration in dir, bound to ip,
+// for at most a minute (stopped with the test), and returns its command
+// input, a reader of its output and a channel closed when it has exited.
+func startBaresip(t *testing.T, dir, ip string) (io.Writer, func() string, <-chan struct{}) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-n", ip, "-t", "40")
+	out := &lockedBuffer{}
+	bs.Stdout, bs.Stderr = out, out
+	stdin, err := bs.StdinPipe()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if err := bs.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = bs.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = bs.Process.Kill(); <-exited; cancel() })
+	return stdin, logOf(out), exited
+}
+
 func logOf(b *lockedBuffer) func() string {
 	return func() string { return string(tail([]byte(b.String()), 4000)) }
 }
@@ -212,22 +236,7 @@ func TestInteropVideoBaresip(t *testing.T) {
 	}, "\n"))
 	writeFile(t, dir, "accounts", fmt.Sprintf("<sip:%s@%s>;auth_pass=%s;regint=60;audio_codecs=PCMU;video_codecs=VP8\n",
 		soft.Number, tap.Addr(), soft.SIPPassword))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	bs := exec.CommandContext(ctx, "baresip", "-f", dir, "-n", "127.0.0.1", "-t", "40")
-	out := &lockedBuffer{}
-	bs.Stdout, bs.Stderr = out, out
-	stdin, err := bs.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bs.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = bs.Wait(); close(exited) }()
-	defer func() { _ = bs.Process.Kill(); <-exited }()
-	log := logOf(out)
+	stdin, log, exited := startBaresip(t, dir, "127.0.0.1")
 	p.waitRegistered(t, soft, "baresip", log)
 
 	if _, err := io.WriteString(stdin, "/dial "+target.Number+"\n"); err != nil {
