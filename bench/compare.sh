@@ -35,7 +35,9 @@
 # sipp's and rtpgen's own CPU are reported separately. Needs root for apt-get the first time
 # (kamailio, rtpengine-daemon, sip-tester), go, python3 and curl.
 #
-# Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), CONC, WINDOW, CALL_SECS, STEP_SECS,
+# Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls": any of them,
+# to rerun a part), PPROF=1 (Dialtone serves --pprof and a CPU profile of each phase is saved as
+# dialtone-<run>-<phase>.cpu.pprof beside the results), CONC, WINDOW, CALL_SECS, STEP_SECS,
 # CALL_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
@@ -53,6 +55,8 @@ else
   reg_ladder=${REGISTER_LADDER:-"2000 4000 6000 8000 10000"}
 fi
 systems=${SYSTEMS:-peer dialtone}
+phases=${PHASES:-reg concurrent calls}
+pprof=${PPROF:-0}
 reg_rate=${REG_RATE:-2000}
 re_reg_rate=2000
 reg_users=10000 first_user=100000
@@ -70,7 +74,7 @@ raw=$out/raw.txt # lines: system run metric value
 tick=$(getconf CLK_TCK)
 
 # Addresses: the server under test, then the load.
-peer_ip=127.0.0.40 dt_ip=127.0.0.42 sip_port=25860 dt_http=127.0.0.42:18860
+peer_ip=127.0.0.40 dt_ip=127.0.0.42 sip_port=25860 dt_http=127.0.0.42:18860 dt_pprof=127.0.0.42:18861
 rtpgen_ip=127.0.0.70 rtpgen_port=40000 echo_ip=127.0.0.71 echo_port=40002
 key=bench-compare-admin-key-0123456789
 
@@ -106,6 +110,14 @@ server_pss() {
   for p in $(server_pids); do t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0))); done
   echo "$t"
 }
+# profile NAME SECONDS: with PPROF=1, a CPU profile of Dialtone over the next SECONDS, in the
+# background, to $out/dialtone-<run>-NAME.cpu.pprof.
+profile() {
+  [ "$pprof" = 1 ] && [ "$sys" = dialtone ] || return 0
+  curl -sf -o "$out/dialtone-$run-$1.cpu.pprof" "http://$dt_pprof/debug/pprof/profile?seconds=$2" &
+}
+# has_phase NAME: whether PHASES includes NAME.
+has_phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
 target() { if [ "$sys" = peer ]; then echo "$peer_ip:$sip_port"; else echo "$dt_ip:$sip_port"; fi; }
 
 # provision_dialtone: a data directory with the users, made once and copied for each run.
@@ -156,7 +168,8 @@ start_server() {
     rm -rf "$tmp/data"
     cp -a "$tmp/template" "$tmp/data"
     DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data" --http "$dt_http" --sip "$dt_ip:$sip_port" \
-      --domain bench.test --rtp-ports 30000-39999 --log-level warn 2>"$out/dialtone-$tag.log" &
+      --domain bench.test --rtp-ports 30000-39999 --log-level warn $([ "$pprof" = 1 ] && echo --pprof "$dt_pprof") \
+      2>"$out/dialtone-$tag.log" &
     dpid=$!
     for _ in $(seq 100); do curl -sf "http://$dt_http/readyz" >/dev/null && break; sleep 0.1; done
     curl -sf "http://$dt_http/readyz" >/dev/null || { log "dialtone did not start"; return 1; }
@@ -430,10 +443,12 @@ register_load() {
   local name=$1 rate=$2 total=$3 sources=$4 d=$out/$1-$sys-$run
   mkdir -p "$d"
   local share=$((reg_users / sources)) i t0
+  for i in $(seq 0 $((sources - 1))); do
+    [ -s "$tmp/users-$sources-$i.csv" ] || users_csv "$tmp/users-$sources-$i.csv" $((first_user + i * share)) "$share"
+  done
   t0=$(now)
   (
     for i in $(seq 0 $((sources - 1))); do
-      [ -s "$tmp/users-$sources-$i.csv" ] || users_csv "$tmp/users-$sources-$i.csv" $((first_user + i * share)) "$share"
       timeout 300 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/users-$sources-$i.csv" \
         -i "127.0.0.$((100 + i))" -p $((26000 + i)) -r $((rate * 10 / sources)) -rp 10000 -m $((total / sources)) \
         -l 5000 -nostdin -timeout 120 -trace_stat -stf "$d/stats-$i.csv" -fd 1 \
@@ -454,6 +469,7 @@ phase_registrations() {
   local pss0 c0 c1 pss1
   pss0=$(server_pss)
   c0=$(server_ticks)
+  profile reg-new $((reg_users / reg_rate))
   register_load reg-new "$reg_rate" "$reg_users" 8
   c1=$(server_ticks)
   sleep 1
@@ -466,6 +482,7 @@ phase_registrations() {
 
   local total=$((re_reg_rate * re_reg_secs))
   c0=$(server_ticks)
+  profile re-reg "$re_reg_secs"
   register_load re-reg "$re_reg_rate" "$total" 8
   c1=$(server_ticks)
   log "$sys run $run: re-reg $reg_ok ok, $reg_failed failed in ${reg_secs}s at ${re_reg_rate}/s; server CPU $(((c1 - c0) * 1000 / tick)) ms"
@@ -586,6 +603,7 @@ jq_py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2
 
 phase_calls() {
   local total=$((100 * call_secs))
+  profile calls-100 "$call_secs"
   calls calls-100 100 "$total" "$hold_ms"
   log "$sys run $run: calls at 100/s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; audio delivered $(jq_py "$rtp" '["loss_pct"]')% lost over $(jq_py "$rtp" '["streams"]') streams; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
   record call_cpu_ms $(awk -v c="$cpu_ms" -v n="$calls_ok" 'BEGIN{printf "%.3f", n ? c/n : -1}')
@@ -616,6 +634,7 @@ concurrent_window() {
   sleep $((conc / conc_rate + 3))
   kill -USR1 "$rg"
   c0=$(server_ticks)
+  profile concurrent "$window"
   for _ in $(seq "$window"); do
     sleep 1
     p=$(server_pss)
@@ -675,14 +694,18 @@ for run in $(seq 1 "$runs"); do
     log "== $sys, run $run of $runs"
     # Registrations, then calls on a fresh server: memory per call is measured from a server that
     # has not yet held anything, before the call-rate phases.
-    start_server
-    phase_registrations
-    stop_server
-    start_server
-    register_callees
-    phase_concurrent
-    phase_calls
-    stop_server
+    if has_phase reg; then
+      start_server
+      phase_registrations
+      stop_server
+    fi
+    if has_phase concurrent || has_phase calls; then
+      start_server
+      register_callees
+      if has_phase concurrent; then phase_concurrent; fi
+      if has_phase calls; then phase_calls; fi
+      stop_server
+    fi
   done
 done
 log "done in $(awk -v s="$t_start" -v e="$(now)" 'BEGIN{printf "%.0f", e-s}') s"

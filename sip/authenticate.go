@@ -176,7 +176,13 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if ext == nil {
 		return
 	}
-	_ = tx.Respond(s.reg.Register(req, ext))
+	// The answer is stateless too: a registrar's work is idempotent, so a
+	// transaction kept for timer J (32 s over UDP, RFC 3261 §17.2.2) only to
+	// absorb retransmissions would cost far more memory than the binding it
+	// answers for. A retransmission, sent when this 200 was lost, reuses its
+	// nonce-count and gets a stale challenge, which the phone answers with a
+	// fresh REGISTER without asking for a password (RFC 7616 §3.4).
+	s.respondStateless(tx, s.reg.Register(req, ext))
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {

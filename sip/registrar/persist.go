@@ -22,14 +22,14 @@ import (
 // last state of each binding (changes are keyed by extension and contact)
 // and writes a batch in one transaction:
 //
-//   - a new binding, a changed one (source address, transport, user agent,
-//     Call-ID) or a removed one is urgent: the writer commits at once and the
-//     REGISTER waits, bounded, for that commit before it is answered, so a
-//     200 OK for a new binding means it is on disk. REGISTERs that arrive
-//     while a commit runs share the next one (group commit);
-//   - a refresh that only moves the expiry (and the CSeq) waits for the next
-//     periodic flush (FlushEvery, 5 s by default) and is coalesced with every
-//     other refresh of that period. A crash loses at most that much of an
+//   - a new binding, one that moved (source address, transport) or a removed
+//     one is urgent: the writer commits at once and the REGISTER waits,
+//     bounded, for that commit before it is answered, so a 200 OK for a new
+//     binding means it is on disk. REGISTERs that arrive while a commit runs
+//     share the next one (group commit);
+//   - a refresh that only moves the expiry, the CSeq, the Call-ID or the user
+//     agent waits for the next periodic flush (FlushEvery, 5 s by default)
+//     and is coalesced with every other refresh of that period. A crash loses at most that much of an
 //     expiry, far less than the interval phones refresh at; stored expiries
 //     can only be early, never late, so no dead binding is revived.
 //

@@ -101,10 +101,15 @@ func (r *Registry) Upsert(b Binding) {
 	}
 }
 
-// changed reports whether b differs from old in more than its expiry and CSeq.
+// changed reports whether b reaches the phone differently from old: another
+// source address or transport. Those are what a call to the phone needs after
+// a restart, so they are written before the REGISTER is answered. A new
+// Call-ID (a phone that restarted, RFC 3261 §10.2.4), user agent or user name
+// on the same contact and source is written with the next periodic flush like
+// an expiry: lost in a crash, it costs nothing, since the next REGISTER with
+// another Call-ID is taken whatever CSeq the stored one had.
 func changed(old, b Binding) bool {
-	return old.Source != b.Source || old.Transport != b.Transport || old.UserAgent != b.UserAgent ||
-		old.CallID != b.CallID || old.Username != b.Username
+	return old.Source != b.Source || old.Transport != b.Transport
 }
 
 // Remove deletes the binding of ext with the given contact URI.
