@@ -36,8 +36,9 @@
 # (kamailio, rtpengine-daemon, sip-tester), go, python3 and curl.
 #
 # Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls": any of them,
-# to rerun a part), PPROF=1 (Dialtone serves --pprof and a CPU profile of each phase is saved as
-# dialtone-<run>-<phase>.cpu.pprof beside the results), CONC, WINDOW, CALL_SECS, STEP_SECS,
+# to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is saved as
+# dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine count
+# once the registrations are in and while the concurrent calls are up), CONC, WINDOW, CALL_SECS, STEP_SECS,
 # CALL_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
@@ -115,6 +116,12 @@ server_pss() {
 profile() {
   [ "$pprof" = 1 ] && [ "$sys" = dialtone ] || return 0
   curl -sf -o "$out/dialtone-$run-$1.cpu.pprof" "http://$dt_pprof/debug/pprof/profile?seconds=$2" &
+}
+# snapshot NAME: with PPROF=1, Dialtone's heap profile and goroutine count now.
+snapshot() {
+  [ "$pprof" = 1 ] && [ "$sys" = dialtone ] || return 0
+  curl -sf -o "$out/dialtone-$run-$1.heap.pprof" "http://$dt_pprof/debug/pprof/heap" || true
+  curl -sf "http://$dt_pprof/debug/pprof/goroutine?debug=1" | head -1 >"$out/dialtone-$run-$1.goroutines" || true
 }
 # has_phase NAME: whether PHASES includes NAME.
 has_phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -474,6 +481,7 @@ phase_registrations() {
   c1=$(server_ticks)
   sleep 1
   pss1=$(server_pss)
+  snapshot reg-new
   log "$sys run $run: reg-new $reg_ok ok, $reg_failed failed in ${reg_secs}s; server CPU $(((c1 - c0) * 1000 / tick)) ms; PSS $pss0 -> $pss1 kB; sipp CPU ${sipp_cpu}s"
   record reg_new_cpu_ms $(awk -v c=$((c1 - c0)) -v k="$tick" -v n="$reg_users" 'BEGIN{printf "%.4f", c*1000/k/n}')
   record reg_mem_kb $(awk -v a="$pss0" -v b="$pss1" -v n="$reg_users" 'BEGIN{printf "%.2f", (b-a)/n}')
@@ -642,6 +650,7 @@ concurrent_window() {
   done
   c1=$(server_ticks)
   kill -USR1 "$rg"
+  snapshot concurrent
   echo "$((c1 - c0)) $((sum / n))" >"$d/window"
 }
 

@@ -76,6 +76,10 @@ type Leg struct {
 	playSlot chan struct{}
 	// readers counts what reads the leg's socket: relays and listeners.
 	readers atomic.Int32
+	// relay is the relay reading the leg, stopped before the socket closes;
+	// fd is the socket's descriptor, read directly by relay loops.
+	relay atomic.Pointer[Relay]
+	fd    int
 
 	closeOnce sync.Once
 }
@@ -125,6 +129,10 @@ func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error)
 		o(l)
 	}
 	l.tx.ssrc = rand.Uint32()
+	l.fd = -1
+	if rc, err := conn.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) { l.fd = int(fd) })
+	}
 	return l, nil
 }
 
@@ -188,6 +196,9 @@ func (l *Leg) LastReceived() time.Time {
 func (l *Leg) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
+		if r := l.relay.Load(); r != nil {
+			r.Stop() // before its descriptor can be reused
+		}
 		err = l.conn.Close()
 		l.pool.release(l.port)
 	})

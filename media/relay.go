@@ -3,8 +3,7 @@ package media
 import (
 	"context"
 	"encoding/binary"
-	"errors"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,21 +13,26 @@ import (
 
 // Relay carries RTP both ways between two legs, transcoding PCMU<->PCMA and
 // mapping telephone-event payload types when the legs negotiated differently.
+//
+// On Linux the relays share a few event loops (relayloop_linux.go), one per
+// CPU, instead of two goroutines each: a packet costs one receive and one
+// send, no goroutine wakes up for it, and a call holds no stack or buffer of
+// its own. Elsewhere each direction has a goroutine (relay_pump.go).
 type Relay struct {
 	a, b    *Leg
-	wg      sync.WaitGroup
-	stopped chan struct{}
+	stopped atomic.Bool
 	once    sync.Once
 	// tap, when set, records both directions (see Tap); one atomic load
 	// per packet while it is not.
 	tap atomic.Pointer[mixer]
+	run relayRun // what moves the packets: loop registrations or pumps
 }
 
 // Bridge starts relaying between a and b. It returns at once; Stop ends it.
 // Nothing else may read the legs meanwhile (a Listen, Discard, another
 // relay): a Listen started on a bridged leg returns ErrLegBusy.
 func Bridge(a, b *Leg) *Relay {
-	r := &Relay{a: a, b: b, stopped: make(chan struct{})}
+	r := &Relay{a: a, b: b}
 	for _, l := range [2]*Leg{a, b} {
 		if l.readers.Add(1) > 1 {
 			l.log.Error("rtp leg read by a relay and another reader", "port", l.port)
@@ -36,59 +40,41 @@ func Bridge(a, b *Leg) *Relay {
 		// A leg may come back to a relay after a Stop or a Listen left a
 		// deadline in the past.
 		_ = l.conn.SetReadDeadline(time.Time{})
+		l.relay.Store(r)
 	}
-	r.wg.Add(2)
-	go r.pump(a, b, 0)
-	go r.pump(b, a, 1)
+	r.start()
 	return r
 }
 
-// Stop ends the relay and waits for its goroutines. It does not close the legs.
+// Stop ends the relay and waits until no packet of it is being handled. It
+// does not close the legs.
 func (r *Relay) Stop() {
 	r.once.Do(func() {
-		close(r.stopped)
-		now := time.Now()
-		_ = r.a.conn.SetReadDeadline(now)
-		_ = r.b.conn.SetReadDeadline(now)
-		r.wg.Wait()
-		r.a.readers.Add(-1)
-		r.b.readers.Add(-1)
+		r.stopped.Store(true)
+		r.stop()
+		for _, l := range [2]*Leg{r.a, r.b} {
+			l.relay.CompareAndSwap(r, nil)
+			l.readers.Add(-1)
+		}
 	})
-	r.wg.Wait()
+	r.wait()
 }
 
-// pump reads from src and forwards to dst until the relay stops or src
-// closes; dir (0: a to b, 1: b to a) names the direction for the tap.
-func (r *Relay) pump(src, dst *Leg, dir int) {
-	defer r.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, from, err := src.read(buf)
-		if err != nil {
-			select {
-			case <-r.stopped:
-				return
-			default:
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return // socket closed
-		}
-		now := time.Now()
-		if !src.admit(from, buf[:n], now) {
-			continue // not the far end: never relayed, never counted
-		}
-		pkt, ok := forward(src, dst, buf[:n], now)
-		if !ok {
-			continue
-		}
-		if m := r.tap.Load(); m != nil {
-			m.add(dir, pkt, dst)
-		}
-		_ = dst.send(pkt, now)
+// handle relays one packet received on src from the far end at from
+// towards dst; dir (0: a to b, 1: b to a) names the direction for the tap.
+// It allocates nothing.
+func (r *Relay) handle(src, dst *Leg, dir int, pkt []byte, from netip.AddrPort, now time.Time) {
+	if !src.admit(from, pkt, now) {
+		return // not the far end: never relayed, never counted
 	}
+	out, ok := forward(src, dst, pkt, now)
+	if !ok {
+		return
+	}
+	if m := r.tap.Load(); m != nil {
+		m.add(dir, out, dst)
+	}
+	_ = dst.send(out, now)
 }
 
 // rtpBounds finds the payload of an RTP packet: it starts at hlen, past the
