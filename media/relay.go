@@ -163,24 +163,54 @@ func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
 // expected to send has received nothing for idle, whatever the other legs
 // receive. A far end that negotiated not to send (recvonly or inactive,
 // RFC 3264 §6.1) is not waited for; the wait starts again when it becomes
-// expected to send. It returns when ctx ends.
+// expected to send. It returns at once: the legs are looked at from a timer,
+// with no goroutine of their own, until onIdle is called or ctx ends.
 func WatchMedia(ctx context.Context, idle time.Duration, onIdle func(*Leg), legs ...*Leg) {
-	start := time.Now()
-	tick := time.NewTicker(max(min(idle/4, 5*time.Second), 10*time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+	w := &mediaWatch{start: time.Now(), idle: idle, onIdle: onIdle, legs: legs,
+		every: max(min(idle/4, 5*time.Second), 10*time.Millisecond)}
+	w.mu.Lock()
+	w.timer = time.AfterFunc(w.every, w.check)
+	w.mu.Unlock()
+	context.AfterFunc(ctx, w.stop)
+}
+
+// mediaWatch is one WatchMedia.
+type mediaWatch struct {
+	start  time.Time
+	idle   time.Duration
+	every  time.Duration
+	onIdle func(*Leg)
+	legs   []*Leg
+
+	mu    sync.Mutex
+	timer *time.Timer
+	done  bool
+}
+
+func (w *mediaWatch) check() {
+	now := time.Now()
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return
+	}
+	for _, l := range w.legs {
+		if l.silentFor(now, w.start) >= w.idle {
+			w.done = true
+			w.mu.Unlock()
+			w.onIdle(l)
 			return
-		case now := <-tick.C:
-			for _, l := range legs {
-				if l.silentFor(now, start) >= idle {
-					onIdle(l)
-					return
-				}
-			}
 		}
 	}
+	w.timer.Reset(w.every)
+	w.mu.Unlock()
+}
+
+func (w *mediaWatch) stop() {
+	w.mu.Lock()
+	w.done = true
+	w.timer.Stop()
+	w.mu.Unlock()
 }
 
 // silentFor is how long the far end, expected to send, has sent nothing

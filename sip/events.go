@@ -36,6 +36,7 @@ func (s *Server) publish(evs ...core.Event) {
 
 // TrunksChanged tells the trunk keeper to read trunk settings again now.
 func (s *Server) TrunksChanged() {
+	s.trunkCache.gen.Add(1)
 	select {
 	case s.trunkChanged <- struct{}{}:
 	default:

@@ -14,7 +14,7 @@ import (
 // request's source address, or nil.
 func (s *Server) trunkFor(req *sip.Request) *core.Trunk {
 	ip := sourceIP(req)
-	trunks, err := s.dir.EnabledTrunks(context.Background())
+	trunks, err := s.enabledTrunks(context.Background())
 	if err != nil {
 		s.log.Error("read trunks", "error", err)
 		return nil

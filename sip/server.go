@@ -112,6 +112,7 @@ type Server struct {
 	trunks   *trunkKeeper
 	// trunkChanged wakes the trunk keeper after a trunk changed over the API.
 	trunkChanged chan struct{}
+	trunkCache   trunkCache
 	front        *front
 	tcpFront     *screenedListener
 	serving      atomic.Bool // set once Serve has started both listeners

@@ -79,7 +79,7 @@ func (k *trunkKeeper) run(ctx context.Context) {
 }
 
 func (k *trunkKeeper) sync(ctx context.Context) {
-	trunks, err := k.s.dir.EnabledTrunks(ctx)
+	trunks, err := k.s.enabledTrunks(ctx)
 	if err != nil {
 		return
 	}

@@ -180,7 +180,7 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 	watchCtx, stop := context.WithCancel(context.Background())
 	c.stopWatch = stop
 	c.mu.Unlock()
-	go c.watchMedia(watchCtx)
+	c.watchMedia(watchCtx)
 	ch.listen()
 	settle()
 	c.b2b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))

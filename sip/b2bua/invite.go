@@ -661,7 +661,7 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	watchCtx, stop := context.WithCancel(context.Background())
 	c.stopWatch = stop
 	c.mu.Unlock()
-	go c.watchMedia(watchCtx)
+	c.watchMedia(watchCtx)
 	c.armCallee(won.sess.InviteResponse)
 	return nil
 }

@@ -1,0 +1,38 @@
+package sip
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/dialtone-pbx/dialtone/core"
+)
+
+// trunkCache keeps the enabled trunks between changes, so an INVITE finds
+// the trunk it comes from without a query (and without unsealing every
+// trunk's password). TrunksChanged, called after every trunk write, moves
+// the generation on; a list read before that is never used after it.
+type trunkCache struct {
+	gen  atomic.Uint64
+	list atomic.Pointer[cachedTrunks]
+}
+
+type cachedTrunks struct {
+	gen    uint64
+	trunks []*core.Trunk
+}
+
+// enabledTrunks returns the enabled trunks, shared: callers must not
+// change them.
+func (s *Server) enabledTrunks(ctx context.Context) ([]*core.Trunk, error) {
+	c := &s.trunkCache
+	g := c.gen.Load()
+	if l := c.list.Load(); l != nil && l.gen == g {
+		return l.trunks, nil
+	}
+	trunks, err := s.dir.EnabledTrunks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.list.Store(&cachedTrunks{gen: g, trunks: trunks})
+	return trunks, nil
+}
