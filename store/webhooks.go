@@ -69,6 +69,7 @@ func (db *DB) rowToWebhook(r *webhookRow) (*core.Webhook, error) {
 
 // CreateWebhook stores a subscription.
 func (db *DB) CreateWebhook(ctx context.Context, w *core.Webhook) error {
+	defer db.wq.hooksChanged()
 	_, err := db.w.NamedExecContext(ctx, `INSERT INTO webhooks (`+webhookColumns+`) VALUES (:id, :url, :description,
 		:event_types, :enabled, :disabled_reason, :secret_sealed, :old_secret_sealed, :old_secret_until,
 		:failing_since, :version, :created_at, :updated_at)`, db.webhookToRow(w))
@@ -117,6 +118,7 @@ func (db *DB) ListWebhooks(ctx context.Context, p core.PageRequest) (core.Page[*
 func (db *DB) UpdateWebhook(ctx context.Context, w *core.Webhook, expectVersion int64) error {
 	// A subscription enabled again has deliveries waiting for it.
 	defer db.wakeDeliveries()
+	defer db.wq.hooksChanged()
 	return db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var current int64
 		if err := tx.GetContext(ctx, &current, `SELECT version FROM webhooks WHERE id = ?`, w.ID); err != nil {
@@ -141,6 +143,7 @@ func (db *DB) UpdateWebhook(ctx context.Context, w *core.Webhook, expectVersion 
 
 // DeleteWebhook removes a subscription and its deliveries.
 func (db *DB) DeleteWebhook(ctx context.Context, id core.WebhookID) error {
+	defer db.wq.hooksChanged()
 	res, err := db.w.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook %s: %w", id, err)
@@ -153,6 +156,7 @@ func (db *DB) DeleteWebhook(ctx context.Context, id core.WebhookID) error {
 
 // DisableWebhook turns a subscription off and appends ev in the same transaction.
 func (db *DB) DisableWebhook(ctx context.Context, id core.WebhookID, reason string, ev core.Event) error {
+	defer db.wq.hooksChanged()
 	return db.commitWithEvents(ctx, []core.Event{ev}, func(tx *sqlx.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, version = version + 1,
 			updated_at = ? WHERE id = ?`, reason, micros(time.Now()), id)

@@ -38,6 +38,11 @@ const (
 	readWait = 2 * time.Second
 	// batchTimeout bounds one attempt at a batch.
 	batchTimeout = 30 * time.Second
+	// linger is how long a batch nobody waits for stays open for more
+	// writes: at a few hundred writes a second it turns a commit (and an
+	// fsync) per write or two into one per linger. A waiter (a read that
+	// must see the writes, Flush) closes the batch at once.
+	linger = 5 * time.Millisecond
 )
 
 var errClosed = errors.New("store: closed")
@@ -76,6 +81,11 @@ type writeQueue struct {
 	shed    atomic.Int64 // new work refused by AdmitWrites
 	shedLog atomic.Int64 // unix nanoseconds of the last refusal logged
 	log     *slog.Logger
+
+	// hooks caches the enabled webhooks between webhook writes
+	// (hooksChanged), so a batch of events does not query them.
+	hooksGen atomic.Uint64
+	hooks    atomic.Pointer[cachedHooks]
 
 	// Writer goroutine only.
 	stmts    writeStmts
@@ -243,6 +253,8 @@ func (db *DB) runWriteQueue() {
 	q := db.wq
 	defer close(q.done)
 	batch := make([]*writeReq, 0, maxBatch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
 	for {
 		select {
 		case r := <-q.reqs:
@@ -265,14 +277,34 @@ func (db *DB) runWriteQueue() {
 				}
 			}
 		}
+		waited := batch[0].done != nil
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case r := <-q.reqs:
 				batch = append(batch, r)
+				waited = waited || r.done != nil
 			default:
 				break fill
 			}
+		}
+		if !waited && len(batch) < maxBatch {
+			wait.Reset(linger)
+		more:
+			for len(batch) < maxBatch {
+				select {
+				case r := <-q.reqs:
+					batch = append(batch, r)
+					if r.done != nil {
+						break more
+					}
+				case <-wait.C:
+					break more
+				case <-q.quit:
+					break more // the drain above takes what is left next time round
+				}
+			}
+			wait.Stop()
 		}
 		db.commitBatch(batch)
 		clear(batch)
@@ -373,7 +405,7 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 			continue
 		}
 		if r.kind == writeEvents && !loaded {
-			if hooks, err = w.enabledHooks(); err != nil {
+			if hooks, err = w.cachedHooks(q); err != nil {
 				_ = tx.Rollback()
 				return err
 			}
@@ -516,6 +548,30 @@ func (w *txWriter) exec(id stmtID, args ...any) (sql.Result, error) {
 type hook struct {
 	id    core.WebhookID
 	types []string
+}
+
+type cachedHooks struct {
+	gen   uint64
+	hooks []hook
+}
+
+// hooksChanged is called after every write to webhooks: the next batch of
+// events reads them again.
+func (q *writeQueue) hooksChanged() { q.hooksGen.Add(1) }
+
+// cachedHooks returns the enabled webhooks, from the cache while no webhook
+// changed since they were read.
+func (w *txWriter) cachedHooks(q *writeQueue) ([]hook, error) {
+	g := q.hooksGen.Load()
+	if c := q.hooks.Load(); c != nil && c.gen == g {
+		return c.hooks, nil
+	}
+	hooks, err := w.enabledHooks()
+	if err != nil {
+		return nil, err
+	}
+	q.hooks.Store(&cachedHooks{gen: g, hooks: hooks})
+	return hooks, nil
 }
 
 // enabledHooks lists the enabled webhooks with the event types each takes.

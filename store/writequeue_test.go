@@ -385,3 +385,79 @@ func BenchmarkAppendEvents(b *testing.B) {
 		}
 	})
 }
+
+// TestWriteQueueFollowsWebhookChanges: the webhooks a batch of events fans
+// out to are cached between webhook writes, so each change counts for the
+// events queued after it: created, disabled by update, enabled again,
+// deleted.
+func TestWriteQueueFollowsWebhookChanges(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openQueueTest(t, Config{})
+	now := time.Now().UTC()
+	answered := func() {
+		t.Helper()
+		if err := db.QueueEvents(callEvent(core.EventCallAnswered, testRecord(0))); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hook := &core.Webhook{ID: core.WebhookID(core.NewID(core.PrefixWebhook)), URL: "https://crm.example/hook",
+		EventTypes: []string{"call.answered"}, Enabled: true, Secret: "s3cret", Version: 1, CreatedAt: now, UpdatedAt: now}
+	deliveries := func() int {
+		t.Helper()
+		page, err := db.ListDeliveries(ctx, hook.ID, core.PageRequest{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(page.Items)
+	}
+	answered() // fills the cache: no webhooks
+	if err := db.CreateWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name   string
+		change func() error
+		want   int
+	}{
+		{"created", func() error { return nil }, 1},
+		{"disabled", func() error {
+			hook.Enabled = false
+			return db.UpdateWebhook(ctx, hook, hook.Version)
+		}, 1},
+		{"enabled again", func() error {
+			hook.Enabled = true
+			return db.UpdateWebhook(ctx, hook, hook.Version)
+		}, 2},
+		{"other types", func() error {
+			hook.EventTypes = []string{"call.ended"}
+			return db.UpdateWebhook(ctx, hook, hook.Version)
+		}, 2},
+	}
+	for _, s := range steps {
+		if err := s.change(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		answered()
+		if got := deliveries(); got != s.want {
+			t.Fatalf("%s: %d deliveries, want %d", s.name, got, s.want)
+		}
+	}
+	hook.EventTypes = []string{"call.answered"}
+	if err := db.UpdateWebhook(ctx, hook, hook.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.DeleteWebhook(ctx, hook.ID); err != nil {
+		t.Fatal(err)
+	}
+	answered() // must not fan out to the deleted webhook (a foreign key would fail the batch)
+	var n int
+	if err := db.r.GetContext(ctx, &n, `SELECT count(*) FROM events`); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Fatalf("%d events stored, want 6", n)
+	}
+}
