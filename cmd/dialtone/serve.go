@@ -188,7 +188,8 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	case configured != "":
 		log.Warn("DIALTONE_ADMIN_KEY ignored: the database already has API keys; use `dialtone keys create`")
 	}
-	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), db, db, db)
+	dir := newCachedDirectory(db)
+	sipSrv, err := dsip.Listen(sipCfg, log.With("component", "sip"), dir, db, db)
 	if err != nil {
 		return fail(err)
 	}
@@ -215,7 +216,8 @@ func openApp(ctx context.Context, c serveCmd, e env, log *slog.Logger) (*app, er
 	}
 	stop := make(chan struct{})
 	h := api.New(api.Deps{
-		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency, OnChange: sipSrv.CacheCredentials()}, APIKeys: keys, Idempotency: db, DB: db,
+		Extensions: &core.Extensions{Repo: db, Emergency: c.Emergency, OnChange: extensionsChanged(sipSrv.CacheCredentials(), dir.changed)},
+		APIKeys:    keys, Idempotency: db, DB: db,
 		SIP: sipSrv, Calls: sipSrv.B2BUA, CallRecords: db,
 		WebhookRepo: db, WebhookSender: dispatcher, Events: db, Stop: stop,
 		Trunks: db, Numbers: db, OutboundRoutes: db, Allowlist: db, Country: c.Country,
