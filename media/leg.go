@@ -77,9 +77,11 @@ type Leg struct {
 	// readers counts what reads the leg's socket: relays and listeners.
 	readers atomic.Int32
 	// relay is the relay reading the leg, stopped before the socket closes;
-	// fd is the socket's descriptor, read directly by relay loops.
+	// fd is the socket's descriptor, read and written directly on Linux,
+	// and v6 whether it is an IPv6 socket (IPv4 peers are then v4-mapped).
 	relay atomic.Pointer[Relay]
 	fd    int
+	v6    bool
 
 	closeOnce sync.Once
 }
@@ -131,7 +133,7 @@ func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error)
 	l.tx.ssrc = rand.Uint32()
 	l.fd = -1
 	if rc, err := conn.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { l.fd = int(fd) })
+		_ = rc.Control(func(fd uintptr) { l.fd, l.v6 = int(fd), isIPv6Socket(int(fd)) })
 	}
 	return l, nil
 }
@@ -205,9 +207,15 @@ func (l *Leg) Close() error {
 	return err
 }
 
-// read receives one packet; it returns the length and source.
+// read receives one packet; it returns the length and source. An IPv4
+// source on a dual-stack socket (a pool bound to a wildcard address) comes
+// out as IPv4, as SDP names it, so the latch knows it from the first packet.
 func (l *Leg) read(buf []byte) (int, netip.AddrPort, error) {
-	return l.conn.ReadFromUDPAddrPort(buf)
+	n, from, err := l.conn.ReadFromUDPAddrPort(buf)
+	if from.Addr().Is4In6() {
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	}
+	return n, from, err
 }
 
 var (
@@ -246,7 +254,7 @@ func (l *Leg) transmit(pkt []byte, now time.Time) error {
 	}
 	l.txMu.Lock()
 	l.rewrite(pkt, now)
-	n, err := l.conn.WriteToUDPAddrPort(pkt, d.addr)
+	n, err := l.sendto(pkt, d.addr)
 	l.txMu.Unlock()
 	if err == nil {
 		l.packetsOut.Add(1)

@@ -5,6 +5,7 @@ package media
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -48,4 +49,11 @@ func (r *Relay) pump(src, dst *Leg, dir int) {
 		}
 		r.handle(src, dst, dir, buf[:n], from, time.Now())
 	}
+}
+
+func isIPv6Socket(int) bool { return false }
+
+// sendto sends one datagram on the leg's socket.
+func (l *Leg) sendto(pkt []byte, to netip.AddrPort) (int, error) {
+	return l.conn.WriteToUDPAddrPort(pkt, to)
 }

@@ -2,6 +2,7 @@ package media
 
 import (
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -194,8 +195,8 @@ func (l *relayLoop) recv(fd int) (int, netip.AddrPort, bool) {
 	return int(n), sockaddrPort(&l.from), true
 }
 
-// sockaddrPort reads the source address recvfrom wrote, as the net package
-// reports it (an IPv4 source on an IPv6 socket stays v4-mapped).
+// sockaddrPort reads the source address recvfrom wrote; an IPv4 source on
+// a dual-stack socket comes out as IPv4, as SDP names it.
 func sockaddrPort(sa *syscall.RawSockaddrInet6) netip.AddrPort {
 	p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 	port := binary.BigEndian.Uint16(p[:])
@@ -204,7 +205,57 @@ func sockaddrPort(sa *syscall.RawSockaddrInet6) netip.AddrPort {
 		sa4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
 		return netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
 	case syscall.AF_INET6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr), port)
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
 	}
 	return netip.AddrPort{}
+}
+
+// isIPv6Socket reports whether fd is an IPv6 socket.
+func isIPv6Socket(fd int) bool {
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		return false
+	}
+	_, ok := sa.(*syscall.SockaddrInet6)
+	return ok
+}
+
+// errSendBusy: the socket's send buffer is full; the packet is dropped, as
+// media late is media lost, rather than holding up a relay loop.
+var errSendBusy = errors.New("media: socket send buffer full")
+
+// sendto sends one datagram on the leg's socket without blocking and
+// without allocating.
+func (l *Leg) sendto(pkt []byte, to netip.AddrPort) (int, error) {
+	if len(pkt) == 0 || l.fd < 0 {
+		return l.conn.WriteToUDPAddrPort(pkt, to)
+	}
+	var sa syscall.RawSockaddrInet6 // room for either family
+	var salen uintptr
+	port := to.Port()
+	a := to.Addr()
+	if l.v6 {
+		sa.Family = syscall.AF_INET6
+		sa.Addr = a.As16() // an IPv4 address comes out v4-mapped
+		salen = syscall.SizeofSockaddrInet6
+	} else {
+		if !a.Unmap().Is4() {
+			return 0, syscall.EAFNOSUPPORT
+		}
+		sa4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(&sa))
+		sa4.Family = syscall.AF_INET
+		sa4.Addr = a.Unmap().As4()
+		salen = syscall.SizeofSockaddrInet4
+	}
+	p := (*[2]byte)(unsafe.Pointer(&sa.Port)) // network byte order
+	binary.BigEndian.PutUint16(p[:], port)
+	n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(l.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&sa)), salen)
+	switch errno {
+	case 0:
+		return int(n), nil
+	case syscall.EAGAIN:
+		return 0, errSendBusy
+	}
+	return 0, errno
 }

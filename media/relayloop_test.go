@@ -2,6 +2,7 @@ package media
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -113,5 +114,24 @@ func TestRelayLoopsManyRelays(t *testing.T) {
 	ps[0] = p
 	if !relays(t, p.pb, p.b, p.pa, 3000) {
 		t.Fatal("legs bridged again after a Stop carry nothing")
+	}
+}
+
+// A pool bound to the IPv6 wildcard has dual-stack sockets: IPv4 phones
+// reach them as v4-mapped sources and are sent to the same way.
+func TestRelayDualStackSockets(t *testing.T) {
+	pool, err := NewPortPool(netip.IPv6Unspecified(), 31000, 31999)
+	if err != nil {
+		t.Skip("no IPv6 sockets here:", err)
+	}
+	a, b, r, pa, pb := relayPair(t, pool)
+	defer a.Close()
+	defer b.Close()
+	defer r.Stop()
+	if !a.v6 {
+		t.Skip("the wildcard socket is not IPv6 here")
+	}
+	if !relays(t, pa, a, pb, 1) || !relays(t, pb, b, pa, 100) {
+		t.Fatal("IPv4 phones on dual-stack legs: nothing relayed")
 	}
 }
