@@ -24,6 +24,10 @@
 #   concurrent  CONC (500) calls held together with PCMA both ways; over a WINDOW (10 s) with all of
 #               them up: server CPU per relayed packet, audio delivered, rtpgen's RFC 3550 jitter,
 #               PSS per live call
+#   sustain     SUSTAIN_RATE (300) calls/s of 2 s PCMA calls for SUSTAIN_SECS (60): failed calls,
+#               setup p99, CPU per call
+#   nomedia     calls without RTP, hung up once answered, at each rate of NOMEDIA_LADDER
+#               (250 500 750 1000) for STEP_SECS: the highest rate with none failed, CPU per call
 #
 # Media: the callers' SDP offers rtpgen's caller socket and the callees' SDP answers its echo socket;
 # each caller logs the relay's address from the 200's SDP (sipp <log>), rtpgen follows the logs and
@@ -35,11 +39,11 @@
 # sipp's and rtpgen's own CPU are reported separately. Needs root for apt-get the first time
 # (kamailio, rtpengine-daemon, sip-tester), go, python3 and curl.
 #
-# Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls": any of them,
-# to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is saved as
-# dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine count
-# once the registrations are in and while the concurrent calls are up), CONC, WINDOW, CALL_SECS, STEP_SECS,
-# CALL_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
+# Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls sustain nomedia",
+# any of them to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is
+# saved as dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine
+# count once the registrations are in and while the concurrent calls are up), CONC, WINDOW,
+# CALL_SECS, STEP_SECS, CALL_LADDER, SUSTAIN_RATE, SUSTAIN_SECS, NOMEDIA_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,7 +60,9 @@ else
   reg_ladder=${REGISTER_LADDER:-"2000 4000 6000 8000 10000"}
 fi
 systems=${SYSTEMS:-peer dialtone}
-phases=${PHASES:-reg concurrent calls}
+phases=${PHASES:-reg concurrent calls sustain nomedia}
+sustain_rate=${SUSTAIN_RATE:-300} sustain_secs=${SUSTAIN_SECS:-$([ "$quick" = 1 ] && echo 10 || echo 60)}
+nomedia_ladder=${NOMEDIA_LADDER:-$([ "$quick" = 1 ] && echo "250 500" || echo "250 500 750 1000")}
 pprof=${PPROF:-0}
 reg_rate=${REG_RATE:-2000}
 re_reg_rate=2000
@@ -537,12 +543,14 @@ register_callees() {
 calls() {
   local name=$1 rate=$2 total=$3 hold=$4 hook=${5:-} d=$out/$1-$sys-$run i
   mkdir -p "$d"
-  local logs=""
+  local logs="" rg=
   for i in $(seq 0 $((pairs - 1))); do logs="$logs${logs:+,}$d/media-$i.log"; done
-  "$tmp/rtpgen" -local "$rtpgen_ip:$rtpgen_port" -echo "$echo_ip:$echo_port" -logs "$logs" -marks "$d/marks.jsonl" \
-    >"$d/rtpgen.json" 2>"$d/rtpgen.err" &
-  local rg=$!
-  started+=("$rg")
+  if [ "${no_media:-0}" = 0 ]; then
+    "$tmp/rtpgen" -local "$rtpgen_ip:$rtpgen_port" -echo "$echo_ip:$echo_port" -logs "$logs" -marks "$d/marks.jsonl" \
+      >"$d/rtpgen.json" 2>"$d/rtpgen.err" &
+    rg=$!
+    started+=("$rg")
+  fi
   local per=$((total / pairs)) secs=$((total / rate)) c0 c1
   c0=$(server_ticks)
   (
@@ -577,10 +585,12 @@ calls() {
   ) || true
   c1=$(server_ticks)
   sleep 0.5
-  kill -INT "$rg" 2>/dev/null || true
-  local rgcpu
-  rgcpu=$(awk '{print $14 + $15}' "/proc/$rg/stat" 2>/dev/null || echo 0)
-  wait "$rg" 2>/dev/null || true
+  local rgcpu=0
+  if [ -n "$rg" ]; then
+    kill -INT "$rg" 2>/dev/null || true
+    rgcpu=$(awk '{print $14 + $15}' "/proc/$rg/stat" 2>/dev/null || echo 0)
+    wait "$rg" 2>/dev/null || true
+  fi
   calls_created=$(sum_col "$d/caller-*.csv" TotalCallCreated)
   calls_ok=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
   calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + per * pairs - calls_created ))
@@ -605,6 +615,34 @@ PY
   cpu_ms=$(((c1 - c0) * 1000 / tick))
   rtp=$d/rtpgen.json
   marks=$d/marks.jsonl
+}
+
+# phase_sustain: SUSTAIN_RATE (300) calls/s of 2 s PCMA calls for SUSTAIN_SECS (60): failed calls
+# and setup p99 (the target: none failed, p99 under 50 ms).
+phase_sustain() {
+  local total=$((sustain_rate * sustain_secs))
+  calls "sustain-$sustain_rate" "$sustain_rate" "$total" "$hold_ms"
+  log "$sys run $run: $sustain_rate calls/s for ${sustain_secs}s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
+  record sustain_failed "$calls_failed"
+  record sustain_p99_ms "$setup_p99"
+  record sustain_cpu_ms $(awk -v c="$cpu_ms" -v n="$calls_ok" 'BEGIN{printf "%.3f", n ? c/n : -1}')
+}
+
+# phase_nomedia: calls without RTP (no generator; each caller hangs up as soon as it is answered)
+# at each rate of NOMEDIA_LADDER for STEP_SECS: the highest rate at which every call succeeded,
+# and the server's CPU per call at each rate.
+phase_nomedia() {
+  local best=0 rate total
+  for rate in $nomedia_ladder; do
+    total=$((rate * step_secs))
+    no_media=1 calls "nomedia-$rate" "$rate" "$total" 0
+    local cpc
+    cpc=$(awk -v c="$cpu_ms" -v n="$calls_ok" 'BEGIN{printf "%.3f", n ? c/n : -1}')
+    log "$sys run $run: calls without media at ${rate}/s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpc ms per call; sipp CPU ${sipp_cpu}s"
+    record "nomedia_cpu_ms.$rate" "$cpc"
+    if [ "$calls_failed" = 0 ] && [ "$calls_ok" = "$total" ]; then best=$rate; else break; fi
+  done
+  record nomedia_max_rate "$best"
 }
 
 jq_py() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
@@ -708,20 +746,23 @@ for run in $(seq 1 "$runs"); do
       phase_registrations
       stop_server
     fi
-    if has_phase concurrent || has_phase calls; then
+    if has_phase concurrent || has_phase calls || has_phase sustain || has_phase nomedia; then
       start_server
       register_callees
       if has_phase concurrent; then phase_concurrent; fi
       if has_phase calls; then phase_calls; fi
+      if has_phase sustain; then phase_sustain; fi
+      if has_phase nomedia; then phase_nomedia; fi
       stop_server
     fi
   done
 done
 log "done in $(awk -v s="$t_start" -v e="$(now)" 'BEGIN{printf "%.0f", e-s}') s"
 
-python3 - "$raw" "$out" "$quick" "$runs" "$conc" <<'PY'
+python3 - "$raw" "$out" "$quick" "$runs" "$conc" "$sustain_rate" "$sustain_secs" <<'PY'
 import json, statistics, sys
 raw, out, quick, runs, conc = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), sys.argv[5]
+srate, ssecs = sys.argv[6], sys.argv[7]
 vals = {}
 for line in open(raw):
     s, r, m, v = line.split()
@@ -739,6 +780,10 @@ rows = [
     ("rereg_cpu_ms", "CPU per re-REGISTER at 2,000/s", "ms", False),
     ("reg_max_rate", "highest REGISTER rate with 0 failures", "/s", True),
     ("reg_mem_kb", "memory (PSS) per registration", "KB", False),
+    ("sustain_failed", f"failed calls of {srate} calls/s for {ssecs} s (2 s PCMA calls)", "", False),
+    ("sustain_p99_ms", f"setup time p99 at {srate} calls/s", "ms", False),
+    ("sustain_cpu_ms", f"CPU per call at {srate} calls/s", "ms", False),
+    ("nomedia_max_rate", "highest rate of calls without media with 0 failed", "calls/s", True),
 ]
 med = lambda xs: statistics.median(xs) if xs else None
 fmt = lambda x: "-" if x is None else (f"{x:.4g}" if abs(x) < 1000 else f"{x:,.0f}")
@@ -752,7 +797,7 @@ for key, label, unit, higher in rows:
     table.append({"metric": key, "label": label, "unit": unit, "higher_is_better": higher, "peer": p, "dialtone": d, "ratio": ratio,
                   "runs": vals.get(key, {})})
 md += ["", "Failures and load-generator CPU (medians):", "", "| | Kamailio + rtpengine | Dialtone |", "|---|---|---|"]
-for key in sorted(k for k in vals if k.endswith("_failed") or k.startswith(("sipp_cpu_s.", "rtpgen_cpu_s.", "calls100_audio"))):
+for key in sorted(k for k in vals if k.endswith("_failed") or k.startswith(("sipp_cpu_s.", "rtpgen_cpu_s.", "calls100_audio", "nomedia_cpu_ms."))):
     md.append(f"| {key} | {fmt(med(vals[key].get('peer', [])))} | {fmt(med(vals[key].get('dialtone', [])))} |")
 md += ["", "CPU is utime+stime of the server processes only (every Kamailio process plus rtpengine; Dialtone) from /proc;",
        "memory is PSS. sipp_cpu_s / rtpgen_cpu_s are the load generators' own CPU seconds per phase. Raw values per run: compare.json."]
