@@ -127,6 +127,11 @@ func TestDeepWriteBacklogRefusesCalls(t *testing.T) {
 	a, b := p.extension("3201", nil), p.extension("3202", nil)
 	caller := p.phone(a, 0, siptest.AnswerNow, "")
 	p.phone(b, 0, siptest.AnswerNow, "")
+	// What the phones' registrations queued commits first: the backlog
+	// below is the one event queued behind the lock.
+	if err := p.app.db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
 
 	other, err := sqlx.Open("sqlite3", "file:"+filepath.Join(dir, store.FileName)+"?_busy_timeout=5000")
 	if err != nil {
