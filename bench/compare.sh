@@ -621,6 +621,7 @@ PY
 # and setup p99 (the target: none failed, p99 under 50 ms).
 phase_sustain() {
   local total=$((sustain_rate * sustain_secs))
+  profile "sustain-$sustain_rate" "$sustain_secs"
   calls "sustain-$sustain_rate" "$sustain_rate" "$total" "$hold_ms"
   log "$sys run $run: $sustain_rate calls/s for ${sustain_secs}s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
   record sustain_failed "$calls_failed"
@@ -635,6 +636,7 @@ phase_nomedia() {
   local best=0 rate total
   for rate in $nomedia_ladder; do
     total=$((rate * step_secs))
+    profile "nomedia-$rate" "$step_secs"
     no_media=1 calls "nomedia-$rate" "$rate" "$total" 0
     local cpc
     cpc=$(awk -v c="$cpu_ms" -v n="$calls_ok" 'BEGIN{printf "%.3f", n ? c/n : -1}')
