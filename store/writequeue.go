@@ -57,6 +57,7 @@ const (
 )
 
 type writeReq struct {
+	seq    uint64 // position in the queue, from 1
 	kind   writeKind
 	events []core.Event
 	rec    callRecordRow
@@ -82,6 +83,17 @@ type writeQueue struct {
 	shedLog atomic.Int64 // unix nanoseconds of the last refusal logged
 	log     *slog.Logger
 
+	// sendMu orders the sends into reqs with their sequence numbers;
+	// queued is the number of the last request sent, committed that of the
+	// last one the writer is done with. A read waits on commits (closed and
+	// replaced at each) until committed reaches what was queued before it,
+	// and hurry cuts the writer's linger short meanwhile.
+	sendMu    sync.Mutex
+	queued    atomic.Uint64
+	committed atomic.Uint64
+	commits   atomic.Pointer[chan struct{}]
+	hurry     chan struct{}
+
 	// hooks caches the enabled webhooks between webhook writes
 	// (hooksChanged), so a batch of events does not query them.
 	hooksGen atomic.Uint64
@@ -104,8 +116,10 @@ func (db *DB) startWriteQueue(cfg Config) {
 	}
 	db.wq = &writeQueue{
 		reqs: make(chan *writeReq, max(4*limit, 4096)), quit: make(chan struct{}), done: make(chan struct{}),
-		limit: limit, log: log, errs: make([]error, maxBatch),
+		limit: limit, log: log, errs: make([]error, maxBatch), hurry: make(chan struct{}, 1),
 	}
+	commits := make(chan struct{})
+	db.wq.commits.Store(&commits)
 	go db.runWriteQueue()
 }
 
@@ -185,15 +199,42 @@ func (db *DB) Flush(ctx context.Context) error {
 	}
 }
 
-// awaitWrites lets a read see the runtime writes queued before it: when
-// some are pending, it waits (at most readWait) for them to commit.
+// awaitWrites lets a read see the runtime writes queued before it: until
+// the writer is done with them, it waits (at most readWait). Reads queue
+// nothing: however many there are, they wait together for the same commits.
 func (db *DB) awaitWrites(ctx context.Context) {
-	if db.wq.backlog.Load() == 0 {
+	q := db.wq
+	target := q.queued.Load()
+	if q.committed.Load() >= target {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, readWait)
-	defer cancel()
-	_ = db.Flush(ctx)
+	select {
+	case q.hurry <- struct{}{}:
+	default:
+	}
+	t := time.NewTimer(readWait)
+	defer t.Stop()
+	for {
+		ch := *q.commits.Load()
+		if q.committed.Load() >= target {
+			return
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// markCommitted records that the writer is done with everything up to and
+// including batch and wakes the reads waiting for it.
+func (q *writeQueue) markCommitted(batch []*writeReq) {
+	q.committed.Store(batch[len(batch)-1].seq)
+	next := make(chan struct{})
+	close(*q.commits.Swap(&next))
 }
 
 // write queues r and waits for its commit.
@@ -221,8 +262,12 @@ func (db *DB) enqueue(ctx context.Context, r *writeReq) error {
 	if counted {
 		q.backlog.Add(1)
 	}
+	q.sendMu.Lock()
+	defer q.sendMu.Unlock()
+	r.seq = q.queued.Load() + 1
 	select {
 	case q.reqs <- r:
+		q.queued.Store(r.seq)
 		return nil
 	case <-ctx.Done():
 		if counted {
@@ -300,6 +345,8 @@ func (db *DB) runWriteQueue() {
 					}
 				case <-wait.C:
 					break more
+				case <-q.hurry:
+					break more // a read waits for these writes
 				case <-q.quit:
 					break more // the drain above takes what is left next time round
 				}
@@ -359,6 +406,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 	}
 	q.backlog.Add(-int64(n))
+	q.markCommitted(batch)
 	if events {
 		db.notifyEvents()
 	}
