@@ -89,8 +89,8 @@ func (row *callRecordRow) record() *call.Record {
 		TrunkID: row.TrunkID, NumberID: row.NumberID, Attempts: row.Attempts,
 		Dialled: row.Dialled, CallerIDPresented: row.CallerID,
 	}
-	_ = json.Unmarshal([]byte(row.CallerQuality), &r.Caller)
-	_ = json.Unmarshal([]byte(row.CalleeQuality), &r.Callee)
+	decodeQuality(row.CallerQuality, &r.Caller)
+	decodeQuality(row.CalleeQuality, &r.Callee)
 	if row.PlanPath != "" {
 		_ = json.Unmarshal([]byte(row.PlanPath), &r.PlanPath)
 	}
@@ -138,8 +138,18 @@ func (db *DB) GetCallRecord(ctx context.Context, id call.ID) (*call.Record, erro
 	return row.record(), nil
 }
 
-func callRecordWhere(f call.Filter) (string, []any) {
-	q := ` WHERE 1=1`
+// recordKey is the sort key of a call record in lists: newest first.
+type recordKey struct {
+	at int64
+	id string
+}
+
+const callRecordOrder = ` ORDER BY started_at DESC, id DESC`
+
+// callRecordConds are the conditions of f other than its number, and the
+// keyset position after when set, each as " AND ...".
+func callRecordConds(f call.Filter, after *recordKey) (string, []any) {
+	var q string
 	var args []any
 	if !f.From.IsZero() {
 		q += ` AND started_at >= ?`
@@ -149,10 +159,6 @@ func callRecordWhere(f call.Filter) (string, []any) {
 		q += ` AND started_at < ?`
 		args = append(args, micros(f.To))
 	}
-	if f.Number != "" {
-		q += ` AND (from_number = ? OR to_number = ?)`
-		args = append(args, f.Number, f.Number)
-	}
 	if f.Disposition != "" {
 		q += ` AND disposition = ?`
 		args = append(args, f.Disposition)
@@ -161,29 +167,71 @@ func callRecordWhere(f call.Filter) (string, []any) {
 		q += ` AND direction = ?`
 		args = append(args, f.Direction)
 	}
+	if after != nil {
+		// A row value: one range of the (started_at, id) indexes.
+		q += ` AND (started_at, id) < (?, ?)`
+		args = append(args, after.at, after.id)
+	}
 	return q, args
+}
+
+// callRecordQuery is the SELECT of the records matching f after the keyset
+// position after (when set), newest first, at most limit of them (all when
+// limit is 0).
+//
+// A page of records from or to a number is read as two ordered index
+// ranges, one per column, each cut at the page size, and merged: a plain
+// "from_number = ? OR to_number = ?" makes SQLite fetch every record of the
+// number and sort them all for each page.
+func callRecordQuery(f call.Filter, after *recordKey, limit int) (string, []any) {
+	conds, args := callRecordConds(f, after)
+	lim := ""
+	if limit > 0 {
+		lim = ` LIMIT ?`
+	}
+	var q string
+	var all []any
+	switch {
+	case f.Number == "":
+		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE 1=1` + conds + callRecordOrder + lim
+		all = args
+	case limit == 0:
+		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE (from_number = ? OR to_number = ?)` + conds + callRecordOrder
+		all = append([]any{f.Number, f.Number}, args...)
+	default:
+		side := func(col, alias string) string {
+			return `SELECT id FROM (SELECT id FROM call_records WHERE ` + col + ` = ?` + conds + callRecordOrder + lim + `) AS ` + alias
+		}
+		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE id IN (` + side("from_number", "f") +
+			` UNION ALL ` + side("to_number", "t") + `)` + callRecordOrder + lim
+		for range 2 {
+			all = append(all, f.Number)
+			all = append(all, args...)
+			all = append(all, limit)
+		}
+	}
+	if limit > 0 {
+		all = append(all, limit)
+	}
+	return q, all
 }
 
 // ListCallRecords returns one page of records, newest first, including
 // those queued before the call.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
-	db.awaitWrites(ctx)
 	limit := pageLimit(p.Limit)
-	where, args := callRecordWhere(f)
+	var after *recordKey
 	if p.Cursor != "" {
-		var at int64
-		var id string
-		if err := decodeCursor(p.Cursor, &at, &id); err != nil {
+		after = &recordKey{}
+		if err := decodeCursor(p.Cursor, &after.at, &after.id); err != nil {
 			return core.Page[*call.Record]{}, err
 		}
-		where += ` AND (started_at < ? OR (started_at = ? AND id < ?))`
-		args = append(args, at, at, id)
 	}
-	args = append(args, limit+1)
-	var rows []callRecordRow
-	err := db.r.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records`+where+
-		` ORDER BY started_at DESC, id DESC LIMIT ?`, args...)
-	if err != nil {
+	db.awaitWrites(ctx)
+	q, args := callRecordQuery(f, after, limit+1)
+	// Room for the whole page up front: sqlx appends row by row.
+	rows := make([]callRecordRow, 0, limit+1)
+	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
 	rows, next := trimPage(rows, limit, func(r callRecordRow) []any { return []any{r.StartedAt, r.ID} })
@@ -197,9 +245,8 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 // EachCallRecord streams matching records, newest first, one row at a time.
 func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.Record) error) error {
 	db.awaitWrites(ctx)
-	where, args := callRecordWhere(f)
-	rows, err := db.r.QueryxContext(ctx, `SELECT `+callRecordColumns+` FROM call_records`+where+
-		` ORDER BY started_at DESC, id DESC`, args...)
+	q, args := callRecordQuery(f, nil, 0)
+	rows, err := db.r.QueryxContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("list call records: %w", err)
 	}
