@@ -71,6 +71,8 @@ type Deps struct {
 type server struct {
 	Deps
 	throttle *authThrottle
+	// reads lets identical list requests share their body (coalesce.go).
+	reads coalescer
 }
 
 func newConfig() huma.Config {

@@ -117,6 +117,21 @@ func csvSafe(s string) string {
 	return "'" + s
 }
 
+// callRecordsKey names a page of call records for the coalescer: the
+// filter as the store applies it (times to the microsecond; a member's own
+// number in Number) and the page.
+func callRecordsKey(f call.Filter, p core.PageRequest) string {
+	t := func(v time.Time) string {
+		if v.IsZero() {
+			return ""
+		}
+		return strconv.FormatInt(v.UnixMicro(), 10)
+	}
+	// Free text is quoted, so no value can pass for another field.
+	return strings.Join([]string{"call-records", t(f.From), t(f.To), strconv.Quote(f.Number), string(f.Disposition),
+		string(f.Direction), strconv.Itoa(p.Limit), strconv.Quote(p.Cursor)}, "\x00")
+}
+
 func registerCallRecords(a huma.API, s *server) {
 	tags := []string{"Call records"}
 	listSchema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[callRecordList](), true, "CallRecordList")
@@ -166,15 +181,25 @@ func registerCallRecords(a huma.API, s *server) {
 				}
 			}}, nil
 		}
-		page, err := s.CallRecords.ListCallRecords(ctx, f, in.page())
-		if err != nil {
-			return nil, s.problem(ctx, err, "query")
-		}
-		body := callRecordList{Items: make([]CallRecord, 0, len(page.Items)), NextCursor: page.NextCursor}
-		for _, r := range page.Items {
-			body.Items = append(body.Items, toCallRecord(r))
-		}
-		b, err := jsonMarshal(body)
+		// Requests for the same page of the same records share it (coalesce.go).
+		p := in.page()
+		b, release, err := s.reads.do(ctx, callRecordsKey(f, p), func(ctx context.Context) ([]byte, error) {
+			page, err := s.CallRecords.ListCallRecords(ctx, f, p)
+			if err != nil {
+				return nil, s.problem(ctx, err, "query")
+			}
+			b, ok := appendCallRecordList(getBodyBuf(), &page)
+			if !ok {
+				// A value encoding/json refuses: let it say so.
+				putBodyBuf(b)
+				body := callRecordList{Items: make([]CallRecord, 0, len(page.Items)), NextCursor: page.NextCursor}
+				for _, r := range page.Items {
+					body.Items = append(body.Items, toCallRecord(r))
+				}
+				return jsonMarshal(body)
+			}
+			return b, nil
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +207,7 @@ func registerCallRecords(a huma.API, s *server) {
 			hctx.SetHeader("Content-Type", "application/json")
 			hctx.SetStatus(http.StatusOK)
 			_, _ = hctx.BodyWriter().Write(b)
+			release()
 		}}, nil
 	})
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,7 +43,12 @@ func toLiveCall(s call.Snapshot) LiveCall {
 // callFilter returns which calls the key may see: members only their own.
 // The member's number is read once, not per call.
 func (s *server) callFilter(ctx context.Context) func(call.Snapshot) bool {
-	num, member := s.memberNumber(ctx)
+	return visibleTo(s.memberNumber(ctx))
+}
+
+// visibleTo returns which calls a key sees: all for an admin (member
+// false), those from or to num for a member.
+func visibleTo(num string, member bool) func(call.Snapshot) bool {
 	return func(c call.Snapshot) bool { return !member || c.FromNumber == num || c.ToNumber == num }
 }
 
@@ -58,14 +65,43 @@ func (s *server) memberNumber(ctx context.Context) (string, bool) {
 	return e.Number, true
 }
 
-type liveCallList struct {
-	Body struct {
-		Items []LiveCall `json:"items" nullable:"false"`
+// liveCallListBody is the body of the live calls list.
+type liveCallListBody struct {
+	Items []LiveCall `json:"items" nullable:"false"`
+}
+
+// liveCallsJSON is the live calls list as the API sends it: oldest first,
+// only those the key may see, times at microsecond precision in UTC (as the
+// microsecondTimes transformer would make them), JSON with a final newline
+// as huma writes it. The buffer may come from bodyBufs: putBodyBuf it once
+// written.
+func (s *server) liveCallsJSON(visible func(call.Snapshot) bool) ([]byte, error) {
+	list := s.Calls.Calls()
+	sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
+	n := 0
+	for _, c := range list {
+		if visible(c) {
+			list[n] = c
+			n++
+		}
 	}
+	list = list[:n]
+	b, ok := appendLiveCallList(getBodyBuf(), list)
+	if !ok {
+		// A value encoding/json refuses: let it say so.
+		putBodyBuf(b)
+		body := liveCallListBody{Items: make([]LiveCall, 0, len(list))}
+		for _, c := range list {
+			body.Items = append(body.Items, toLiveCall(c))
+		}
+		return jsonMarshal(body)
+	}
+	return append(b, '\n'), nil
 }
 
 func registerCalls(a huma.API, s *server) {
 	tags := []string{"Calls"}
+	listSchema := a.OpenAPI().Components.Schemas.Schema(reflect.TypeFor[liveCallListBody](), true, "LiveCallListBody")
 	huma.Register(a, huma.Operation{
 		OperationID: "list-calls",
 		Method:      http.MethodGet,
@@ -73,18 +109,28 @@ func registerCalls(a huma.API, s *server) {
 		Summary:     "List live calls",
 		Description: "Calls in progress with their legs, codecs and media counters. A member key sees only its own calls.",
 		Tags:        tags,
-	}, func(ctx context.Context, _ *struct{}) (*liveCallList, error) {
-		out := &liveCallList{}
-		out.Body.Items = []LiveCall{}
-		list := s.Calls.Calls()
-		sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
-		visible := s.callFilter(ctx)
-		for _, c := range list {
-			if visible(c) {
-				out.Body.Items = append(out.Body.Items, toLiveCall(c))
-			}
+		Responses: map[string]*huma.Response{
+			"200": {Description: "OK", Content: map[string]*huma.MediaType{"application/json": {Schema: listSchema}}},
+		},
+	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
+		// Keys that see the same calls share the list (coalesce.go).
+		num, member := s.memberNumber(ctx)
+		key := "calls"
+		if member {
+			key = "calls\x00" + strconv.Quote(num)
 		}
-		return out, nil
+		b, release, err := s.reads.do(ctx, key, func(context.Context) ([]byte, error) {
+			return s.liveCallsJSON(visibleTo(num, member))
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			hctx.SetHeader("Content-Type", "application/json")
+			hctx.SetStatus(http.StatusOK)
+			_, _ = hctx.BodyWriter().Write(b)
+			release()
+		}}, nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-call",
