@@ -125,12 +125,7 @@ func registerCalls(a huma.API, s *server) {
 		if err != nil {
 			return nil, err
 		}
-		return &huma.StreamResponse{Body: func(hctx huma.Context) {
-			hctx.SetHeader("Content-Type", "application/json")
-			hctx.SetStatus(http.StatusOK)
-			_, _ = hctx.BodyWriter().Write(b)
-			release()
-		}}, nil
+		return jsonStream(b, release), nil
 	})
 	huma.Register(a, huma.Operation{
 		OperationID: "get-call",

@@ -2,8 +2,11 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
+
+	"github.com/danielgtaylor/huma/v2"
 )
 
 // Dashboards and CRMs poll the same lists (the newest call records, the
@@ -122,4 +125,15 @@ func (c *coalescer) unread(f *flight) {
 		}
 	default:
 	}
+}
+
+// jsonStream answers 200 with b, a JSON body computed for the request (or
+// shared with others), and then calls release.
+func jsonStream(b []byte, release func()) *huma.StreamResponse {
+	return &huma.StreamResponse{Body: func(hctx huma.Context) {
+		hctx.SetHeader("Content-Type", "application/json")
+		hctx.SetStatus(http.StatusOK)
+		_, _ = hctx.BodyWriter().Write(b)
+		release()
+	}}
 }
