@@ -2,7 +2,9 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -39,7 +41,10 @@ func (s *Server) dropBanned(req *sip.Request, tx sip.ServerTransaction) bool {
 // victim banned. Challenges and refusals are sent statelessly (see
 // respondStateless), so a forged INVITE gets one 407, not a train of
 // retransmissions towards its victim.
-func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.Extension {
+//
+// What it returns is the cached entry of the user (see auth.Users): the
+// extension's ID and SIP user name, not the whole extension.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *auth.UserEntry {
 	proxy := req.Method != sip.REGISTER
 	hdr := "Authorization"
 	if proxy {
@@ -51,24 +56,24 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *core.
 	}
 	ctx := context.Background()
 	ip := sourceIP(req)
-	var ext *core.Extension
+	var entry *auth.UserEntry
 	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
 		e := s.users.Get(ctx, user)
-		if e.Ext == nil {
+		if !e.Known() {
 			return auth.User{}, false
 		}
-		ext = e.Ext
+		entry = e
 		return e.User, true
 	})
 	switch res.Outcome {
 	case auth.OK:
 		s.Guard.Succeed(ip)
 		s.front.flood.trust(ip)
-		if !ext.Enabled {
+		if !entry.Enabled {
 			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
 			return nil
 		}
-		return ext
+		return entry
 	case auth.Failed:
 		if s.Guard.Fail(ip) {
 			s.log.Warn("sip address banned after repeated authentication failures", "ip", ip.String(), "security", true)
@@ -139,14 +144,30 @@ func (s *Server) userAlgorithms(ctx context.Context, user string) []string {
 }
 
 // CacheCredentials turns on the cache of what digest authentication reads
-// about extensions (HA1 values, algorithms, the extension) and returns the
+// about extensions (HA1 values, algorithms, ID, enabled) and returns the
 // function every extension change must be reported to, after it is stored:
 // core.Extensions.OnChange. Until it is called, each request reads its
 // extension from the directory.
+//
+// It fills the cache with every extension in one pass over the directory
+// before returning, so that no phone's first REGISTER reads the database;
+// extensions created later are read on first use. When that pass fails, it
+// logs and leaves every extension to be read on first use.
 func (s *Server) CacheCredentials() func(before, after *core.Extension) {
 	s.users.Enable()
+	ctx, cancel := context.WithTimeout(context.Background(), preloadTimeout)
+	defer cancel()
+	start := time.Now()
+	if n, err := s.users.Preload(ctx, s.dir.EachExtension); err != nil {
+		s.log.Warn("sip credentials not preloaded: read on first use", "error", err)
+	} else {
+		s.log.Debug("sip credentials preloaded", "names", n, "took", time.Since(start))
+	}
 	return s.users.ExtensionChanged
 }
+
+// preloadTimeout bounds the pass of CacheCredentials over every extension.
+const preloadTimeout = time.Minute
 
 // respondStateless sends res on the connection req came in on and ends the
 // server transaction at once, so nothing retransmits it: RFC 3261 §8.2.7
@@ -172,17 +193,19 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if s.dropBanned(req, tx) {
 		return
 	}
-	ext := s.authenticate(req, tx)
-	if ext == nil {
+	e := s.authenticate(req, tx)
+	if e == nil {
 		return
 	}
+	// The registrar reads only the ID and the SIP user name.
+	ext := core.Extension{ID: e.ID, ExtensionSpec: core.ExtensionSpec{SIPUsername: e.Name}}
 	// The answer is stateless too: a registrar's work is idempotent, so a
 	// transaction kept for timer J (32 s over UDP, RFC 3261 §17.2.2) only to
 	// absorb retransmissions would cost far more memory than the binding it
 	// answers for. A retransmission, sent when this 200 was lost, reuses its
 	// nonce-count and gets a stale challenge, which the phone answers with a
 	// fresh REGISTER without asking for a password (RFC 7616 §3.4).
-	s.respondStateless(tx, s.reg.Register(req, ext))
+	s.respondStateless(tx, s.reg.Register(req, &ext))
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
@@ -202,9 +225,21 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.inbound(req, tx, t)
 		return
 	}
-	ext := s.authenticate(req, tx)
-	if ext == nil {
+	e := s.authenticate(req, tx)
+	if e == nil {
 		return
 	}
+	ext, err := s.dir.GetExtension(context.Background(), e.ID)
+	switch {
+	case errors.Is(err, core.ErrNotFound) || err == nil && (!ext.Enabled || ext.SIPUsername != e.Name):
+		// Changed since its credentials were checked: deleted, disabled or renamed.
+		s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
+		return
+	case err != nil:
+		s.log.Error("read the calling extension", "extension", string(e.ID), "error", err)
+		s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Error", nil))
+		return
+	}
+	ext.SIPPassword = ""
 	s.B2BUA.HandleInvite(req, tx, ext)
 }

@@ -82,6 +82,8 @@ type Directory interface {
 	ExtensionBySIPUsername(ctx context.Context, username string) (*core.Extension, error)
 	ExtensionByNumber(ctx context.Context, number string) (*core.Extension, error)
 	GetExtension(ctx context.Context, id core.ExtensionID) (*core.Extension, error)
+	// EachExtension calls fn with every extension, in one pass.
+	EachExtension(ctx context.Context, fn func(*core.Extension) error) error
 	EnabledTrunks(ctx context.Context) ([]*core.Trunk, error)
 	NumberByE164(ctx context.Context, e164 string) (*core.PhoneNumber, error)
 	FirstNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.PhoneNumber, error)

@@ -58,12 +58,15 @@ func TestUsersCache(t *testing.T) {
 			st.do()
 			loads = 0
 			e := u.Get(context.Background(), st.user)
-			if (e.Ext != nil) != st.known || loads != st.loads {
-				t.Fatalf("known %v after %d lookups, want %v after %d", e.Ext != nil, loads, st.known, st.loads)
+			if e.Known() != st.known || loads != st.loads {
+				t.Fatalf("known %v after %d lookups, want %v after %d", e.Known(), loads, st.known, st.loads)
+			}
+			if e.Name != st.user {
+				t.Fatalf("entry of %q, want %q", e.Name, st.user)
 			}
 			if st.known {
-				if e.Ext.SIPPassword != "" {
-					t.Fatal("cached extension keeps its password")
+				if e.User.Password != "" {
+					t.Fatal("cached entry keeps the password")
 				}
 				if *e.User.HA1 != *NewHA1(st.user, "pbx.test", st.wantHA1Of) {
 					t.Fatal("HA1 of another password")
