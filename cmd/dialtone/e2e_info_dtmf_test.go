@@ -26,6 +26,11 @@ func TestInfoDTMF(t *testing.T) {
 	var mu sync.Mutex
 	var reported []heard
 	p.app.sip.B2BUA.InfoDTMFHook = func(_ call.ID, from call.Party, d byte) {
+		if d == '1' {
+			// A digit slow to take must still come before the next one,
+			// which the phone sends once this INFO is answered.
+			time.Sleep(100 * time.Millisecond)
+		}
 		mu.Lock()
 		reported = append(reported, heard{from, d})
 		mu.Unlock()

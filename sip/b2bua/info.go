@@ -64,7 +64,16 @@ func (b *B2BUA) HandleInfo(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad DTMF Body", nil))
 		return
 	}
+	// The digit is taken before the INFO is answered: a phone sends its
+	// next INFO once this one is answered, and the digits must be heard,
+	// reported and played in the order they were pressed.
+	c.takeInfoDigit(b, isA, digit)
 	_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+}
+
+// takeInfoDigit reports a digit one party sent by INFO and passes it on: to
+// the call plan listening to the caller, or else to the other party.
+func (c *Call) takeInfoDigit(b *B2BUA, isA bool, digit byte) {
 	from, to := call.ByCallee, "caller"
 	if isA {
 		from, to = call.ByCaller, "callee"
