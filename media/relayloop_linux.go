@@ -47,6 +47,7 @@ type relayLoop struct {
 	nextKey uint64
 
 	// Owned by the loop goroutine.
+	pace   pacer
 	events [256]syscall.EpollEvent
 	batch  []relayEnd
 	buf    [1500]byte
@@ -137,7 +138,7 @@ func (l *relayLoop) run(f *os.File, rc syscall.RawConn) {
 	defer f.Close()
 	var failed error
 	handle := func(uintptr) bool {
-		n, err := syscall.EpollWait(l.epfd, l.events[:], 0)
+		n, err := epollPoll(l.epfd, l.events[:])
 		switch {
 		case err == syscall.EINTR:
 			return true // try again at once
@@ -145,8 +146,13 @@ func (l *relayLoop) run(f *os.File, rc syscall.RawConn) {
 			failed = err
 			return true
 		case n == 0:
+			if d := l.pace.idle(time.Now()); d > 0 {
+				time.Sleep(d) // busy: let packets gather, then take them together
+				return true
+			}
 			return false // nothing ready: wait in the poller
 		}
+		l.pace.served(n)
 		l.serve(n)
 		return true
 	}
@@ -183,11 +189,23 @@ func (l *relayLoop) serve(n int) {
 	}
 }
 
+// epollPoll takes the ready events of epfd without waiting. The non-blocking
+// system calls of the loop (this, recvfrom, sendto) are raw: they never
+// block, so telling the scheduler about each would only cost time.
+func epollPoll(epfd int, events []syscall.EpollEvent) (int, error) {
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		uintptr(len(events)), 0, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
 // recv reads one datagram from fd without blocking; false when there is
 // none (another reader took it) or the socket failed.
 func (l *relayLoop) recv(fd int) (int, netip.AddrPort, bool) {
 	alen := uint32(unsafe.Sizeof(l.from))
-	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&l.buf[0])),
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&l.buf[0])),
 		uintptr(len(l.buf)), syscall.MSG_DONTWAIT, uintptr(unsafe.Pointer(&l.from)), uintptr(unsafe.Pointer(&alen)))
 	if errno != 0 {
 		return 0, netip.AddrPort{}, false
@@ -249,7 +267,7 @@ func (l *Leg) sendto(pkt []byte, to netip.AddrPort) (int, error) {
 	}
 	p := (*[2]byte)(unsafe.Pointer(&sa.Port)) // network byte order
 	binary.BigEndian.PutUint16(p[:], port)
-	n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(l.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_SENDTO, uintptr(l.fd), uintptr(unsafe.Pointer(&pkt[0])), uintptr(len(pkt)),
 		syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, uintptr(unsafe.Pointer(&sa)), salen)
 	switch errno {
 	case 0:
