@@ -25,8 +25,10 @@ import (
 //   - a new binding, one that moved (source address, transport) or a removed
 //     one is urgent: the writer commits at once and the REGISTER waits,
 //     bounded, for that commit before it is answered, so a 200 OK for a new
-//     binding means it is on disk. REGISTERs that arrive while a commit runs
-//     share the next one (group commit);
+//     binding means it is on disk. The writer lingers a moment (Linger, 2 ms)
+//     before an urgent commit, and REGISTERs that arrive meanwhile or while
+//     a commit runs share it (group commit): when many phones register at
+//     once, as after an outage, the cost of a commit is spread over many;
 //   - a refresh that only moves the expiry, the CSeq, the Call-ID or the user
 //     agent waits for the next periodic flush (FlushEvery, 5 s by default)
 //     and is coalesced with every other refresh of that period. A crash loses at most that much of an
@@ -41,6 +43,7 @@ import (
 type PersistConfig struct {
 	FlushEvery time.Duration // periodic flush of refreshes; 5 s when zero
 	WaitFor    time.Duration // longest a REGISTER waits for an urgent write; 5 s when zero
+	Linger     time.Duration // wait for more before an urgent write; 2 ms when zero, none when negative
 }
 
 type pendingOp struct {
@@ -73,6 +76,9 @@ func newWriter(repo core.RegistrationRepo, cfg PersistConfig, log *slog.Logger) 
 	}
 	if cfg.WaitFor <= 0 {
 		cfg.WaitFor = 5 * time.Second
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = 2 * time.Millisecond
 	}
 	return &writer{repo: repo, log: log, cfg: cfg, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		done: make(chan struct{}), pending: map[core.RegistrationKey]pendingOp{}, next: &flush{done: make(chan struct{})}}
@@ -113,6 +119,9 @@ func (w *writer) run() {
 	for {
 		select {
 		case <-w.wake:
+			if w.cfg.Linger > 0 {
+				time.Sleep(w.cfg.Linger)
+			}
 		case <-t.C:
 		case <-w.quit:
 			w.write()
