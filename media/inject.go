@@ -15,7 +15,13 @@ var ErrNoTelephoneEvent = errors.New("media: the far end does not accept RFC 473
 
 // SendDTMF plays digits to the far end as RFC 4733 events (§2.5: one
 // timestamp per event, growing durations, the end packet sent three times),
-// 100 ms each with 60 ms between digits. It blocks until sent.
+// 100 ms each with 60 ms between digits. It blocks until sent; calls on one
+// leg take turns, so digits from two senders never interleave.
+//
+// The events go out in a stream of their own (the leg's audio stream stays
+// continuous), one stream for the life of the leg: the same SSRC, sequence
+// numbers and timestamps going on from one call to the next, so the far end
+// sees one source, not a new one per digit (RFC 3550 §6.4.1, §A.1).
 func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 	r := l.remote.Load()
 	if r == nil || r.DTMFType == 0 {
@@ -29,14 +35,14 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 		}
 		codes[i] = c
 	}
+	l.dtmfMu.Lock()
+	defer l.dtmfMu.Unlock()
 	l.injecting.Store(true)
 	defer l.injecting.Store(false)
-	ssrc := rand.Uint32() // a source of its own: the leg's stream stays continuous
-	var seq uint16
-	ts := rand.Uint32()
+	st := &l.dtmf
 	pkt := make([]byte, 12, 16)
 	for _, code := range codes {
-		ts += 800
+		st.next(time.Now())
 		for j := range 8 {
 			e := dtmf.Event{Code: code, Volume: 10, Duration: uint16(min(j+1, 5) * 160), End: j >= 5}
 			pkt = pkt[:12]
@@ -44,10 +50,10 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 			if j == 0 {
 				pkt[1] |= 0x80
 			}
-			seq++
-			binary.BigEndian.PutUint16(pkt[2:], seq)
-			binary.BigEndian.PutUint32(pkt[4:], ts)
-			binary.BigEndian.PutUint32(pkt[8:], ssrc)
+			st.seq++
+			binary.BigEndian.PutUint16(pkt[2:], st.seq)
+			binary.BigEndian.PutUint32(pkt[4:], st.ts)
+			binary.BigEndian.PutUint32(pkt[8:], st.ssrc)
 			pkt = e.Append(pkt)
 			if err := l.write(pkt, time.Now(), true); err != nil && !errors.Is(err, errNoDestination) {
 				return err
@@ -65,4 +71,30 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 		}
 	}
 	return nil
+}
+
+// eventStream is the RTP state of a leg's injected events.
+type eventStream struct {
+	ssrc  uint32
+	seq   uint16
+	ts    uint32    // the timestamp of the current event
+	start time.Time // when the current event began; zero before the first
+}
+
+// eventSamples is how far an event's timestamp is ahead of the one before
+// at least: the 100 ms (at 8 kHz) an event lasts, so two never overlap.
+const eventSamples = 800
+
+// next starts an event at now. The first starts the stream at random
+// values (RFC 3550 §5.1); each later one is stamped with the time passed
+// since the one before, at 8 kHz, so timestamps keep pace with time across
+// pauses between digits and between calls.
+func (s *eventStream) next(now time.Time) {
+	if s.start.IsZero() {
+		s.ssrc, s.seq, s.ts = rand.Uint32(), uint16(rand.Uint32()), rand.Uint32()
+		s.start = now
+		return
+	}
+	s.ts += uint32(max(eventSamples, now.Sub(s.start)/(time.Second/8000)))
+	s.start = now
 }

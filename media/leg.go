@@ -70,6 +70,10 @@ type Leg struct {
 	// injecting mutes the relay towards this leg while DTMF is played to it,
 	// so the events' timestamps stay those of one source.
 	injecting atomic.Bool
+	// dtmfMu lets one SendDTMF run at a time; dtmf is the state of the
+	// events' own stream, which goes on from one SendDTMF to the next.
+	dtmfMu sync.Mutex
+	dtmf   eventStream
 	// playing counts the players sending to this leg; the relay's packets
 	// towards it are dropped meanwhile. playSlot lets one Play run at a time.
 	playing  atomic.Int32

@@ -1,0 +1,102 @@
+package media
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/media/codec"
+)
+
+// The events a leg sends are one RTP stream for the life of the leg: one
+// SSRC, sequence numbers one apart, an event's timestamp constant and every
+// new event's later than the last, whether digits come in one SendDTMF, in
+// several one after the other, or from two senders at once.
+func TestSendDTMFOneStream(t *testing.T) {
+	tests := []struct {
+		name  string
+		sends []string
+		apart bool // the sends run at the same time
+	}{
+		{"one call", []string{"123"}, false},
+		{"calls one after the other", []string{"1", "#", "9"}, false},
+		{"two senders at once", []string{"12", "34"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer far.Close()
+			l := newLeg(t, newPool(t))
+			l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
+				DTMFType: 101, Receive: true})
+			digits := 0
+			for _, s := range tt.sends {
+				digits += len(s)
+			}
+			type pkt struct {
+				seq       uint16
+				ts, ssrc  uint32
+				code, end byte
+			}
+			got := make(chan []pkt, 1)
+			go func() {
+				var ps []pkt
+				buf := make([]byte, 1500)
+				for len(ps) < digits*8 {
+					_ = far.SetReadDeadline(time.Now().Add(3 * time.Second))
+					n, err := far.Read(buf)
+					if err != nil {
+						break
+					}
+					if n < 16 || buf[1]&0x7f != 101 {
+						continue
+					}
+					ps = append(ps, pkt{binary.BigEndian.Uint16(buf[2:]), binary.BigEndian.Uint32(buf[4:]),
+						binary.BigEndian.Uint32(buf[8:]), buf[12], buf[13] >> 7})
+				}
+				got <- ps
+			}()
+			var wg sync.WaitGroup
+			for _, s := range tt.sends {
+				send := func() {
+					defer wg.Done()
+					if err := l.SendDTMF(context.Background(), s); err != nil {
+						t.Error(err)
+					}
+				}
+				wg.Add(1)
+				if tt.apart {
+					go send()
+				} else {
+					send()
+				}
+			}
+			wg.Wait()
+			ps := <-got
+			if len(ps) != digits*8 {
+				t.Fatalf("%d event packets, want %d", len(ps), digits*8)
+			}
+			for i, p := range ps {
+				if i%8 == 0 {
+					if i > 0 && int32(p.ts-ps[i-1].ts) < eventSamples {
+						t.Fatalf("event %d at timestamp %d, %d after the one before", i/8, p.ts, p.ts-ps[i-1].ts)
+					}
+				} else if p.ts != ps[i-1].ts || p.code != ps[i-1].code {
+					t.Fatalf("packet %d: an event's packets interleaved with another's: %+v after %+v", i, p, ps[i-1])
+				}
+				if i > 0 && (p.ssrc != ps[0].ssrc || p.seq != ps[i-1].seq+1) {
+					t.Fatalf("packet %d: ssrc %x seq %d after ssrc %x seq %d", i, p.ssrc, p.seq, ps[i-1].ssrc, ps[i-1].seq)
+				}
+				if wantEnd := i%8 >= 5; (p.end == 1) != wantEnd {
+					t.Fatalf("packet %d: end bit %d", i, p.end)
+				}
+			}
+		})
+	}
+}
