@@ -15,13 +15,15 @@ var ErrNoTelephoneEvent = errors.New("media: the far end does not accept RFC 473
 
 // SendDTMF plays digits to the far end as RFC 4733 events (§2.5: one
 // timestamp per event, growing durations, the end packet sent three times),
-// 100 ms each with 60 ms between digits. It blocks until sent; calls on one
-// leg take turns, so digits from two senders never interleave.
+// 100 ms each with 80 ms between digits (also
+// between one call's last digit and the next call's first). It blocks until sent; calls on one
+// leg take turns, so digits from two senders never interleave. When ctx
+// ends it stops: no event starts after that, and an event under way is
+// ended at once (its end packets sent), so the far end hears no stuck tone.
 //
-// The events go out in a stream of their own (the leg's audio stream stays
-// continuous), one stream for the life of the leg: the same SSRC, sequence
-// numbers and timestamps going on from one call to the next, so the far end
-// sees one source, not a new one per digit (RFC 3550 §6.4.1, §A.1).
+// The events are a stream of their own (the leg's audio stream stays
+// continuous), one for the life of the leg: its timestamps follow the clock
+// from one call to the next, so two events never overlap (RFC 4733 §2.5.1.3).
 func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 	r := l.remote.Load()
 	if r == nil || r.DTMFType == 0 {
@@ -35,42 +37,81 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 		}
 		codes[i] = c
 	}
-	l.dtmfMu.Lock()
-	defer l.dtmfMu.Unlock()
+	select {
+	case l.dtmfSlot <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.dtmfSlot }()
 	l.injecting.Store(true)
 	defer l.injecting.Store(false)
-	st := &l.dtmf
-	pkt := make([]byte, 12, 16)
 	for _, code := range codes {
-		st.next(time.Now())
-		for j := range 8 {
-			e := dtmf.Event{Code: code, Volume: 10, Duration: uint16(min(j+1, 5) * 160), End: j >= 5}
-			pkt = pkt[:12]
-			pkt[0], pkt[1] = 0x80, r.DTMFType
-			if j == 0 {
-				pkt[1] |= 0x80
-			}
-			st.seq++
-			binary.BigEndian.PutUint16(pkt[2:], st.seq)
-			binary.BigEndian.PutUint32(pkt[4:], st.ts)
-			binary.BigEndian.PutUint32(pkt[8:], st.ssrc)
-			pkt = e.Append(pkt)
-			if err := l.write(pkt, time.Now(), true); err != nil && !errors.Is(err, errNoDestination) {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if gap := time.Until(l.dtmf.ended.Add(eventGap)); gap > 0 {
+			if err := pause(ctx, gap); err != nil {
 				return err
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(20 * time.Millisecond):
-			}
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(60 * time.Millisecond):
+		if err := l.sendEvent(ctx, r.DTMFType, code); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// sendEvent sends one event: five packets of growing duration, then the end
+// packet three times, 20 ms apart. When ctx ends meanwhile it sends the end
+// packets at once and returns ctx's error.
+func (l *Leg) sendEvent(ctx context.Context, pt, code uint8) error {
+	st := &l.dtmf
+	st.next(time.Now())
+	pkt := make([]byte, 12, 16)
+	var cut error
+	duration, ends := uint16(0), 0
+	for j := 0; ends < 3; j++ {
+		if cut == nil && j < 5 {
+			duration += 160
+		}
+		end := j >= 5 || cut != nil
+		pkt = pkt[:12]
+		pkt[0], pkt[1] = 0x80, pt
+		if j == 0 {
+			pkt[1] |= 0x80
+		}
+		st.seq++
+		binary.BigEndian.PutUint16(pkt[2:], st.seq)
+		binary.BigEndian.PutUint32(pkt[4:], st.ts)
+		binary.BigEndian.PutUint32(pkt[8:], st.ssrc)
+		pkt = dtmf.Event{Code: code, Volume: 10, Duration: duration, End: end}.Append(pkt)
+		if err := l.write(pkt, time.Now(), true); err != nil && !errors.Is(err, errNoDestination) {
+			return err // the leg is closed, or its socket failed
+		}
+		if end {
+			ends++
+		}
+		if cut == nil && ends < 3 {
+			cut = pause(ctx, 20*time.Millisecond)
+		}
+	}
+	st.ended = time.Now()
+	return cut
+}
+
+// eventGap is the silence between two events sent to a leg.
+const eventGap = 80 * time.Millisecond
+
+// pause waits d, or returns ctx's error when it ends first.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // eventStream is the RTP state of a leg's injected events.
@@ -79,6 +120,7 @@ type eventStream struct {
 	seq   uint16
 	ts    uint32    // the timestamp of the current event
 	start time.Time // when the current event began; zero before the first
+	ended time.Time // when the last event's end packets went out
 }
 
 // eventSamples is how far an event's timestamp is ahead of the one before

@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -98,5 +99,88 @@ func TestSendDTMFOneStream(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A sender whose context ends stops: an event under way is ended at once
+// (its three end packets sent, no stuck tone), and a sender that waited its
+// turn past its deadline sends nothing.
+func TestSendDTMFCancelled(t *testing.T) {
+	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	l := newLeg(t, newPool(t))
+	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
+		DTMFType: 101, Receive: true})
+
+	// A long string, cancelled during its first event.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	waiterCtx, waiterCancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer waiterCancel()
+	waiter := make(chan error, 1)
+	go func() {
+		time.Sleep(10 * time.Millisecond) // behind the first sender
+		waiter <- l.SendDTMF(waiterCtx, "9")
+	}()
+	if err := l.SendDTMF(ctx, "1234567890"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("SendDTMF = %v, want the deadline", err)
+	}
+	if err := <-waiter; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the waiting sender: %v, want the deadline", err)
+	}
+	var codes []byte
+	ends := 0
+	buf := make([]byte, 1500)
+	for {
+		_ = far.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := far.Read(buf)
+		if err != nil {
+			break
+		}
+		if n >= 16 && buf[1]&0x7f == 101 {
+			codes = append(codes, buf[12])
+			if buf[13]&0x80 != 0 {
+				ends++
+			}
+		}
+	}
+	if len(codes) < 4 || len(codes) > 6 || ends != 3 {
+		t.Fatalf("%d event packets with %d end packets, want the first event cut short: 1-3 packets and 3 ends", len(codes), ends)
+	}
+	for _, c := range codes {
+		if c != 1 {
+			t.Fatalf("events %v: only the first digit may start", codes)
+		}
+	}
+}
+
+// Once a leg is closed nothing is sent on its old descriptor, which the
+// system may already have given to another socket: a send fails as closed.
+func TestSendAfterClose(t *testing.T) {
+	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	l := newLeg(t, newPool(t))
+	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
+		DTMFType: 101, Receive: true})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reuser, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}) // may take the old descriptor
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reuser.Close()
+	if err := l.SendDTMF(context.Background(), "1"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("SendDTMF on a closed leg: %v, want net.ErrClosed", err)
+	}
+	_ = far.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := far.Read(make([]byte, 1500)); err == nil {
+		t.Fatalf("a closed leg sent %d bytes", n)
 	}
 }

@@ -70,10 +70,11 @@ type Leg struct {
 	// injecting mutes the relay towards this leg while DTMF is played to it,
 	// so the events' timestamps stay those of one source.
 	injecting atomic.Bool
-	// dtmfMu lets one SendDTMF run at a time; dtmf is the state of the
-	// events' own stream, which goes on from one SendDTMF to the next.
-	dtmfMu sync.Mutex
-	dtmf   eventStream
+	// dtmfSlot lets one SendDTMF run at a time; dtmf, owned by the holder
+	// of the slot, is the state of the events' own stream, which goes on
+	// from one SendDTMF to the next.
+	dtmfSlot chan struct{}
+	dtmf     eventStream
 	// playing counts the players sending to this leg; the relay's packets
 	// towards it are dropped meanwhile. playSlot lets one Play run at a time.
 	playing  atomic.Int32
@@ -130,7 +131,7 @@ func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error)
 		return nil, err
 	}
 	l := &Leg{pool: p, conn: conn, port: port, local: netip.AddrPortFrom(advertise, uint16(port)),
-		log: slog.New(slog.DiscardHandler), playSlot: make(chan struct{}, 1)}
+		log: slog.New(slog.DiscardHandler), playSlot: make(chan struct{}, 1), dtmfSlot: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(l)
 	}
@@ -205,6 +206,11 @@ func (l *Leg) Close() error {
 		if r := l.relay.Load(); r != nil {
 			r.Stop() // before its descriptor can be reused
 		}
+		// Nothing sends on the raw descriptor once it may be reused:
+		// later sends go through the closed socket and fail.
+		l.txMu.Lock()
+		l.fd = -1
+		l.txMu.Unlock()
 		err = l.conn.Close()
 		l.pool.release(l.port)
 	})

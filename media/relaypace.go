@@ -35,8 +35,10 @@ func (p *pacer) served(n int) { p.packets += n }
 func (p *pacer) idle(now time.Time) time.Duration {
 	if el := now.Sub(p.windowStart); el >= paceWindow {
 		// Judge the window by its rate; a loop that was idle for
-		// several windows has a low one.
-		p.busy = p.packets*int(paceWindow/time.Microsecond) >= paceBusyPackets*int(el/time.Microsecond)
+		// several windows has a low one, and one idle for a second or
+		// more is not busy.
+		p.busy = el < time.Second &&
+			int64(p.packets)*int64(paceWindow/time.Microsecond) >= paceBusyPackets*int64(el/time.Microsecond)
 		p.windowStart, p.packets = now, 0
 	}
 	if p.busy {

@@ -17,7 +17,9 @@ const maxCachedExtensions = 100_000
 // extensions calls look up (by number when dialled, by id when rung) kept
 // between extension changes: changed, called after every change is stored
 // (core.Extensions.OnChange), drops them, and a lookup that raced with a
-// change is not kept. Callers get copies.
+// change is not kept. Callers get copies, without the SIP password: digest
+// reads it by SIP user name (ExtensionBySIPUsername, EachExtension) from the
+// store, and nothing else of the SIP front needs it.
 type cachedDirectory struct {
 	*store.DB
 	gen      atomic.Uint64
@@ -67,6 +69,7 @@ func cachedLookup[K comparable](d *cachedDirectory, m map[K]cachedExtension, key
 	if err != nil {
 		return nil, err
 	}
+	ext.SIPPassword = ""
 	kept := *ext
 	d.mu.Lock()
 	if d.gen.Load() == g {

@@ -44,6 +44,9 @@ func TestCachedDirectoryFollowsChanges(t *testing.T) {
 		if err != nil || !got.Enabled {
 			t.Fatalf("by id: %+v, %v", got, err)
 		}
+		if got.SIPPassword != "" || byNumber("1002").SIPPassword != "" {
+			t.Fatal("the directory gave out a SIP password")
+		}
 	}
 	got, _ := dir.GetExtension(ctx, e.ID)
 	got.Enabled = false // a caller's copy: the cache is not changed by it

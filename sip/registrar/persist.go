@@ -121,6 +121,10 @@ func (w *writer) run() {
 		case <-w.wake:
 			if w.cfg.Linger > 0 {
 				time.Sleep(w.cfg.Linger)
+				select { // this write takes what woke it meanwhile
+				case <-w.wake:
+				default:
+				}
 			}
 		case <-t.C:
 		case <-w.quit:
