@@ -28,14 +28,7 @@ func TestSendDTMFOneStream(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer far.Close()
-			l := newLeg(t, newPool(t))
-			l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
-				DTMFType: 101, Receive: true})
+			l, far := dtmfTarget(t)
 			digits := 0
 			for _, s := range tt.sends {
 				digits += len(s)
@@ -106,14 +99,7 @@ func TestSendDTMFOneStream(t *testing.T) {
 // (its three end packets sent, no stuck tone), and a sender that waited its
 // turn past its deadline sends nothing.
 func TestSendDTMFCancelled(t *testing.T) {
-	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
-	l := newLeg(t, newPool(t))
-	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
-		DTMFType: 101, Receive: true})
+	l, far := dtmfTarget(t)
 
 	// A long string, cancelled during its first event.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
@@ -160,14 +146,7 @@ func TestSendDTMFCancelled(t *testing.T) {
 // Once a leg is closed nothing is sent on its old descriptor, which the
 // system may already have given to another socket: a send fails as closed.
 func TestSendAfterClose(t *testing.T) {
-	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer far.Close()
-	l := newLeg(t, newPool(t))
-	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
-		DTMFType: 101, Receive: true})
+	l, far := dtmfTarget(t)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +162,19 @@ func TestSendAfterClose(t *testing.T) {
 	if n, err := far.Read(make([]byte, 1500)); err == nil {
 		t.Fatalf("a closed leg sent %d bytes", n)
 	}
+}
+
+// dtmfTarget is a leg sending to a socket of the test's, which negotiated
+// RFC 4733 events as payload type 101.
+func dtmfTarget(t *testing.T) (*Leg, *net.UDPConn) {
+	t.Helper()
+	far, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { far.Close() })
+	l := newLeg(t, newPool(t))
+	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
+		DTMFType: 101, Receive: true})
+	return l, far
 }
