@@ -58,12 +58,8 @@ pid=
 started=() # helper processes, stopped at exit
 cleanup() {
   local p
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  stop_started
+  stop_process "$pid"
   # Only the helpers: a bare wait would also wait for the summary's tee, which ends with the script.
   for p in "${started[@]}"; do wait "$p" 2>/dev/null || true; done
   rm -rf "$out/data"

@@ -84,12 +84,12 @@ tick=$(getconf CLK_TCK)
 peer_ip=127.0.0.40 dt_ip=127.0.0.42 sip_port=25860 dt_http=127.0.0.42:18860 dt_pprof=127.0.0.42:18861
 rtpgen_ip=127.0.0.70 rtpgen_port=40000 echo_ip=127.0.0.71 echo_port=40002
 key=bench-compare-admin-key-0123456789
+. bench/lib.sh
 
 started=()
 sys= dpid= pdir=
 cleanup() {
-  local p
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_started
   stop_server
   wait 2>/dev/null || true
   rm -rf "$tmp"
@@ -197,13 +197,8 @@ stop_server() {
     bench/peer/peer.sh stop "$pdir"
     pdir=
   fi
-  if [ -n "$dpid" ]; then
-    kill "$dpid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$dpid" 2>/dev/null || true
-    wait "$dpid" 2>/dev/null || true
-    dpid=
-  fi
+  stop_process "$dpid"
+  dpid=
 }
 
 # --- sipp scenarios ------------------------------------------------------------------------------

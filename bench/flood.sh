@@ -60,13 +60,8 @@ tmp=$(mktemp -d)
 pid=
 started=() # every helper process, stopped at exit
 cleanup() {
-  local p
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
+  stop_started
+  stop_process "$pid"
   wait 2>/dev/null || true
   rm -rf "$tmp"
 }

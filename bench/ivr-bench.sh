@@ -48,17 +48,11 @@ tmp=$(mktemp -d)
 pid=
 started=() # helper processes, stopped at exit
 stop_server() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid"
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
+  stop_process "$pid"
   pid=
 }
 cleanup() {
-  local p
-  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_started
   stop_server
   wait 2>/dev/null || true
   rm -rf "$tmp"

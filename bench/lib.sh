@@ -36,6 +36,22 @@ wait_ready() {
   return 1
 }
 
+# stop_process PID: asks PID to end (SIGTERM: a server drains its calls), gives it 10 s, then
+# kills it; reaps it when it is a child of this shell. Nothing when PID is empty.
+stop_process() {
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# stop_started: signals every process of the array started (a run's helpers: sipps, monitors).
+stop_started() {
+  local p
+  for p in "${started[@]}"; do kill "$p" 2>/dev/null || true; done
+}
+
 # api METHOD PATH [JSON]: one admin request to /v1, body on stdout.
 api() {
   local method=$1 path=$2
