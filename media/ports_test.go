@@ -135,13 +135,18 @@ func TestPortPoolOwnAddresses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer leg.Close()
-	// A port of the range another program holds is that program's.
-	other, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 23051})
+	held := leg.Local().Port()
+	// A port of the range another program holds is that program's. It must
+	// not be the leg's pair, whose RTCP port is checked as the range's below.
+	otherPort := uint16(23051)
+	if otherPort&^1 == held {
+		otherPort = 23061
+	}
+	other, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(loopback, otherPort)))
 	if err != nil {
-		t.Skip("port 23051 busy on this host")
+		t.Skipf("port %d busy on this host", otherPort)
 	}
 	defer other.Close()
-	held := leg.Local().Port()
 	free := uint16(23000)
 	if free == held {
 		free = 23002
@@ -162,7 +167,7 @@ func TestPortPoolOwnAddresses(t *testing.T) {
 		{"a free port of the range", netip.AddrPortFrom(loopback, free), true, false},
 		{"the last RTCP port of the range", netip.MustParseAddrPort("127.0.0.1:23099"), true, false},
 		{"the advertised address, a port of the range", netip.MustParseAddrPort("203.0.113.5:23010"), true, isLeg(23010)},
-		{"a port of the range another program holds", netip.MustParseAddrPort("127.0.0.1:23051"), false, false},
+		{"a port of the range another program holds", netip.AddrPortFrom(loopback, otherPort), false, false},
 		{"a port outside the range", netip.MustParseAddrPort("127.0.0.1:23100"), false, false},
 		{"another host, a port of the range", netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), held), false, false},
 		{"another loopback address", netip.AddrPortFrom(netip.MustParseAddr("127.0.0.77"), held), false, false},
