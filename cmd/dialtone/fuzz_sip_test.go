@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 )
@@ -19,43 +18,38 @@ type fuzzTarget struct {
 	sent int
 }
 
-var (
-	fuzzOnce sync.Once
-	fuzzPBX  *fuzzTarget
-)
-
 const fuzzSource = "127.0.0.41"
 
 // maxDatagram is the largest UDP payload over IPv4 (65,535 - 20 - 8).
 const maxDatagram = 65507
 
+// startFuzzTarget starts the target of one run of the fuzz test (a fuzzing
+// worker process runs it once; -count=N runs it N times, each with its own
+// PBX, as the cleanup of a run stops that run's PBX).
 func startFuzzTarget(f *testing.F) *fuzzTarget {
-	fuzzOnce.Do(func() {
-		p := startPBX(f, 5*time.Second)
-		desk := p.extension("1001", map[string]any{"sip_password": "fuzz-password-1001"})
-		var trunk struct{ ID string }
-		if code := p.call("POST", "/v1/trunks", map[string]any{"name": "fuzz carrier", "host": fuzzSource, "auth_mode": "ip",
-			"allowed_cidrs": []string{fuzzSource + "/32"}}, &trunk); code != 201 {
-			f.Fatalf("create trunk: %d", code)
-		}
-		if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550100", "trunk_id": trunk.ID,
-			"route": map[string]any{"type": "extension", "extension_id": desk.ID}}, nil); code != 201 {
-			f.Fatalf("create number: %d", code)
-		}
-		udp, err := net.ListenPacket("udp", fuzzSource+":0")
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Cleanup(func() { udp.Close() })
-		go drain(udp)
-		// The trunk's network is allowed, so the flood limit does not
-		// throttle the fuzzer before its inputs reach the handlers.
-		if !eventually(5*time.Second, func() bool { return p.app.sip.Guard.Allowed(netip.MustParseAddr(fuzzSource)) }) {
-			f.Fatal("the trunk network is not allowed")
-		}
-		fuzzPBX = &fuzzTarget{p: p, udp: udp}
-	})
-	return fuzzPBX
+	p := startPBX(f, 5*time.Second)
+	desk := p.extension("1001", map[string]any{"sip_password": "fuzz-password-1001"})
+	var trunk struct{ ID string }
+	if code := p.call("POST", "/v1/trunks", map[string]any{"name": "fuzz carrier", "host": fuzzSource, "auth_mode": "ip",
+		"allowed_cidrs": []string{fuzzSource + "/32"}}, &trunk); code != 201 {
+		f.Fatalf("create trunk: %d", code)
+	}
+	if code := p.call("POST", "/v1/numbers", map[string]any{"number": "+14155550100", "trunk_id": trunk.ID,
+		"route": map[string]any{"type": "extension", "extension_id": desk.ID}}, nil); code != 201 {
+		f.Fatalf("create number: %d", code)
+	}
+	udp, err := net.ListenPacket("udp", fuzzSource+":0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { udp.Close() })
+	go drain(udp)
+	// The trunk's network is allowed, so the flood limit does not
+	// throttle the fuzzer before its inputs reach the handlers.
+	if !eventually(5*time.Second, func() bool { return p.app.sip.Guard.Allowed(netip.MustParseAddr(fuzzSource)) }) {
+		f.Fatal("the trunk network is not allowed")
+	}
+	return &fuzzTarget{p: p, udp: udp}
 }
 
 func drain(c net.PacketConn) {
