@@ -131,7 +131,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		w.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	r.SetMaxOpenConns(max(4, 2*runtime.NumCPU()))
+	// Every reader stays open: database/sql keeps only two idle by default,
+	// so under load the others would be closed on release and opened again
+	// for the next read, each time without its prepared statements and
+	// page cache.
+	readers := max(4, 2*runtime.NumCPU())
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxIdleTime(0)
+	r.SetConnMaxLifetime(0)
 	db := &DB{w: w, r: r, sealer: s, path: path}
 	db.startWriteQueue(cfg)
 	return db, nil
