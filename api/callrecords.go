@@ -31,11 +31,12 @@ type CallRecord struct {
 	FromNumber  string          `json:"from_number"`
 	FromName    string          `json:"from_name"`
 	ToNumber    string          `json:"to_number"`
-	TrunkID     string          `json:"trunk_id,omitempty"`
+	TrunkID     string          `json:"trunk_id,omitempty" doc:"Inbound calls: the trunk the call came in on; outbound calls: the trunk it left on."`
+	OutTrunkID  string          `json:"outbound_trunk_id,omitempty" doc:"Inbound calls sent back out (a number forwarded to an outside number, a call plan's transfer to one): the trunk they left on."`
 	NumberID    string          `json:"number_id,omitempty"`
-	Attempts    int             `json:"trunk_attempts,omitempty" doc:"Outbound calls: trunks tried; more than one after failover."`
+	Attempts    int             `json:"trunk_attempts,omitempty" doc:"Calls sent out through a trunk: trunks tried; more than one after failover."`
 	Dialled     string          `json:"dialled,omitempty" doc:"What the caller dialled; to_number is the normalised number called."`
-	CallerID    string          `json:"caller_id_presented,omitempty" doc:"Outbound calls: the caller ID sent to the trunk."`
+	CallerID    string          `json:"caller_id_presented,omitempty" doc:"Calls sent out through a trunk: the caller ID sent to it."`
 	StartedAt   time.Time       `json:"started_at"`
 	AnsweredAt  *time.Time      `json:"answered_at,omitempty"`
 	EndedAt     *time.Time      `json:"ended_at,omitempty" doc:"Absent while the call is in progress."`
@@ -51,7 +52,7 @@ type CallRecord struct {
 func toCallRecord(r *call.Record) CallRecord {
 	return CallRecord{
 		ID: string(r.ID), SIPCallID: r.SIPCallID, Direction: string(r.Direction), FromNumber: r.FromNumber,
-		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts, Dialled: r.Dialled, CallerID: r.CallerIDPresented, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
+		FromName: r.FromName, ToNumber: r.ToNumber, TrunkID: r.TrunkID, OutTrunkID: r.OutboundTrunkID, NumberID: r.NumberID, Attempts: r.Attempts, Dialled: r.Dialled, CallerID: r.CallerIDPresented, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
 		RingSeconds: r.RingSeconds(), TalkSeconds: r.TalkSeconds(), Disposition: string(r.Disposition),
 		HangupCause: r.HangupCause, HangupBy: string(r.HangupBy), Media: CallMedia{Caller: r.Caller, Callee: r.Callee},
 		PlanPath: r.PlanPath,

@@ -222,6 +222,9 @@ func appendCallRecord(b []byte, r *call.Record, ok *bool) []byte {
 	if r.TrunkID != "" {
 		b = appendStrMember(b, `,"trunk_id`, r.TrunkID)
 	}
+	if r.OutboundTrunkID != "" {
+		b = appendStrMember(b, `,"outbound_trunk_id`, r.OutboundTrunkID)
+	}
 	if r.NumberID != "" {
 		b = appendStrMember(b, `,"number_id`, r.NumberID)
 	}

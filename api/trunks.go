@@ -52,7 +52,7 @@ type TrunkCreate struct {
 	FromDomain      *string  `json:"from_domain,omitempty" maxLength:"253" doc:"Host part of From in calls and REGISTER; default the trunk host."`
 	DIDSource       *string  `json:"did_source,omitempty" enum:"request_uri,to" doc:"Default request_uri."`
 	Codecs          []string `json:"codecs,omitempty" maxItems:"2" doc:"Codecs offered to the trunk, in this order, and the only ones accepted from it. Default PCMU, PCMA."`
-	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0" doc:"0, the default, means no limit."`
+	MaxChannels     *int     `json:"max_channels,omitempty" minimum:"0" doc:"Calls at once on the trunk, in and out (an inbound call sent back out counts on both trunks): an outbound call beyond it goes to the route's next trunk. 0, the default, means no limit."`
 	Enabled         *bool    `json:"enabled,omitempty" doc:"Default true."`
 }
 

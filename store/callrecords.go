@@ -32,6 +32,7 @@ type callRecordRow struct {
 	CallerQuality string        `db:"caller_quality"`
 	CalleeQuality string        `db:"callee_quality"`
 	TrunkID       string        `db:"trunk_id"`
+	OutTrunkID    string        `db:"outbound_trunk_id"`
 	NumberID      string        `db:"number_id"`
 	Attempts      int           `db:"attempts"`
 	Dialled       string        `db:"dialled"`
@@ -41,7 +42,7 @@ type callRecordRow struct {
 
 const callRecordColumns = `id, sip_call_id, direction, from_number, from_name, to_number, started_at,
 	answered_at, ended_at, disposition, hangup_cause, hangup_by, caller_quality, callee_quality, trunk_id, number_id, attempts, dialled, caller_id_presented,
-	plan_path`
+	plan_path, outbound_trunk_id`
 
 func optMicros(t *time.Time) sql.NullInt64 {
 	if t == nil {
@@ -67,7 +68,7 @@ func toCallRecordRow(r *call.Record) callRecordRow {
 		StartedAt: micros(r.StartedAt), AnsweredAt: optMicros(r.AnsweredAt), EndedAt: optMicros(r.EndedAt),
 		Disposition: string(r.Disposition), HangupCause: r.HangupCause, HangupBy: string(r.HangupBy),
 		CallerQuality: string(cq), CalleeQuality: string(dq), TrunkID: r.TrunkID, NumberID: r.NumberID, Attempts: r.Attempts,
-		Dialled: r.Dialled, CallerID: r.CallerIDPresented, PlanPath: planPath(r.PlanPath),
+		Dialled: r.Dialled, CallerID: r.CallerIDPresented, PlanPath: planPath(r.PlanPath), OutTrunkID: r.OutboundTrunkID,
 	}
 }
 
@@ -86,7 +87,7 @@ func (row *callRecordRow) record() *call.Record {
 		FromNumber: row.FromNumber, FromName: row.FromName, ToNumber: row.ToNumber,
 		StartedAt: fromMicros(row.StartedAt), AnsweredAt: optTime(row.AnsweredAt), EndedAt: optTime(row.EndedAt),
 		Disposition: call.Disposition(row.Disposition), HangupCause: row.HangupCause, HangupBy: call.Party(row.HangupBy),
-		TrunkID: row.TrunkID, NumberID: row.NumberID, Attempts: row.Attempts,
+		TrunkID: row.TrunkID, OutboundTrunkID: row.OutTrunkID, NumberID: row.NumberID, Attempts: row.Attempts,
 		Dialled: row.Dialled, CallerIDPresented: row.CallerID,
 	}
 	decodeQuality(row.CallerQuality, &r.Caller)
@@ -101,13 +102,13 @@ func (row *callRecordRow) record() *call.Record {
 func (row *callRecordRow) createArgs() []any {
 	return []any{row.ID, row.SIPCallID, row.Direction, row.FromNumber, row.FromName, row.ToNumber, row.StartedAt,
 		row.AnsweredAt, row.EndedAt, row.Disposition, row.HangupCause, row.HangupBy, row.CallerQuality, row.CalleeQuality,
-		row.TrunkID, row.NumberID, row.Attempts, row.Dialled, row.CallerID, row.PlanPath}
+		row.TrunkID, row.NumberID, row.Attempts, row.Dialled, row.CallerID, row.PlanPath, row.OutTrunkID}
 }
 
 // finishArgs are the values of stmtRecordFinish.
 func (row *callRecordRow) finishArgs() []any {
 	return []any{row.AnsweredAt, row.EndedAt, row.Disposition, row.HangupCause, row.HangupBy, row.CallerQuality,
-		row.CalleeQuality, row.FromName, row.TrunkID, row.Attempts, row.CallerID, row.PlanPath, row.ID}
+		row.CalleeQuality, row.FromName, row.TrunkID, row.OutTrunkID, row.Attempts, row.CallerID, row.PlanPath, row.ID}
 }
 
 // CreateCallRecord stores the record of a call that has started and returns

@@ -524,9 +524,9 @@ var stmtSQL = [nStmts]string{
 	stmtEvent: `INSERT INTO events (id, type, occurred_at, order_key, extensions, data) VALUES (?, ?, ?, ?, ?, ?)`,
 	stmtDelivery: `INSERT INTO webhook_deliveries (id, webhook_id, event_seq, order_key, next_attempt_at, created_at)
 		VALUES (?, ?, ?, ?, 0, ?)`,
-	stmtRecordCreate: `INSERT INTO call_records (` + callRecordColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stmtRecordCreate: `INSERT INTO call_records (` + callRecordColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	stmtRecordFinish: `UPDATE call_records SET answered_at = ?, ended_at = ?, disposition = ?, hangup_cause = ?,
-		hangup_by = ?, caller_quality = ?, callee_quality = ?, from_name = ?, trunk_id = ?, attempts = ?,
+		hangup_by = ?, caller_quality = ?, callee_quality = ?, from_name = ?, trunk_id = ?, outbound_trunk_id = ?, attempts = ?,
 		caller_id_presented = ?, plan_path = ? WHERE id = ?`,
 }
 

@@ -113,8 +113,38 @@ func TestInboundFromIPTrunk(t *testing.T) {
 	if got := in.Invite().From().Address.User; got != "+12125550123" {
 		t.Fatalf("forwarded call presents %s, want the original caller", got)
 	}
+	// The forwarded call holds a channel on both trunks while it lasts.
+	for _, id := range []string{trunk.ID, out2.ID} {
+		var st struct {
+			ActiveChannels int `json:"active_channels"`
+		}
+		if code := p.call("GET", "/v1/trunks/"+id+"/status", nil, &st); code != 200 || st.ActiveChannels != 1 {
+			t.Fatalf("trunk %s during the forwarded call: %d, %d channels, want 1", id, code, st.ActiveChannels)
+		}
+	}
 	_ = out.Hangup(ctx)
 	waitHungUp(t, in)
+	// Its record keeps the trunk it came in on and names the one it left on.
+	var fwdList struct {
+		Items []struct {
+			Direction       string     `json:"direction"`
+			TrunkID         string     `json:"trunk_id"`
+			OutboundTrunkID string     `json:"outbound_trunk_id"`
+			NumberID        string     `json:"number_id"`
+			Attempts        int        `json:"trunk_attempts"`
+			EndedAt         *time.Time `json:"ended_at"`
+		}
+	}
+	if !eventually(5*time.Second, func() bool {
+		p.call("GET", "/v1/call-records?limit=1", nil, &fwdList)
+		return len(fwdList.Items) == 1 && fwdList.Items[0].EndedAt != nil
+	}) {
+		t.Fatal("no finished record of the forwarded call")
+	}
+	if r := fwdList.Items[0]; r.Direction != "inbound" || r.TrunkID != trunk.ID || r.OutboundTrunkID != out2.ID ||
+		r.NumberID != fwd.ID || r.Attempts != 1 {
+		t.Fatalf("forwarded call's record: %+v (in on %s, out on %s)", r, trunk.ID, out2.ID)
+	}
 }
 
 // carrier starts a Go carrier on ip that answers (code 0) or rejects every call.

@@ -13,7 +13,7 @@ func NewEventData(r *Record, from, to core.ExtensionID) (EventData, []core.Exten
 	d := EventData{
 		CallID: string(r.ID), SIPCallID: r.SIPCallID, Direction: r.Direction, FromNumber: r.FromNumber,
 		FromName: r.FromName, ToNumber: r.ToNumber, StartedAt: r.StartedAt, AnsweredAt: r.AnsweredAt, EndedAt: r.EndedAt,
-		TrunkID: r.TrunkID, NumberID: r.NumberID,
+		TrunkID: r.TrunkID, OutboundTrunkID: r.OutboundTrunkID, NumberID: r.NumberID,
 	}
 	exts := make([]core.ExtensionID, 0, 2)
 	if from != "" {

@@ -102,11 +102,12 @@ type Record struct {
 	FromNumber        string
 	FromName          string
 	ToNumber          string
-	TrunkID           string // inbound and outbound calls: the trunk used
+	TrunkID           string // inbound calls: the trunk the call came in on; outbound calls: the trunk used
+	OutboundTrunkID   string // inbound calls sent back out (a forwarded number, a call plan's transfer): the trunk they left on
 	NumberID          string // inbound calls: the number dialled
-	Attempts          int    // outbound calls: trunks tried (more than one after failover)
+	Attempts          int    // calls sent out through a trunk: trunks tried (more than one after failover)
 	Dialled           string // what the caller dialled, before patterns and normalisation
-	CallerIDPresented string // outbound calls: the caller ID sent to the trunk ("anonymous" when hidden)
+	CallerIDPresented string // calls sent out through a trunk: the caller ID sent to it ("anonymous" when hidden)
 	StartedAt         time.Time
 	AnsweredAt        *time.Time
 	EndedAt           *time.Time
@@ -247,6 +248,7 @@ type EventData struct {
 	FromName        string     `json:"from_name,omitempty"`
 	FromExtensionID string     `json:"from_extension_id,omitempty"`
 	TrunkID         string     `json:"trunk_id,omitempty"`
+	OutboundTrunkID string     `json:"outbound_trunk_id,omitempty"`
 	NumberID        string     `json:"number_id,omitempty"`
 	ToNumber        string     `json:"to_number"`
 	ToExtensionID   string     `json:"to_extension_id,omitempty"`

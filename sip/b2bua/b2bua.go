@@ -152,7 +152,8 @@ func (b *B2BUA) forget(c *Call) {
 // Client is the SIP client for a transport ("UDP" or "TCP").
 func (b *B2BUA) Client(transport string) *sipgo.Client { return b.dialogUA(transport).Client }
 
-// TrunkChannels counts the live calls using a trunk.
+// TrunkChannels counts the live calls using a trunk: in, out, or both for an
+// inbound call sent back out.
 func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	b.mu.Lock()
 	list := make([]*Call, 0, len(b.calls))
@@ -163,7 +164,7 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	n := 0
 	for _, c := range list {
 		c.mu.Lock()
-		if c.rec.TrunkID == string(id) && c.state != call.StateEnded {
+		if (c.rec.TrunkID == string(id) || c.rec.OutboundTrunkID == string(id)) && c.state != call.StateEnded {
 			n++
 		}
 		c.mu.Unlock()

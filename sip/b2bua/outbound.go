@@ -140,7 +140,12 @@ func (b *B2BUA) trunkDialer(c *Call, caller *core.Extension, route *core.Outboun
 			presented, headers, shown := identity(t)
 			presented, headers = asTrunkUser(t, presented, headers, shown)
 			c.mu.Lock()
-			c.rec.TrunkID = string(t.ID)
+			if c.rec.Direction == call.Inbound {
+				// The call keeps the trunk it came in on.
+				c.rec.OutboundTrunkID = string(t.ID)
+			} else {
+				c.rec.TrunkID = string(t.ID)
+			}
 			c.rec.Attempts = i + 1
 			c.rec.CallerIDPresented = shown
 			c.mu.Unlock()
