@@ -2,12 +2,10 @@ package store
 
 import (
 	"context"
-	"io/fs"
 	"testing"
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/core/call"
-	"github.com/pressly/goose/v3"
 )
 
 // A record keeps the trunk its call came in on and the one it left on, as
@@ -55,14 +53,7 @@ func TestCallRecordTrunks(t *testing.T) {
 	}
 	check("written")
 
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.w.DB, sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrations(t, db)
 	if _, err := p.DownTo(ctx, 16); err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,21 @@ import (
 	"github.com/pressly/goose/v3"
 )
 
+// migrations runs the store's migrations on db, for tests that take them
+// down and up again.
+func migrations(t *testing.T, db *DB) *goose.Provider {
+	t.Helper()
+	sub, err := fs.Sub(migrationFS, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db.w.DB, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // The migration that stores registrations in key order keeps every binding,
 // both ways, and the bindings still follow their extension's deletion.
 func TestRegistrationsMigrationKeepsBindings(t *testing.T) {
@@ -31,14 +46,7 @@ func TestRegistrationsMigrationKeepsBindings(t *testing.T) {
 	if err := db.SaveRegistrations(ctx, regs, nil); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := fs.Sub(migrationFS, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db.w.DB, sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := migrations(t, db)
 	count := func(step string, want int) {
 		t.Helper()
 		got, err := db.LoadRegistrations(ctx, now)
