@@ -15,11 +15,11 @@ var ErrNoTelephoneEvent = errors.New("media: the far end does not accept RFC 473
 
 // SendDTMF plays digits to the far end as RFC 4733 events (§2.5: one
 // timestamp per event, growing durations, the end packet sent three times),
-// 100 ms each with 80 ms between digits (also
-// between one call's last digit and the next call's first). It blocks until sent; calls on one
-// leg take turns, so digits from two senders never interleave. When ctx
-// ends it stops: no event starts after that, and an event under way is
-// ended at once (its end packets sent), so the far end hears no stuck tone.
+// 100 ms each with 80 ms between digits (also between one call's last digit
+// and the next call's first). It blocks until sent; calls on one leg take
+// turns, so digits from two senders never interleave. When ctx ends it
+// stops: no event starts after that, and an event under way is ended at
+// once (its end packets sent), so the far end hears no stuck tone.
 //
 // The events are a stream of their own (the leg's audio stream stays
 // continuous), one for the life of the leg: its timestamps follow the clock
@@ -37,10 +37,8 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 		}
 		codes[i] = c
 	}
-	select {
-	case l.dtmfSlot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := takeTurn(ctx, l.dtmfSlot); err != nil {
+		return err
 	}
 	defer func() { <-l.dtmfSlot }()
 	l.injecting.Store(true)
@@ -97,6 +95,18 @@ func (l *Leg) sendEvent(ctx context.Context, pt, code uint8) error {
 	}
 	st.ended = time.Now()
 	return cut
+}
+
+// takeTurn takes slot, a channel of one that lets one sender at a time use
+// a leg, once it is free; it returns ctx's error if ctx ends first. <-slot
+// gives it back.
+func takeTurn(ctx context.Context, slot chan struct{}) error {
+	select {
+	case slot <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // eventGap is the silence between two events sent to a leg.

@@ -18,9 +18,9 @@ import (
 // several one after the other, or from two senders at once.
 func TestSendDTMFOneStream(t *testing.T) {
 	tests := []struct {
-		name  string
-		sends []string
-		apart bool // the sends run at the same time
+		name     string
+		sends    []string
+		together bool // the sends run at the same time
 	}{
 		{"one call", []string{"123"}, false},
 		{"calls one after the other", []string{"1", "#", "9"}, false},
@@ -65,7 +65,7 @@ func TestSendDTMFOneStream(t *testing.T) {
 					}
 				}
 				wg.Add(1)
-				if tt.apart {
+				if tt.together {
 					go send()
 				} else {
 					send()
@@ -101,25 +101,29 @@ func TestSendDTMFOneStream(t *testing.T) {
 func TestSendDTMFCancelled(t *testing.T) {
 	l, far := dtmfTarget(t)
 
-	// A long string, cancelled during its first event.
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	// A long string, cancelled once its first event is under way.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	waiterCtx, waiterCancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
-	defer waiterCancel()
-	waiter := make(chan error, 1)
-	go func() {
-		time.Sleep(10 * time.Millisecond) // behind the first sender
-		waiter <- l.SendDTMF(waiterCtx, "9")
-	}()
-	if err := l.SendDTMF(ctx, "1234567890"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("SendDTMF = %v, want the deadline", err)
+	first := make(chan error, 1)
+	go func() { first <- l.SendDTMF(ctx, "1234567890") }()
+	buf := make([]byte, 1500)
+	_ = far.SetReadDeadline(time.Now().Add(3 * time.Second))
+	n, err := far.Read(buf)
+	if err != nil || n < 16 || buf[1]&0x7f != 101 {
+		t.Fatalf("no event from the first sender: %d bytes, %v", n, err)
 	}
-	if err := <-waiter; !errors.Is(err, context.DeadlineExceeded) {
+	codes := []byte{buf[12]}
+	ends := 0
+	// Behind the first sender, whose turn lasts until it is cancelled.
+	waiterCtx, waiterCancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer waiterCancel()
+	if err := l.SendDTMF(waiterCtx, "9"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the waiting sender: %v, want the deadline", err)
 	}
-	var codes []byte
-	ends := 0
-	buf := make([]byte, 1500)
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("SendDTMF = %v, want its context's end", err)
+	}
 	for {
 		_ = far.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 		n, err := far.Read(buf)

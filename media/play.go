@@ -36,10 +36,8 @@ const (
 // One Play runs on a leg at a time: a second waits for the first to end
 // (or its own ctx to end), so prompts queue up rather than overlap.
 func (l *Leg) Play(ctx context.Context, pcm []int16, loop bool) error {
-	select {
-	case l.playSlot <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	if err := takeTurn(ctx, l.playSlot); err != nil {
+		return err
 	}
 	defer func() { <-l.playSlot }()
 	l.playing.Add(1)

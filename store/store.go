@@ -138,8 +138,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	readers := max(4, 2*runtime.NumCPU())
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	r.SetConnMaxIdleTime(0)
-	r.SetConnMaxLifetime(0)
 	db := &DB{w: w, r: r, sealer: s, path: path}
 	db.startWriteQueue(cfg)
 	return db, nil
