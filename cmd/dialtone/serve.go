@@ -73,9 +73,9 @@ func newLogger(e env, level, format string) *slog.Logger {
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+		return slog.New(keepAttrs(slog.NewJSONHandler(e.stderr, opts)))
 	}
-	return slog.New(slog.NewTextHandler(e.stderr, opts))
+	return slog.New(keepAttrs(slog.NewTextHandler(e.stderr, opts)))
 }
 
 // sipConfig maps the flags onto the SIP front's configuration.
