@@ -58,7 +58,10 @@ type latchState struct {
 	locked   bool
 	peer     netip.AddrPort
 	lastPeer int64 // unix ns of the peer's last packet
-	cands    [candidateSlots]candidate
+	// cands are the sources on probation, made when the first one turns up
+	// and dropped once the leg locks: a leg that locks onto the address
+	// SDP named, as most do, never holds them.
+	cands *[candidateSlots]candidate
 }
 
 // candidate is a source on probation: its current run of sequential packets.
@@ -122,6 +125,9 @@ func (l *Leg) admitSlow(src netip.AddrPort, pkt []byte, now time.Time) bool {
 
 // candidate extends the run of src with one packet, or starts it again.
 func (s *latchState) candidate(src netip.AddrPort, ssrc uint32, seq uint16, ns int64) *candidate {
+	if s.cands == nil {
+		s.cands = new([candidateSlots]candidate)
+	}
 	var c *candidate
 	for i := range s.cands {
 		if s.cands[i].src == src {
@@ -169,7 +175,7 @@ func (l *Leg) lockOnto(src netip.AddrPort, ns int64, why string) bool {
 
 	prev, was := s.peer, s.locked
 	s.locked, s.peer, s.lastPeer = true, src, ns
-	s.cands = [candidateSlots]candidate{}
+	s.cands = nil
 	if was {
 		l.log.Warn("rtp source switched", "port", l.port, "from", prev.String(), "to", src.String(), "reason", why)
 	} else {

@@ -2,7 +2,6 @@ package media
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"log/slog"
 	"math/rand/v2"
@@ -318,10 +317,8 @@ func TestWatchMediaPerLeg(t *testing.T) {
 				r.Silent = true
 				br.b.SetRemote(r)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			idle := make(chan string, 1)
-			go WatchMedia(ctx, 400*time.Millisecond, func(l *Leg) {
+			stop := WatchMedia(400*time.Millisecond, func(l *Leg) {
 				if l == br.a {
 					idle <- "A"
 				} else {
@@ -346,7 +343,7 @@ func TestWatchMediaPerLeg(t *testing.T) {
 			case got = <-idle:
 			case <-time.After(1200 * time.Millisecond):
 			}
-			cancel()
+			stop()
 			wg.Wait()
 			if got != tt.want {
 				t.Fatalf("timed out leg %q, want %q", got, tt.want)

@@ -1,7 +1,6 @@
 package media
 
 import (
-	"context"
 	"encoding/binary"
 	"net/netip"
 	"sync"
@@ -164,14 +163,16 @@ func forward(src, dst *Leg, pkt []byte, now time.Time) ([]byte, bool) {
 // receive. A far end that negotiated not to send (recvonly or inactive,
 // RFC 3264 §6.1) is not waited for; the wait starts again when it becomes
 // expected to send. It returns at once: the legs are looked at from a timer,
-// with no goroutine of their own, until onIdle is called or ctx ends.
-func WatchMedia(ctx context.Context, idle time.Duration, onIdle func(*Leg), legs ...*Leg) {
+// with no goroutine of their own, until onIdle is called or stop is. A
+// watch lasts as long as its call, so it holds no more than the timer: no
+// context, which would cost a context and its parent's bookkeeping per call.
+func WatchMedia(idle time.Duration, onIdle func(*Leg), legs ...*Leg) (stop func()) {
 	w := &mediaWatch{start: time.Now(), idle: idle, onIdle: onIdle, legs: legs,
 		every: max(min(idle/4, 5*time.Second), 10*time.Millisecond)}
 	w.mu.Lock()
 	w.timer = time.AfterFunc(w.every, w.check)
 	w.mu.Unlock()
-	context.AfterFunc(ctx, w.stop)
+	return w.stop
 }
 
 // mediaWatch is one WatchMedia.

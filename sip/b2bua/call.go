@@ -36,7 +36,7 @@ type Call struct {
 	aLocal     sdp.Local
 	bLocal     sdp.Local
 	cancelRing context.CancelFunc
-	stopWatch  context.CancelFunc
+	stopWatch  func() // ends the media timeout's watch (watchMedia)
 	fromExt    core.ExtensionID
 	toExt      core.ExtensionID
 	// answering, while the caller's 2xx is being sent, is closed once the
@@ -267,17 +267,25 @@ func (c *Call) writeRecord(rec *call.Record) {
 }
 
 // watchMedia hangs up when a party expected to send has sent no RTP for the
-// media timeout, whatever the other party sends.
-func (c *Call) watchMedia(ctx context.Context) {
+// media timeout, whatever the other party sends. It replaces the watch of
+// the call's previous legs, if any; finish stops it.
+func (c *Call) watchMedia() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopWatch != nil {
+		c.stopWatch()
+		c.stopWatch = nil
+	}
+	if c.state == call.StateEnded {
+		return
+	}
 	var legs []*media.Leg
 	for _, l := range []*media.Leg{c.aLeg, c.bLeg} {
 		if l != nil {
 			legs = append(legs, l) // (a call the PBX answered has one leg until it is transferred)
 		}
 	}
-	c.mu.Unlock()
-	media.WatchMedia(ctx, c.b2b.cfg.MediaTimeout, func(silent *media.Leg) {
+	c.stopWatch = media.WatchMedia(c.b2b.cfg.MediaTimeout, func(silent *media.Leg) {
 		party := "callee"
 		c.mu.Lock()
 		if silent == c.aLeg {

@@ -176,11 +176,7 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 	if ch.ctx.Err() != nil {
 		return call.ErrHungUp
 	}
-	c.mu.Lock()
-	watchCtx, stop := context.WithCancel(context.Background())
-	c.stopWatch = stop
-	c.mu.Unlock()
-	c.watchMedia(watchCtx)
+	c.watchMedia()
 	ch.listen()
 	settle()
 	c.b2b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))

@@ -650,18 +650,13 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 		c.rec.AnsweredAt = &now
 	}
 	c.state = call.StateAnswered
-	if c.stopWatch != nil {
-		c.stopWatch()
-	}
 	if c.relay == nil {
 		// The relay may already carry this or another fork's early media;
 		// it carries on with the answering fork (accept pointed the leg at it).
 		c.relay = startRelay(c.aLeg, bLeg)
 	}
-	watchCtx, stop := context.WithCancel(context.Background())
-	c.stopWatch = stop
 	c.mu.Unlock()
-	c.watchMedia(watchCtx)
+	c.watchMedia()
 	c.armCallee(won.sess.InviteResponse)
 	return nil
 }
