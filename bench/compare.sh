@@ -126,8 +126,10 @@ profile() {
 # snapshot NAME: with PPROF=1, Dialtone's heap profile and goroutine count now.
 snapshot() {
   [ "$pprof" = 1 ] && [ "$sys" = dialtone ] || return 0
-  curl -sf -o "$out/dialtone-$run-$1.heap.pprof" "http://$dt_pprof/debug/pprof/heap" || true
+  curl -sf -o "$out/dialtone-$run-$1.heap.pprof" "http://$dt_pprof/debug/pprof/heap?gc=1" || true
   curl -sf "http://$dt_pprof/debug/pprof/goroutine?debug=1" | head -1 >"$out/dialtone-$run-$1.goroutines" || true
+  curl -sf "http://$dt_pprof/debug/pprof/heap?gc=1&debug=1" | grep '^# [A-Z]' >"$out/dialtone-$run-$1.memstats" || true
+  cp "/proc/$dpid/smaps" "$out/dialtone-$run-$1.smaps" 2>/dev/null || true
 }
 # has_phase NAME: whether PHASES includes NAME.
 has_phase() { case " $phases " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -694,6 +696,7 @@ phase_concurrent() {
   local idle
   sleep 1
   idle=$(server_pss)
+  snapshot idle
   local hold=$(((conc / conc_rate + 3 + window + 3) * 1000))
   calls concurrent "$conc_rate" "$conc" "$hold" concurrent_window
   local d=$out/concurrent-$sys-$run ticks pss
