@@ -37,10 +37,11 @@ func (l *Leg) SendDTMF(ctx context.Context, digits string) error {
 		}
 		codes[i] = c
 	}
-	if err := takeTurn(ctx, l.dtmfSlot); err != nil {
+	slot := l.slots().dtmf
+	if err := takeTurn(ctx, slot); err != nil {
 		return err
 	}
-	defer func() { <-l.dtmfSlot }()
+	defer func() { <-slot }()
 	l.injecting.Store(true)
 	defer l.injecting.Store(false)
 	for _, code := range codes {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -181,4 +182,31 @@ func dtmfTarget(t *testing.T) (*Leg, *net.UDPConn) {
 	l.SetRemote(Remote{Addr: far.LocalAddr().(*net.UDPAddr).AddrPort(), Codec: codec.PCMU, PayloadType: 0,
 		DTMFType: 101, Receive: true})
 	return l, far
+}
+
+// TestLegTurnsMadeOnce: a leg that only relays holds no turn slots, and
+// senders that ask for them at the same moment share one pair.
+func TestLegTurnsMadeOnce(t *testing.T) {
+	leg, err := newPool(t).NewLeg(netip.MustParseAddr("127.0.0.1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leg.Close()
+	if leg.turns.Load() != nil {
+		t.Fatal("a new leg holds turn slots")
+	}
+	got := make(chan *legTurns, 8)
+	var wg sync.WaitGroup
+	for range cap(got) {
+		wg.Add(1)
+		go func() { defer wg.Done(); got <- leg.slots() }()
+	}
+	wg.Wait()
+	close(got)
+	first := <-got
+	for s := range got {
+		if s != first {
+			t.Fatal("two senders got different turn slots")
+		}
+	}
 }

@@ -70,15 +70,15 @@ type Leg struct {
 	// injecting mutes the relay towards this leg while DTMF is played to it,
 	// so the events' timestamps stay those of one source.
 	injecting atomic.Bool
-	// dtmfSlot lets one SendDTMF run at a time; dtmf, owned by the holder
-	// of the slot, is the state of the events' own stream, which goes on
-	// from one SendDTMF to the next.
-	dtmfSlot chan struct{}
-	dtmf     eventStream
+	// turns are the slots that let one SendDTMF and one Play run at a time
+	// (made by the first of them: most legs only relay). dtmf, owned by the
+	// holder of the DTMF slot, is the state of the events' own stream, which
+	// goes on from one SendDTMF to the next.
+	turns atomic.Pointer[legTurns]
+	dtmf  eventStream
 	// playing counts the players sending to this leg; the relay's packets
-	// towards it are dropped meanwhile. playSlot lets one Play run at a time.
-	playing  atomic.Int32
-	playSlot chan struct{}
+	// towards it are dropped meanwhile.
+	playing atomic.Int32
 	// readers counts what reads the leg's socket: relays and listeners.
 	readers atomic.Int32
 	// relay is the relay reading the leg, stopped before the socket closes;
@@ -89,6 +89,22 @@ type Leg struct {
 	v6    bool
 
 	closeOnce sync.Once
+}
+
+// legTurns holds a leg's turn to send DTMF and its turn to play: a slot is
+// taken by sending into it and given back by receiving from it.
+type legTurns struct{ dtmf, play chan struct{} }
+
+// slots returns the leg's turns, made on first use.
+func (l *Leg) slots() *legTurns {
+	if t := l.turns.Load(); t != nil {
+		return t
+	}
+	t := &legTurns{dtmf: make(chan struct{}, 1), play: make(chan struct{}, 1)}
+	if l.turns.CompareAndSwap(nil, t) {
+		return t
+	}
+	return l.turns.Load()
 }
 
 // destination is an address the leg sends to; self marks one of the PBX's
@@ -131,7 +147,7 @@ func (p *PortPool) NewLeg(advertise netip.Addr, opts ...LegOption) (*Leg, error)
 		return nil, err
 	}
 	l := &Leg{pool: p, conn: conn, port: port, local: netip.AddrPortFrom(advertise, uint16(port)),
-		log: slog.New(slog.DiscardHandler), playSlot: make(chan struct{}, 1), dtmfSlot: make(chan struct{}, 1)}
+		log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(l)
 	}

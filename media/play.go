@@ -36,10 +36,11 @@ const (
 // One Play runs on a leg at a time: a second waits for the first to end
 // (or its own ctx to end), so prompts queue up rather than overlap.
 func (l *Leg) Play(ctx context.Context, pcm []int16, loop bool) error {
-	if err := takeTurn(ctx, l.playSlot); err != nil {
+	slot := l.slots().play
+	if err := takeTurn(ctx, slot); err != nil {
 		return err
 	}
-	defer func() { <-l.playSlot }()
+	defer func() { <-slot }()
 	l.playing.Add(1)
 	defer l.playing.Add(-1)
 
