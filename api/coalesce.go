@@ -102,8 +102,12 @@ func (c *coalescer) finish(key string, k *coalesceKey) {
 		ctx, cancel := context.WithTimeout(f.ctx, sharedRunTimeout)
 		f.body, f.err = f.fn(ctx)
 		cancel()
-		close(f.done)
+		// The key is settled (the next run started, or the key gone)
+		// before this run's requests are answered, as for a request's
+		// own run: once every request has its answer, a key nobody asks
+		// for is no longer held.
 		c.finish(key, k)
+		close(f.done)
 	}()
 }
 
