@@ -151,6 +151,7 @@ func (c *Call) transfer(replaceA bool, target *core.Extension, phones []registra
 		c.toExt = target.ID
 	}
 	c.mu.Unlock()
+	c.lighten(replaceA)
 	b.swapDialog(old.dialogID(), won.sess.ID, c)
 	// The party that stays talks to the new one: no music any more.
 	c.stopMOH(!replaceA)

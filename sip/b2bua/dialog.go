@@ -6,6 +6,8 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/dialtone-pbx/dialtone/core/call"
 )
 
 // dialog is one leg's SIP dialog, whichever side of it the PBX is: the UAS
@@ -23,7 +25,10 @@ type dialog interface {
 	reinvite(ctx context.Context, body []byte) (*sip.Response, error)
 }
 
-type uasDialog struct{ s *sipgo.DialogServerSession }
+type uasDialog struct {
+	s  *sipgo.DialogServerSession
+	ua *sipgo.DialogUA // the UA that read the INVITE
+}
 
 func (d uasDialog) dialogID() string { return d.s.ID }
 
@@ -105,4 +110,39 @@ func newReinvite(target sip.Uri, body []byte) *sip.Request {
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 	return req
+}
+
+// lighten replaces a leg's sipgo session with its lean form (leanDialog)
+// once the dialog is confirmed: its 2xx acknowledged. A leg already lean,
+// not yet confirmed or ended stays as it is.
+func (c *Call) lighten(toA bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == call.StateEnded {
+		return
+	}
+	p := &c.b
+	if toA {
+		p = &c.a
+	}
+	var lean *leanDialog
+	ok := false
+	switch d := (*p).(type) {
+	case uasDialog:
+		if d.s.LoadState() == sip.DialogStateConfirmed {
+			lean, ok = leanUAS(d.s, d.ua)
+		}
+	case uacDialog:
+		if d.s.LoadState() == sip.DialogStateConfirmed {
+			lean, ok = leanUAC(d.s)
+		}
+	}
+	if ok {
+		*p = lean
+	}
+	if toA {
+		// The caller's early media ended with its answer; the relay it
+		// set up carries on without it.
+		c.early = nil
+	}
 }

@@ -222,7 +222,8 @@ func (b *B2BUA) takeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction) 
 			return side, false
 		}
 	}
-	dlg, err := b.dialogUA(strings.ToUpper(req.Transport())).ReadInvite(req, tx)
+	ua := b.dialogUA(strings.ToUpper(req.Transport()))
+	dlg, err := ua.ReadInvite(req, tx)
 	if err != nil {
 		c.log.Error("read invite", "error", err)
 		c.reject(req, tx, sip.StatusInternalServerError, "Server Error", call.Failed, call.CauseError)
@@ -230,7 +231,7 @@ func (b *B2BUA) takeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction) 
 	}
 	side.dlg = dlg
 	c.mu.Lock()
-	c.a = uasDialog{dlg}
+	c.a = uasDialog{s: dlg, ua: ua}
 	c.mu.Unlock()
 	b.bindDialog(dlg.ID, c)
 	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
@@ -658,6 +659,7 @@ func (b *B2BUA) bridge(c *Call, won *forkWin) error {
 	c.mu.Unlock()
 	c.watchMedia()
 	c.armCallee(won.sess.InviteResponse)
+	c.lighten(false)
 	return nil
 }
 
@@ -751,6 +753,9 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	}
 	b.announce(c, won)
 	settle()
+	if err == nil {
+		c.lighten(true)
+	}
 	if err != nil && dlg.LoadState() != sip.DialogStateEnded {
 		// (Ended means a BYE overtook the ACK; the BYE ends the call.)
 		c.log.Warn("caller did not acknowledge the answer", "error", err)

@@ -113,6 +113,7 @@ func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []regist
 		c.finish(call.BySystem, call.CauseNoCodec, call.Failed)
 		return
 	}
+	c.lighten(true)
 	c.log.Info("first party answered, dialling", "to", to.Number)
 
 	toPhones := b.registry.Lookup(to.ID)

@@ -365,6 +365,9 @@ func statusOf(res *sip.Response) int {
 // sendInDialog sends a request within a leg's dialog, whichever side of it
 // the PBX is, and ACKs a 2xx to an INVITE (RFC 3261 §13.2.2.4).
 func sendInDialog(ctx context.Context, d dialog, method sip.RequestMethod, body []byte, hs []sip.Header) (*sip.Response, error) {
+	if d, ok := d.(*leanDialog); ok {
+		return d.send(ctx, method, body, hs)
+	}
 	var target *sip.ContactHeader
 	switch d := d.(type) {
 	case uasDialog:
