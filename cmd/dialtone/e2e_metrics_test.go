@@ -146,9 +146,12 @@ func TestMetricsFollowACall(t *testing.T) {
 	}
 
 	var after scrape
+	// Settled: no call up, every event committed (a queued event has no
+	// delivery yet) and every delivery made.
 	settled := eventually(10*time.Second, func() bool {
 		after = scrapeMetrics(t, url, "")
-		return after.get("dialtone_calls_active") == 0 && after.get("dialtone_webhook_deliveries_pending") == 0 &&
+		return after.get("dialtone_calls_active") == 0 && after.get("dialtone_store_write_backlog") == 0 &&
+			after.get("dialtone_webhook_deliveries_pending") == 0 &&
 			after.get("dialtone_calls_total", "direction", "internal", "disposition", "failed") == 1
 	})
 	if !settled {
