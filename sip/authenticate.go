@@ -218,6 +218,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+	if s.B2BUA.Retransmitted(req, tx) {
+		return
+	}
 	if s.B2BUA.RefuseBriefSession(req, tx) {
 		return
 	}

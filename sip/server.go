@@ -184,8 +184,9 @@ func (s *Server) build(laddr netip.AddrPort, records call.RecordRepo, events cor
 	quiet := s.log.With("component", "sipgo")
 	ua, err := sipgo.NewUA(sipgo.WithUserAgent(s.cfg.UserAgent), sipgo.WithUserAgentHostname(s.cfg.Advertise.String()),
 		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(quiet),
-			// Stray responses (retransmissions, floods) are dropped without a log line each.
-			sip.WithTransactionLayerUnhandledResponseHandler(func(*sip.Response) {})),
+			// Stray responses (retransmissions, floods) are dropped without a log
+			// line each; a 2xx a dialog still needs is acknowledged again.
+			sip.WithTransactionLayerUnhandledResponseHandler(s.strayResponse)),
 		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(quiet)))
 	if err != nil {
 		return err

@@ -66,6 +66,9 @@ type B2BUA struct {
 	mu       sync.Mutex
 	calls    map[call.ID]*Call
 	byDialog map[string]*Call // A-leg and B-leg dialog ids
+	// byCaller: the callers' INVITEs whose transaction ended at their ACK
+	// (retransmit.go), by Call-ID and From tag.
+	byCaller map[string]answeredInvite
 	wg       sync.WaitGroup
 	closing  bool
 	ended    mediaTotals // media counters of the legs of ended calls (stats.go)
@@ -104,7 +107,8 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 		cfg.SessionExpires = max(DefaultSessionExpires, cfg.MinSE)
 	}
 	b := &B2BUA{cfg: cfg, log: log, uas: uas, dir: dir, registry: reg, pool: pool, records: records, events: events,
-		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{}}
+		calls: map[call.ID]*Call{}, byDialog: map[string]*Call{},
+		byCaller: map[string]answeredInvite{}}
 	b.router = &routing.Resolver{Extensions: dir, Emergency: cfg.Emergency}
 	b.protectSignalling()
 	return b
@@ -145,6 +149,9 @@ func (b *B2BUA) forget(c *Call) {
 		if b.byDialog[id] == c {
 			delete(b.byDialog, id)
 		}
+	}
+	if c.callerKey != "" && b.byCaller[c.callerKey].c == c {
+		delete(b.byCaller, c.callerKey)
 	}
 	b.mu.Unlock()
 }

@@ -69,6 +69,9 @@ type Call struct {
 	noAnswerPlan string
 	// recorded: finish took the record to write; nothing more goes in it.
 	recorded bool
+	// callerKey keys the call in B2BUA.byCaller once its caller's INVITE
+	// transaction ended (guarded by the B2BUA's lock).
+	callerKey string
 
 	endOnce sync.Once
 	ended   chan struct{}

@@ -27,7 +27,8 @@ type dialog interface {
 
 type uasDialog struct {
 	s  *sipgo.DialogServerSession
-	ua *sipgo.DialogUA // the UA that read the INVITE
+	ua *sipgo.DialogUA       // the UA that read the INVITE
+	tx sip.ServerTransaction // the INVITE's transaction
 }
 
 func (d uasDialog) dialogID() string { return d.s.ID }
@@ -115,10 +116,15 @@ func newReinvite(target sip.Uri, body []byte) *sip.Request {
 // lighten replaces a leg's sipgo session with its lean form (leanDialog)
 // once the dialog is confirmed: its 2xx acknowledged. A leg already lean,
 // not yet confirmed or ended stays as it is.
+//
+// The INVITE transaction of a caller whose ACK came is ended then, not 64*T1
+// after the 2xx (RFC 6026 §8.7, Timer L): what it would still absorb, a
+// retransmission of the INVITE, is recognised by the call (see
+// B2BUA.Retransmitted).
 func (c *Call) lighten(toA bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state == call.StateEnded {
+		c.mu.Unlock()
 		return
 	}
 	p := &c.b
@@ -126,11 +132,13 @@ func (c *Call) lighten(toA bool) {
 		p = &c.a
 	}
 	var lean *leanDialog
+	var inviteTx sip.ServerTransaction
 	ok := false
 	switch d := (*p).(type) {
 	case uasDialog:
 		if d.s.LoadState() == sip.DialogStateConfirmed {
 			lean, ok = leanUAS(d.s, d.ua)
+			inviteTx = d.tx
 		}
 	case uacDialog:
 		if d.s.LoadState() == sip.DialogStateConfirmed {
@@ -144,5 +152,10 @@ func (c *Call) lighten(toA bool) {
 		// The caller's early media ended with its answer; the relay it
 		// set up carries on without it.
 		c.early = nil
+	}
+	c.mu.Unlock()
+	if ok && inviteTx != nil && c.b2b != nil {
+		c.b2b.ackedCaller(c, lean)
+		inviteTx.Terminate()
 	}
 }

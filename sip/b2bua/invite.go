@@ -231,7 +231,7 @@ func (b *B2BUA) takeCaller(c *Call, req *sip.Request, tx sip.ServerTransaction) 
 	}
 	side.dlg = dlg
 	c.mu.Lock()
-	c.a = uasDialog{s: dlg, ua: ua}
+	c.a = uasDialog{s: dlg, ua: ua, tx: tx}
 	c.mu.Unlock()
 	b.bindDialog(dlg.ID, c)
 	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)

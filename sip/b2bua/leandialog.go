@@ -31,11 +31,13 @@ type leanDialog struct {
 	dest      string
 	transport string
 	// inviteCSeq is the CSeq of the INVITE that made the dialog; an
-	// earlier BYE is not for this dialog.
-	inviteCSeq uint32
-	cseq       atomic.Uint32 // the last CSeq the PBX sent
-	ended      atomic.Bool
-	ua         *sipgo.DialogUA
+	// earlier BYE is not for this dialog. inviteBranch is its Via branch
+	// (for the UAS: the caller's).
+	inviteCSeq   uint32
+	inviteBranch string
+	cseq         atomic.Uint32 // the last CSeq the PBX sent
+	ended        atomic.Bool
+	ua           *sipgo.DialogUA
 }
 
 // leanUAS is the lean form of a caller's dialog whose 2xx was acknowledged.
@@ -47,7 +49,8 @@ func leanUAS(s *sipgo.DialogServerSession, ua *sipgo.DialogUA) (*leanDialog, boo
 		return nil, false
 	}
 	d := &leanDialog{id: s.ID, uas: true, callID: *inv.CallID(), local: res.To().AsFrom(), remote: inv.From().AsTo(),
-		target: *inv.Contact().Address.Clone(), transport: inv.Transport(), inviteCSeq: inv.CSeq().SeqNo, ua: ua}
+		target: *inv.Contact().Address.Clone(), transport: inv.Transport(), inviteCSeq: inv.CSeq().SeqNo,
+		inviteBranch: viaBranch(inv), ua: ua}
 	// The UAS route set is the INVITE's Record-Route, in order (§12.1.1).
 	for _, h := range inv.GetHeaders("Record-Route") {
 		d.routes = append(d.routes, h.Value())
@@ -152,12 +155,23 @@ func (d *leanDialog) send(ctx context.Context, method sip.RequestMethod, body []
 		return nil, err
 	}
 	if method == sip.INVITE && res.IsSuccess() {
-		ack := d.request(sip.ACK, req.CSeq().SeqNo, nil)
-		if err := d.ua.Client.WriteRequest(ack, withVia); err != nil {
+		if err := d.ack(ctx, req.CSeq().SeqNo); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// ack sends the ACK of the dialog's INVITE with CSeq seq: the ACK of a 2xx is
+// a request of its own, sent without a transaction (RFC 3261 §13.2.2.4).
+func (d *leanDialog) ack(_ context.Context, seq uint32) error {
+	return d.ua.Client.WriteRequest(d.request(sip.ACK, seq, nil), withVia)
+}
+
+// remoteTag is the far party's tag.
+func (d *leanDialog) remoteTag() string {
+	tag, _ := d.remote.Params.Get("tag")
+	return tag
 }
 
 func finalResponse(ctx context.Context, tx sip.ClientTransaction) (*sip.Response, error) {
