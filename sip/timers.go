@@ -2,16 +2,31 @@ package sip
 
 import "github.com/emiago/sipgo/sip"
 
-// An INVITE client transaction that got a 2xx waits Timer M (RFC 6026 §8.4,
-// 64*T1: 32 s) for retransmissions of it, holding the INVITE, the 2xx and
-// the dialog that ACKs them for as long. The PBX's dialogs acknowledge a 2xx
-// retransmitted after the transaction ended themselves (strayResponse,
-// B2BUA.ReAck), so the transaction only needs to outlive the first
-// retransmissions, at T1 and 3*T1.
-const inviteAcceptedFor = 4
+// sipgo keeps an answered INVITE's transactions for 64*T1 (32 s): the
+// client one for Timer M (RFC 6026 §8.4), to take retransmissions of the
+// 2xx, and the server one for Timer L (§8.7), whose timer sipgo does not
+// stop when the transaction is terminated. Each holds the INVITE, its 2xx
+// and the sipgo dialog session for as long, so at a few hundred calls a
+// second they, not the live calls, would make up most of the memory.
+//
+//   - Timer M: the PBX's dialogs acknowledge a 2xx retransmitted after the
+//     client transaction ended themselves (strayResponse, B2BUA.ReAck), so
+//     the transaction only needs to outlive the first retransmissions, at
+//     T1 and 3*T1.
+//   - Timer L: the PBX ends the server transaction once the caller's ACK is
+//     in (the dialog then absorbs retransmitted INVITEs, see
+//     B2BUA.Retransmitted). Without an ACK the 2xx is retransmitted while
+//     the transaction lasts: at T1, 3*T1, 7*T1 and 15*T1 within 16*T1, after
+//     which the call ends for want of an ACK (RFC 3261 §13.3.1.4 allows
+//     64*T1; five 2xx and their ACKs all lost is a path no call survives).
+const (
+	inviteAcceptedFor = 4  // Timer M, in T1
+	answerAckedWithin = 16 // Timer L, in T1
+)
 
 func init() {
 	sip.Timer_M = inviteAcceptedFor * sip.T1
+	sip.Timer_L = answerAckedWithin * sip.T1
 }
 
 // strayResponse takes a response that matched no client transaction:

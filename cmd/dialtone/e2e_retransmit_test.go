@@ -95,6 +95,7 @@ func wireSDP(ip string, port int) string {
 // PBX no longer keeps the INVITE's transaction, yet a retransmission of that
 // INVITE is still absorbed (no response, no second call), and another INVITE
 // with the call's Call-ID and From tag is a merged request, answered 482.
+// The caller's BYE is answered and its transaction ends with it.
 func TestAnsweredInviteRetransmitted(t *testing.T) {
 	p := startPBX(t, time.Minute)
 	desk := p.extension("1001", nil)
@@ -178,6 +179,13 @@ func TestAnsweredInviteRetransmitted(t *testing.T) {
 	if rec := p.lastRecord(); rec.Disposition != "answered" {
 		t.Fatalf("record %+v", rec)
 	}
+	// The BYE's transaction ended with its 200: a retransmission (sent when
+	// the 200 was lost) finds no call, and 481 ends it all the same.
+	if !eventually(5*time.Second, func() bool { return live() == 0 }) {
+		t.Fatal("the call is still up")
+	}
+	w.write(pbxAddr, bye, "")
+	w.response(sip.StatusCallTransactionDoesNotExists, 5*time.Second)
 }
 
 // TestLost2xxAckAcknowledgedAgain: a callee whose ACK was lost retransmits its

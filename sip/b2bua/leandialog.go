@@ -109,13 +109,20 @@ func (d *leanDialog) Close() error { return nil }
 // the dialog (its answer, if any, is taken by Call.ackReceived).
 func (d *leanDialog) readAck(*sip.Request, sip.ServerTransaction) {}
 
-// readBye answers the far party's BYE and ends the dialog.
+// readBye answers the far party's BYE and ends the dialog. The BYE's
+// transaction ends with its 200 rather than 64*T1 later (Timer J): a
+// retransmission of the BYE, sent only when the 200 was lost, finds no
+// dialog and gets 481, which ends the far party's dialog all the same
+// (RFC 3261 §15.1.1), while a transaction kept for each ended call would
+// hold its BYE and 200 for 32 s.
 func (d *leanDialog) readBye(req *sip.Request, tx sip.ServerTransaction) error {
 	if d.uas && req.CSeq().SeqNo < d.inviteCSeq {
 		return sipgo.ErrDialogInvalidCseq
 	}
 	d.ended.Store(true)
-	return tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	err := tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	tx.Terminate()
+	return err
 }
 
 // Bye ends the dialog from the PBX's side and waits for the answer.

@@ -276,7 +276,8 @@ func TestLeanDialogRequests(t *testing.T) {
 }
 
 // TestLeanDialogReadsBye: the far party's BYE is answered 200 and ends the
-// dialog; a BYE with a CSeq below the INVITE's is not for this dialog.
+// dialog and the BYE's transaction; a BYE with a CSeq below the INVITE's is
+// not for this dialog.
 func TestLeanDialogReadsBye(t *testing.T) {
 	d := &leanDialog{id: "x", uas: true, inviteCSeq: 7}
 	bye := func(seq int) *sip.Request {
@@ -297,6 +298,9 @@ func TestLeanDialogReadsBye(t *testing.T) {
 	if tx.res == nil || tx.res.StatusCode != sip.StatusOK {
 		t.Fatalf("BYE answered %v", tx.res)
 	}
+	if !tx.terminated {
+		t.Error("the BYE's transaction outlives its 200")
+	}
 	if d.established() {
 		t.Error("dialog up after the far party's BYE")
 	}
@@ -305,10 +309,13 @@ func TestLeanDialogReadsBye(t *testing.T) {
 // answerTx is a server transaction that keeps its response.
 type answerTx struct {
 	sip.ServerTransaction
-	res *sip.Response
+	res        *sip.Response
+	terminated bool
 }
 
 func (tx *answerTx) Respond(res *sip.Response) error { tx.res = res; return nil }
+
+func (tx *answerTx) Terminate() { tx.terminated = true }
 
 // TestLightenDropsSessions: once a leg's dialog is confirmed the call keeps
 // its lean form and nothing of sipgo's session (nor its INVITE) stays
