@@ -23,7 +23,8 @@
 #               (<= 0.1% failed, setup p99 <= 200 ms, the rate reached); stops at the first unclean one
 #   concurrent  CONC (500) calls held together with PCMA both ways; over a WINDOW (10 s) with all of
 #               them up: server CPU per relayed packet, audio delivered, rtpgen's RFC 3550 jitter,
-#               PSS per live call
+#               PSS per live call; then, once SETTLE (34) s passed since the last call was set up
+#               (64*T1: the INVITE transactions have ended), PSS per live call again over 5 s
 #   sustain     SUSTAIN_RATE (300) calls/s of 2 s PCMA calls for SUSTAIN_SECS (60): failed calls,
 #               setup p99, CPU per call
 #   nomedia     calls without RTP, hung up once answered, at each rate of NOMEDIA_LADDER
@@ -42,7 +43,8 @@
 # Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls sustain nomedia",
 # any of them to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is
 # saved as dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine
-# count once the registrations are in and while the concurrent calls are up), CONC, WINDOW,
+# count once the registrations are in and while the concurrent calls are up), CONC, WINDOW, SETTLE (0: no
+# second memory sample),
 # CALL_SECS, STEP_SECS, CALL_LADDER, SUSTAIN_RATE, SUSTAIN_SECS, NOMEDIA_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
@@ -60,6 +62,7 @@ else
   reg_ladder=${REGISTER_LADDER:-"2000 4000 6000 8000 10000"}
 fi
 systems=${SYSTEMS:-peer dialtone}
+settle=${SETTLE:-34}
 phases=${PHASES:-reg concurrent calls sustain nomedia}
 sustain_rate=${SUSTAIN_RATE:-300} sustain_secs=${SUSTAIN_SECS:-$([ "$quick" = 1 ] && echo 10 || echo 60)}
 nomedia_ladder=${NOMEDIA_LADDER:-$([ "$quick" = 1 ] && echo "250 500" || echo "250 500 750 1000")}
@@ -688,7 +691,20 @@ concurrent_window() {
   c1=$(server_ticks)
   kill -USR1 "$rg"
   snapshot concurrent
-  echo "$((c1 - c0)) $((sum / n))" >"$d/window"
+  local window_pss=$((sum / n)) steady=0
+  if [ "$settle" -gt 0 ]; then
+    # The last call was set up 3 + window seconds ago.
+    [ $((settle - 3 - window)) -gt 0 ] && sleep $((settle - 3 - window))
+    sum=0 n=0
+    for _ in 1 2 3 4 5; do
+      sleep 1
+      p=$(server_pss)
+      sum=$((sum + p)) n=$((n + 1))
+    done
+    steady=$((sum / n))
+    snapshot steady
+  fi
+  echo "$((c1 - c0)) $window_pss $steady" >"$d/window"
 }
 
 phase_concurrent() {
@@ -698,27 +714,30 @@ phase_concurrent() {
   idle=$(server_pss)
   snapshot idle
   local hold=$(((conc / conc_rate + 3 + window + 3) * 1000))
+  if [ "$settle" -gt 0 ]; then hold=$(((conc / conc_rate + 3 + window + 3 + 5 + (settle > 3 + window ? settle - 3 - window : 0)) * 1000)); fi
   calls concurrent "$conc_rate" "$conc" "$hold" concurrent_window
-  local d=$out/concurrent-$sys-$run ticks pss
-  read -r ticks pss <"$d/window"
-  python3 - "$marks" "$ticks" "$tick" "$pss" "$idle" "$conc" >"$d/result" <<'PY'
+  local d=$out/concurrent-$sys-$run ticks pss steady
+  read -r ticks pss steady <"$d/window"
+  python3 - "$marks" "$ticks" "$tick" "$pss" "$idle" "$conc" "$steady" >"$d/result" <<'PY'
 import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 ticks, tick, pss, idle, conc = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
+steady = int(sys.argv[7])
 a, b = lines[0], lines[-1]
 relayed = (b["echoed_total"] - a["echoed_total"]) + (b["received_total"] - a["received_total"])
 live = b["streams_live"] or conc
 us = ticks / tick * 1e6 / relayed if relayed else -1
-print(f'{us:.3f} {b["delivered_pct"]:.3f} {b["jitter_p50_ms"]} {b["jitter_p99_ms"]} {(pss - idle) / live:.2f} {live} {relayed}')
+print(f'{us:.3f} {b["delivered_pct"]:.3f} {b["jitter_p50_ms"]} {b["jitter_p99_ms"]} {(pss - idle) / live:.2f} {live} {relayed} {(steady - idle) / live if steady else -1:.2f}')
 PY
-  local us delivered j50 j99 kb live relayed
-  read -r us delivered j50 j99 kb live relayed <"$d/result"
-  log "$sys run $run: $conc concurrent ($live live in the window): relay CPU ${us} us per packet ($relayed relayed), audio delivered ${delivered}%, jitter p50 $j50 / p99 $j99 ms, ${kb} kB PSS per call; $calls_ok ok, $calls_failed failed; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
+  local us delivered j50 j99 kb live relayed kb_steady
+  read -r us delivered j50 j99 kb live relayed kb_steady <"$d/result"
+  log "$sys run $run: $conc concurrent ($live live in the window): relay CPU ${us} us per packet ($relayed relayed), audio delivered ${delivered}%, jitter p50 $j50 / p99 $j99 ms, ${kb} kB PSS per call (${kb_steady} kB once settled); $calls_ok ok, $calls_failed failed; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
   record relay_cpu_us "$us"
   record audio_pct "$delivered"
   record jitter_p50_ms "$j50"
   record jitter_p99_ms "$j99"
   record call_mem_kb "$kb"
+  if [ "$settle" -gt 0 ]; then record call_mem_settled_kb "$kb_steady"; fi
   record concurrent_failed "$calls_failed"
   record sipp_cpu_s.concurrent "$sipp_cpu"
   record rtpgen_cpu_s.concurrent "$rtpgen_cpu"
@@ -776,6 +795,7 @@ rows = [
     ("audio_pct", f"audio delivered end to end at {conc} concurrent calls", "%", True),
     ("jitter_p99_ms", f"RFC 3550 jitter p99 (round trip, two relay passes) at {conc} concurrent calls", "ms", False),
     ("call_mem_kb", "memory (PSS) per live call", "KB", False),
+    ("call_mem_settled_kb", "memory (PSS) per live call once its INVITE transactions ended (64*T1 after setup)", "KB", False),
     ("reg_new_cpu_ms", "CPU per new authenticated REGISTER (10,000 users)", "ms", False),
     ("rereg_cpu_ms", "CPU per re-REGISTER at 2,000/s", "ms", False),
     ("reg_max_rate", "highest REGISTER rate with 0 failures", "/s", True),
