@@ -162,7 +162,7 @@ func (d *leanDialog) send(ctx context.Context, method sip.RequestMethod, body []
 		return nil, err
 	}
 	if method == sip.INVITE && res.IsSuccess() {
-		if err := d.ack(ctx, req.CSeq().SeqNo); err != nil {
+		if err := d.ack(req.CSeq().SeqNo); err != nil {
 			return res, err
 		}
 	}
@@ -171,7 +171,7 @@ func (d *leanDialog) send(ctx context.Context, method sip.RequestMethod, body []
 
 // ack sends the ACK of the dialog's INVITE with CSeq seq: the ACK of a 2xx is
 // a request of its own, sent without a transaction (RFC 3261 §13.2.2.4).
-func (d *leanDialog) ack(_ context.Context, seq uint32) error {
+func (d *leanDialog) ack(seq uint32) error {
 	return d.ua.Client.WriteRequest(d.request(sip.ACK, seq, nil), withVia)
 }
 

@@ -94,22 +94,24 @@ func (p *sipPeer) next(t *testing.T) *sip.Request {
 	return r
 }
 
-func parseRequest(t *testing.T, raw string) *sip.Request {
+// parseSIP parses a message written with \n line ends.
+func parseSIP(t *testing.T, raw string) sip.Message {
 	t.Helper()
 	m, err := sip.ParseMessage([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m.(*sip.Request)
+	return m
+}
+
+func parseRequest(t *testing.T, raw string) *sip.Request {
+	t.Helper()
+	return parseSIP(t, raw).(*sip.Request)
 }
 
 func parseResponse(t *testing.T, raw string) *sip.Response {
 	t.Helper()
-	m, err := sip.ParseMessage([]byte(strings.ReplaceAll(raw, "\n", "\r\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m.(*sip.Response)
+	return parseSIP(t, raw).(*sip.Response)
 }
 
 func routeValues(req *sip.Request) []string {

@@ -1,11 +1,6 @@
 package b2bua
 
-import (
-	"context"
-	"time"
-
-	"github.com/emiago/sipgo/sip"
-)
+import "github.com/emiago/sipgo/sip"
 
 // answeredInvite is the INVITE of a call whose caller acknowledged its 2xx:
 // the call, and what makes a request a retransmission of it.
@@ -105,7 +100,5 @@ func (b *B2BUA) ReAck(res *sip.Response) {
 	if d == nil || res.CSeq().SeqNo != d.inviteCSeq {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = d.ack(ctx, d.inviteCSeq)
+	_ = d.ack(d.inviteCSeq)
 }
