@@ -95,29 +95,54 @@ func wireSDP(ip string, port int) string {
 // PBX no longer keeps the INVITE's transaction, yet a retransmission of that
 // INVITE is still absorbed (no response, no second call), and another INVITE
 // with the call's Call-ID and From tag is a merged request, answered 482.
-// The caller's BYE is answered and its transaction ends with it.
+// The caller's BYE is answered and its transaction ends with it. The same
+// holds whether a phone answered the call or the PBX did with a call plan.
 func TestAnsweredInviteRetransmitted(t *testing.T) {
 	p := startPBX(t, time.Minute)
 	desk := p.extension("1001", nil)
 	phone := p.phone(desk, 1400, siptest.AnswerNow, "PCMA")
-	p.ipTrunk("127.0.0.9", "+14155550100", map[string]any{"type": "extension", "extension_id": desk.ID}, nil)
-	w := newSIPWire(t, "127.0.0.9")
+	greeting := p.uploadTone("greeting", greetingHz, 3)
+	plan := p.create("/v1/call-plans", map[string]any{"name": "main", "entry": "menu", "nodes": map[string]any{
+		"menu": map[string]any{"kind": "menu", "prompts": []string{greeting}, "options": map[string]string{"1": "bye"},
+			"timeout_seconds": 30, "retries": 1},
+		"bye": map[string]any{"kind": "hangup"},
+	}})
+	tests := []struct {
+		name, ip string
+		route    map[string]any
+		rings    *siptest.Phone // the phone that answers, nil when the plan does
+	}{
+		{name: "answered by a phone", ip: "127.0.0.9", route: map[string]any{"type": "extension", "extension_id": desk.ID}, rings: phone},
+		{name: "answered by a call plan", ip: "127.0.0.56", route: map[string]any{"type": "call_plan", "call_plan_id": plan}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			number := fmt.Sprintf("+1415555%04d", 100+i)
+			p.ipTrunk(tt.ip, number, tt.route, nil)
+			answeredInviteRetransmitted(t, p, tt.ip, number, tt.rings)
+		})
+	}
+}
+
+func answeredInviteRetransmitted(t *testing.T, p *pbx, ip, number string, phone *siptest.Phone) {
+	w := newSIPWire(t, ip)
 	pbxAddr := net.UDPAddrFromAddrPort(p.sip)
+	callID := "retransmit-" + strings.ReplaceAll(t.Name(), "/", "-")
 
 	invite := func(branch string, cseq int) []string {
 		return []string{
-			"INVITE sip:+14155550100@pbx.test SIP/2.0",
+			"INVITE sip:" + number + "@pbx.test SIP/2.0",
 			"Via: SIP/2.0/UDP " + w.addr() + ";branch=z9hG4bK" + branch,
 			"Max-Forwards: 70",
 			"From: <sip:+12125550123@carrier.test>;tag=carrier-1",
-			"To: <sip:+14155550100@pbx.test>",
-			"Call-ID: retransmit-" + p.t.Name(),
+			"To: <sip:" + number + "@pbx.test>",
+			"Call-ID: " + callID,
 			fmt.Sprintf("CSeq: %d INVITE", cseq),
 			"Contact: <sip:+12125550123@" + w.addr() + ">",
 			"Content-Type: application/sdp",
 		}
 	}
-	first := w.write(pbxAddr, invite("first", 1), wireSDP("127.0.0.9", 40000))
+	first := w.write(pbxAddr, invite("first", 1), wireSDP(ip, 40000))
 	ok := w.response(sip.StatusOK, 10*time.Second)
 	toTag, _ := ok.To().Params.Get("tag")
 	ack := []string{
@@ -125,16 +150,19 @@ func TestAnsweredInviteRetransmitted(t *testing.T) {
 		"Via: SIP/2.0/UDP " + w.addr() + ";branch=z9hG4bKack",
 		"Max-Forwards: 70",
 		"From: <sip:+12125550123@carrier.test>;tag=carrier-1",
-		"To: <sip:+14155550100@pbx.test>;tag=" + toTag,
-		"Call-ID: retransmit-" + p.t.Name(),
+		"To: <sip:" + number + "@pbx.test>;tag=" + toTag,
+		"Call-ID: " + callID,
 		"CSeq: 1 ACK",
 	}
 	w.write(pbxAddr, ack, "")
-	ctx, cancel := within(10 * time.Second)
-	defer cancel()
-	in, err := phone.Incoming(ctx)
-	if err != nil {
-		t.Fatal(err)
+	var in *siptest.Call
+	if phone != nil {
+		ctx, cancel := within(10 * time.Second)
+		defer cancel()
+		var err error
+		if in, err = phone.Incoming(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	live := func() int {
 		var calls struct{ Items []struct{ ID string } }
@@ -155,17 +183,19 @@ func TestAnsweredInviteRetransmitted(t *testing.T) {
 		t.Fatalf("a retransmitted INVITE was answered:\n%s", msg)
 	}
 	// Another INVITE with the call's Call-ID and From tag, not in its dialog.
-	w.write(pbxAddr, invite("merged", 2), wireSDP("127.0.0.9", 40002))
+	w.write(pbxAddr, invite("merged", 2), wireSDP(ip, 40002))
 	if res := w.response(sip.StatusLoopDetected, 3*time.Second); res == nil {
 		t.Fatal("no 482")
 	}
 	if n := live(); n != 1 {
 		t.Fatalf("%d live calls after the retransmission and the merged request, want 1", n)
 	}
-	select {
-	case extra := <-incomingOf(phone):
-		t.Fatalf("the phone rang again: %v", extra)
-	case <-time.After(200 * time.Millisecond):
+	if phone != nil {
+		select {
+		case extra := <-incomingOf(phone):
+			t.Fatalf("the phone rang again: %v", extra)
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 
 	// The call goes on and ends with the caller's BYE.
@@ -175,14 +205,16 @@ func TestAnsweredInviteRetransmitted(t *testing.T) {
 	bye[6] = "CSeq: 3 BYE"
 	w.write(pbxAddr, bye, "")
 	w.response(sip.StatusOK, 5*time.Second)
-	waitHungUp(t, in)
-	if rec := p.lastRecord(); rec.Disposition != "answered" {
-		t.Fatalf("record %+v", rec)
+	if in != nil {
+		waitHungUp(t, in)
 	}
 	// The BYE's transaction ended with its 200: a retransmission (sent when
 	// the 200 was lost) finds no call, and 481 ends it all the same.
 	if !eventually(5*time.Second, func() bool { return live() == 0 }) {
 		t.Fatal("the call is still up")
+	}
+	if rec := p.lastRecord(); rec.Disposition != "answered" || rec.HangupBy != "caller" {
+		t.Fatalf("record %+v", rec)
 	}
 	w.write(pbxAddr, bye, "")
 	w.response(sip.StatusCallTransactionDoesNotExists, 5*time.Second)

@@ -20,8 +20,11 @@ import (
 // engine plays to it, hears its digits and records it, then bridges it to
 // whoever the call goes to. It implements call.Channel.
 type callerChannel struct {
-	c   *Call
-	dlg *sipgo.DialogServerSession
+	c *Call
+	// dlg is the caller's dialog while its INVITE is unanswered; once the
+	// caller acknowledges the answer the call keeps a lean dialog of its
+	// own (Call.lighten) and dlg is nil.
+	dlg atomic.Pointer[sipgo.DialogServerSession]
 	leg *media.Leg
 
 	// ctx ends when the call ends (Call.finish cancels it first).
@@ -49,7 +52,9 @@ var _ call.Channel = (*callerChannel)(nil)
 const maxPendingDigits = 64
 
 func newCallerChannel(ctx context.Context, c *Call, dlg *sipgo.DialogServerSession, leg *media.Leg) *callerChannel {
-	return &callerChannel{c: c, dlg: dlg, leg: leg, ctx: ctx, notify: make(chan struct{}, 1), released: make(chan struct{})}
+	ch := &callerChannel{c: c, leg: leg, ctx: ctx, notify: make(chan struct{}, 1), released: make(chan struct{})}
+	ch.dlg.Store(dlg)
+	return ch
 }
 
 // release says the engine no longer drives the leg.
@@ -125,16 +130,17 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 	if ch.ctx.Err() != nil {
 		return call.ErrHungUp
 	}
+	dlg := ch.dlg.Load()
 	c := ch.c
 	c.mu.Lock()
 	delayed := c.delayed
 	body := c.aLocal.Marshal()
 	c.mu.Unlock()
-	res := sip.NewSDPResponseFromRequest(ch.dlg.InviteRequest, body)
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	for _, h := range okHeaders() {
 		res.AppendHeader(h)
 	}
-	c.armCaller(ch.dlg.InviteRequest, res)
+	c.armCaller(dlg.InviteRequest, res)
 	// call.ended waits for this answer to settle (Call.finish); it is
 	// settled before any finish here, which would wait for it.
 	answering := make(chan struct{})
@@ -143,12 +149,12 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 	c.mu.Lock()
 	c.answering = answering
 	c.mu.Unlock()
-	if err := ch.dlg.WriteResponse(res); err != nil {
+	if err := dlg.WriteResponse(res); err != nil {
 		settle()
 		switch {
-		case cancelledByCaller(ch.dlg, err):
+		case cancelledByCaller(dlg, err):
 			ch.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
-		case ch.dlg.LoadState() == sip.DialogStateEnded:
+		case dlg.LoadState() == sip.DialogStateEnded:
 			// The caller's BYE overtook its ACK.
 			ch.finish(call.ByCaller, call.CauseNormal, call.Answered)
 		default:
@@ -173,6 +179,10 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 			return call.ErrHungUp
 		}
 	}
+	// The dialog is confirmed: the call keeps what requests within it
+	// need, and the INVITE's transaction and messages go.
+	c.lighten(true)
+	ch.dlg.Store(nil)
 	if ch.ctx.Err() != nil {
 		return call.ErrHungUp
 	}
@@ -375,8 +385,8 @@ func (ch *callerChannel) Bridge(ctx context.Context, other call.Channel) error {
 func (ch *callerChannel) Hangup(ctx context.Context, cause string) error {
 	if !ch.answered.Load() {
 		code, reason := causeStatus(cause)
-		if ch.dlg.Context().Err() == nil {
-			_ = ch.dlg.Respond(code, reason, nil)
+		if dlg := ch.dlg.Load(); dlg != nil && dlg.Context().Err() == nil {
+			_ = dlg.Respond(code, reason, nil)
 		}
 		ch.finish(call.BySystem, cause, call.Failed)
 		return nil
