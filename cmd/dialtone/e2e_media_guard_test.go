@@ -37,6 +37,9 @@ func narrowRTP(lo, hi *int) func(*serveCmd) {
 // [lo, hi] on host until ctx ends: one SSRC per port, consecutive sequence
 // numbers, a packet every 20 ms, so each port sees what a well-formed phone
 // stream looks like. It returns the packets sent.
+// sprayedPBXIP is the loopback address of the PBX whose RTP range is sprayed.
+const sprayedPBXIP = "127.0.0.84"
+
 func spray(ctx context.Context, conn *net.UDPConn, host netip.Addr, lo, hi int, freq float64) int {
 	tone := &mediatest.Tone{Freq: freq, Amplitude: 8000}
 	pcm := make([]int16, 160)
@@ -66,7 +69,10 @@ func spray(ctx context.Context, conn *net.UDPConn, host netip.Addr, lo, hi int, 
 
 func TestMediaGuardSprayIsNotRelayed(t *testing.T) {
 	var lo, hi int
-	p := startPBX(t, 60*time.Second, narrowRTP(&lo, &hi))
+	// The PBX, and so its RTP ports, are on an address of their own: the
+	// spray reaches the PBX's ports and never a test phone's (or another
+	// test's) socket that happens to hold a port of the same numbers.
+	p := startPBX(t, 60*time.Second, narrowRTP(&lo, &hi), func(c *serveCmd) { c.SIP = sprayedPBXIP + ":0" })
 	a := p.extension("8100", nil)
 	b := p.extension("8101", nil)
 	caller := p.phone(a, 600, siptest.AnswerNow, "PCMU")
