@@ -215,6 +215,11 @@ func callRecordConds(f call.Filter, after *recordKey) (string, []any) {
 // "from_number = ? OR to_number = ?" makes SQLite fetch every record of the
 // number and sort them all for each page.
 func callRecordQuery(f call.Filter, after *recordKey, limit int) (string, []any) {
+	return callRecordSelect(callRecordColumns, f, after, limit)
+}
+
+// callRecordSelect is callRecordQuery selecting cols.
+func callRecordSelect(cols string, f call.Filter, after *recordKey, limit int) (string, []any) {
 	conds, args := callRecordConds(f, after)
 	lim := ""
 	if limit > 0 {
@@ -224,16 +229,16 @@ func callRecordQuery(f call.Filter, after *recordKey, limit int) (string, []any)
 	var all []any
 	switch {
 	case f.Number == "":
-		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE 1=1` + conds + callRecordOrder + lim
+		q = `SELECT ` + cols + ` FROM call_records WHERE 1=1` + conds + callRecordOrder + lim
 		all = args
 	case limit == 0:
-		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE (from_number = ? OR to_number = ?)` + conds + callRecordOrder
+		q = `SELECT ` + cols + ` FROM call_records WHERE (from_number = ? OR to_number = ?)` + conds + callRecordOrder
 		all = append([]any{f.Number, f.Number}, args...)
 	default:
 		side := func(col, alias string) string {
 			return `SELECT id FROM (SELECT id FROM call_records WHERE ` + col + ` = ?` + conds + callRecordOrder + lim + `) AS ` + alias
 		}
-		q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE id IN (` + side("from_number", "f") +
+		q = `SELECT ` + cols + ` FROM call_records WHERE id IN (` + side("from_number", "f") +
 			` UNION ALL ` + side("to_number", "t") + `)` + callRecordOrder + lim
 		for range 2 {
 			all = append(all, f.Number)
@@ -248,7 +253,9 @@ func callRecordQuery(f call.Filter, after *recordKey, limit int) (string, []any)
 }
 
 // ListCallRecords returns one page of records, newest first, including
-// those queued before the call.
+// those queued before the call. It reads the keys of the page's rows, takes
+// the finished records the cache holds, and reads the others whole (see
+// recordCache). The records may be shared: callers must not change them.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
 	limit := pageLimit(p.Limit)
 	var after *recordKey
@@ -259,21 +266,101 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 		}
 	}
 	db.awaitWrites(ctx)
-	q, args := callRecordQuery(f, after, limit+1)
 	// One row more than the page tells whether there is a next one; its
 	// key is kept for the cursor.
-	items := make([]*call.Record, 0, limit+1)
-	keys := make([]recordKey, 0, limit+1)
-	err := db.queryCallRecords(ctx, q, args, func(row *callRecordRow) error {
-		items = append(items, row.record())
-		keys = append(keys, recordKey{at: row.StartedAt, id: row.ID})
-		return nil
-	})
+	keys, finished, err := db.callRecordKeys(ctx, f, after, limit+1)
 	if err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
 	keys, next := trimPage(keys, limit, func(k recordKey) []any { return []any{k.at, k.id} })
-	return core.Page[*call.Record]{Items: items[:len(keys)], NextCursor: next}, nil
+	items := make([]*call.Record, len(keys))
+	ids := finished[:len(keys)]
+	gen := db.records.lookup(ids, items)
+	if err := db.readCallRecords(ctx, keys, items, gen); err != nil {
+		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
+	}
+	// A row read in the first pass is there in the second, as records are
+	// never deleted; should one be missing, the page goes without it.
+	n := 0
+	for _, r := range items {
+		if r != nil {
+			items[n] = r
+			n++
+		}
+	}
+	return core.Page[*call.Record]{Items: items[:n], NextCursor: next}, nil
+}
+
+// callRecordKeys reads the keys of the records matching f after the keyset
+// position after, at most limit of them, and for each the ID when the
+// record is finished ("" when open), which is what recordCache is asked for.
+func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKey, limit int) ([]recordKey, []string, error) {
+	q, args := callRecordSelect(`id, started_at, ended_at IS NOT NULL`, f, after, limit)
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	keys := make([]recordKey, 0, limit)
+	finished := make([]string, 0, limit)
+	for rows.Next() {
+		var k recordKey
+		var done bool
+		if err := rows.Scan(&k.id, &k.at, &done); err != nil {
+			return nil, nil, err
+		}
+		keys = append(keys, k)
+		if done {
+			finished = append(finished, k.id)
+		} else {
+			finished = append(finished, "")
+		}
+	}
+	return keys, finished, rows.Err()
+}
+
+// readCallRecords reads whole the records of keys that items does not hold
+// yet, into their places, and keeps the finished ones in the cache unless a
+// finish was committed since gen.
+func (db *DB) readCallRecords(ctx context.Context, keys []recordKey, items []*call.Record, gen uint64) error {
+	var ids []string
+	at := map[string]int{}
+	for i, k := range keys {
+		if items[i] == nil {
+			ids = append(ids, k.id)
+			at[k.id] = i
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	// The IDs go as one JSON array, so that whatever their number this is
+	// one statement, prepared once per connection.
+	list, err := json.Marshal(ids)
+	if err != nil {
+		return err
+	}
+	const q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE id IN (SELECT value FROM json_each(?))`
+	var done []*call.Record
+	err = db.queryCallRecords(ctx, q, []any{string(list)}, func(row *callRecordRow) error {
+		i, ok := at[row.ID]
+		if !ok {
+			return nil
+		}
+		r := row.record()
+		items[i] = r
+		if r.EndedAt != nil {
+			done = append(done, r)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if done != nil {
+		db.records.keep(gen, done)
+	}
+	return nil
 }
 
 // EachCallRecord streams matching records, newest first, one row at a time.

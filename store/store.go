@@ -64,8 +64,9 @@ type DB struct {
 	sealer *sealer
 	path   string
 
-	wq   *writeQueue
-	subs eventSubs
+	wq      *writeQueue
+	records recordCache // finished call records, for lists
+	subs    eventSubs
 	// delivered: a write queued a webhook delivery since the last wake-up
 	// of deliverySubs (the webhook dispatcher).
 	delivered    atomic.Bool

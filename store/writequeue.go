@@ -406,6 +406,15 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 	}
 	q.backlog.Add(-int64(n))
+	var finished []string
+	for _, r := range batch {
+		if r.kind == writeRecordFinish {
+			finished = append(finished, r.rec.ID)
+		}
+	}
+	if finished != nil {
+		db.records.finished(finished)
+	}
 	q.markCommitted(batch)
 	if events {
 		db.notifyEvents()

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"sync"
+
+	"github.com/dialtone-pbx/dialtone/core/call"
+)
+
+// recordCache keeps finished call records by ID. A finished record does not
+// change, so a page of records reads only the keys of its rows from SQLite
+// and takes the records it already holds from here: the newest pages, which
+// are read over and over while calls go on, share all but their newest rows
+// with the last read. Open records are never kept; they are read each time.
+//
+// It holds at most recordCacheSize records and drops the oldest kept first.
+// Records are shared: whoever gets one must not change it.
+type recordCache struct {
+	mu    sync.Mutex
+	m     map[string]*call.Record
+	order []string // the IDs kept, in a ring: order[next] is the oldest
+	next  int
+	// gen counts the finishes committed; a read that overlapped one does
+	// not keep what it read, which may predate it.
+	gen uint64
+}
+
+// recordCacheSize is a few hundred kilobytes of records: deep enough for the
+// newest pages of every filter at the largest page size.
+const recordCacheSize = 2048
+
+// lookup fills out[i] with the kept record of ids[i] where there is one (ids
+// of open records are ""), and returns the generation to pass to keep.
+func (c *recordCache) lookup(ids []string, out []*call.Record) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, id := range ids {
+		if id != "" {
+			out[i] = c.m[id]
+		}
+	}
+	return c.gen
+}
+
+// keep stores finished records read since lookup returned gen, unless a
+// finish was committed meanwhile.
+func (c *recordCache) keep(gen uint64, recs []*call.Record) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil {
+		c.m = make(map[string]*call.Record, recordCacheSize)
+		c.order = make([]string, recordCacheSize)
+	}
+	for _, r := range recs {
+		id := string(r.ID)
+		if _, ok := c.m[id]; ok {
+			continue
+		}
+		if old := c.order[c.next]; old != "" {
+			delete(c.m, old)
+		}
+		c.order[c.next] = id
+		c.next = (c.next + 1) % len(c.order)
+		c.m[id] = r
+	}
+}
+
+// finished drops what is kept of records whose finish has just been
+// committed: it is older than the row now.
+func (c *recordCache) finished(ids []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	for _, id := range ids {
+		delete(c.m, id)
+	}
+}
