@@ -22,9 +22,12 @@ import (
 //     completes a run.
 //   - Locked: packets from the peer pass with one comparison. Another source
 //     may take over only with a completed run while the peer has been silent
-//     for peerQuiet: a real move (NAT rebinding, a network change) silences
-//     the old source, while an attacker streaming next to a live peer never
-//     takes over. Every switch is logged.
+//     for peerQuiet and for the source's last peerQuietPackets packets: a
+//     real move (NAT rebinding, a network change) silences the old source,
+//     while an attacker streaming next to a live peer never takes over, even
+//     when the read loop falls behind and takes a backlog at once (the
+//     peer's queued packets still come between the attacker's). Every switch
+//     is logged.
 //
 // The PBX's own sockets (RTP ports handed out, the SIP port, on its own
 // addresses) are never locked onto.
@@ -46,6 +49,14 @@ const (
 	// of a live stream, short enough for a phone that moved to be heard again
 	// in about half a second.
 	peerQuiet = 500 * time.Millisecond
+	// peerQuietPackets is how many packets in a row, with none of the
+	// peer's between them, a source must send before it may take over. Time
+	// alone is not enough: packets are timed as the read loop takes them,
+	// so a loop that was held up half a second finds the peer "silent" that
+	// long, although its packets wait in the socket among the others. A
+	// phone that moved sends 8 packets in 160 ms (20 ms ptime) to 480 ms
+	// (60 ms), inside peerQuiet.
+	peerQuietPackets = 8
 	// candidateSlots is how many sources can be on probation at once, so a
 	// real peer's run is not reset by a spray from elsewhere.
 	candidateSlots = 4
@@ -58,6 +69,9 @@ type latchState struct {
 	locked   bool
 	peer     netip.AddrPort
 	lastPeer int64 // unix ns of the peer's last packet
+	// peerPackets counts the peer's packets (wrapping), so a candidate can
+	// tell whether the peer was heard since its own last packet.
+	peerPackets uint32
 	// cands are the sources on probation, made when the first one turns up
 	// and dropped once the leg locks: a leg that locks onto the address
 	// SDP named, as most do, never holds them.
@@ -72,6 +86,10 @@ type candidate struct {
 	run   int
 	first int64 // unix ns of the run's first packet
 	last  int64 // unix ns of the run's latest packet
+	// quiet counts this source's packets since the peer's last one;
+	// peerMark is the peer's packet count when it was last reset.
+	quiet    int
+	peerMark uint32
 }
 
 // admit reports whether a packet just read from src comes from the far end
@@ -81,6 +99,7 @@ func (l *Leg) admit(src netip.AddrPort, pkt []byte, now time.Time) bool {
 	s := &l.latch
 	if s.locked && src == s.peer && s.gen == l.gen.Load() {
 		s.lastPeer = now.UnixNano()
+		s.peerPackets++
 		return true
 	}
 	if l.admitSlow(src, pkt, now) {
@@ -98,6 +117,7 @@ func (l *Leg) admitSlow(src netip.AddrPort, pkt []byte, now time.Time) bool {
 	ns := now.UnixNano()
 	if s.locked && src == s.peer {
 		s.lastPeer = ns
+		s.peerPackets++
 		return true
 	}
 	// RFC 3550 §5.1: version 2 and a whole fixed header; RTCP on the RTP port
@@ -117,7 +137,7 @@ func (l *Leg) admitSlow(src netip.AddrPort, pkt []byte, now time.Time) bool {
 	if c.run < probationPackets || ns-c.first < int64(probationSpan) {
 		return false
 	}
-	if s.locked && ns-s.lastPeer < int64(peerQuiet) {
+	if s.locked && (ns-s.lastPeer < int64(peerQuiet) || c.quiet < peerQuietPackets) {
 		return false // the peer is alive: the run goes on, unheard
 	}
 	return l.lockOnto(src, ns, "sequential stream")
@@ -147,8 +167,12 @@ func (s *latchState) candidate(src netip.AddrPort, ssrc uint32, seq uint16, ns i
 				c = &s.cands[i]
 			}
 		}
-		*c = candidate{src: src}
+		*c = candidate{src: src, peerMark: s.peerPackets}
 	}
+	if c.peerMark != s.peerPackets {
+		c.quiet, c.peerMark = 0, s.peerPackets
+	}
+	c.quiet++
 	next := c.run > 0 && ssrc == c.ssrc && seq == c.seq+1 && ns-c.last <= int64(probationWindow) &&
 		(c.run >= probationPackets || ns-c.first <= int64(probationWindow))
 	if !next {

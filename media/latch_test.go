@@ -2,11 +2,13 @@ package media
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -372,5 +374,87 @@ func TestAdmitAllocatesNothing(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%v allocations per packet", allocs)
+	}
+}
+
+// TestLatchTakeover feeds admit the packets of a locked peer and of another
+// source, each with the time the read loop takes it, and reports whether and
+// when the other source took over.
+func TestLatchTakeover(t *testing.T) {
+	peer := netip.MustParseAddrPort("192.0.2.7:40000")
+	other := netip.MustParseAddrPort("198.51.100.9:5004")
+	type arrival struct {
+		src netip.AddrPort
+		seq uint16
+		at  time.Duration // when the read loop takes it
+	}
+	// interleaved: the peer every ptime from 0 to until, the other source
+	// every otherPtime from offset to otherUntil; held: every packet that
+	// arrives within [from, to) is taken at to, in the order it arrived.
+	interleaved := func(ptime, until, otherPtime, offset, otherUntil, from, to time.Duration) []arrival {
+		var out []arrival
+		for at := time.Duration(0); at < until; at += ptime {
+			out = append(out, arrival{peer, uint16(at / ptime), at})
+		}
+		for at := offset; at < otherUntil; at += otherPtime {
+			out = append(out, arrival{other, uint16(1000 + (at-offset)/otherPtime), at})
+		}
+		slices.SortStableFunc(out, func(a, b arrival) int { return cmp.Compare(a.at, b.at) })
+		for i := range out {
+			if out[i].at >= from && out[i].at < to {
+				out[i].at = to
+			}
+		}
+		return out
+	}
+	const ms = time.Millisecond
+	tests := []struct {
+		name       string
+		packets    []arrival
+		wantSwitch bool
+		// the switch comes no sooner than minQuiet after the peer's last packet
+		minQuiet time.Duration
+	}{
+		{"another stream beside a live peer", interleaved(20*ms, 3000*ms, 20*ms, 7*ms, 3000*ms, 0, 0), false, 0},
+		// Held from just after a peer's packet: the other source's packet is
+		// the first the loop takes, 600 ms after the peer's last.
+		{"a read loop held up 600 ms", interleaved(20*ms, 3000*ms, 20*ms, -3*ms, 3000*ms, 1010*ms, 1610*ms), false, 0},
+		{"a read loop held up 2 s", interleaved(20*ms, 4000*ms, 20*ms, -3*ms, 4000*ms, 1010*ms, 3010*ms), false, 0},
+		{"a read loop held up 600 ms, the other source 3 packets to the peer's one",
+			interleaved(20*ms, 3000*ms, 20*ms/3, -3*ms, 3000*ms, 1010*ms, 1610*ms), false, 0},
+		{"a phone that moved (20 ms packets)", interleaved(20*ms, 1000*ms, 20*ms, 1010*ms, 3000*ms, 0, 0), true, peerQuiet},
+		{"a phone that moved (60 ms packets)", interleaved(60*ms, 1020*ms, 60*ms, 1050*ms, 3000*ms, 0, 0), true, peerQuiet},
+		{"a phone that moved while the loop was held up",
+			interleaved(20*ms, 1000*ms, 20*ms, 1010*ms, 3000*ms, 900*ms, 1500*ms), true, peerQuiet},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pool := newPool(t)
+			l, err := pool.NewLeg(loopback)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			l.SetRemote(Remote{Addr: peer, Codec: codec.PCMU, Receive: true})
+			start := time.Now()
+			var lastPeer time.Duration
+			switched := time.Duration(-1)
+			for _, a := range tt.packets {
+				pkt := rtpPacket(0, a.seq, uint32(a.seq)*160, 0x5e00+uint32(a.src.Port()), make([]byte, 160))
+				ok := l.admit(a.src, pkt, start.Add(a.at))
+				switch {
+				case a.src == peer && ok:
+					lastPeer = a.at
+				case a.src == other && ok && switched < 0:
+					switched = a.at
+				}
+			}
+			if got := switched >= 0; got != tt.wantSwitch {
+				t.Fatalf("switched: %v (at %v), want %v", got, switched, tt.wantSwitch)
+			}
+			if tt.wantSwitch && switched-lastPeer < tt.minQuiet {
+				t.Fatalf("switched %v after the peer's last packet, before %v", switched-lastPeer, tt.minQuiet)
+			}
+		})
 	}
 }
