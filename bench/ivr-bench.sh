@@ -182,11 +182,11 @@ while True:
     cursor = page.get("next_cursor", "")
     if not cursor:
         break
-paths = collections.Counter(" ".join(f'{s["node"]}[{s["digits"]}]:{s["result"]}' for s in i.get("plan_path") or []) or "none"
+paths = collections.Counter(" ".join(f'{s["node"]}[{s.get("digits", "")}]:{s.get("result", "")}' for s in i.get("plan_path") or []) or "none"
                             for i in items)
 disp = collections.Counter(f'{i["disposition"]}/{i["hangup_by"]}/{i["hangup_cause"]}' for i in items)
 talk = sorted(i["talk_seconds"] for i in items) or [0]
-q = [i["media"]["caller"] for i in items]
+q = [(i.get("media") or {}).get("caller") or {"packets_in": 0, "packets_out": 0, "lost": 0} for i in items]
 pin = sorted(x["packets_in"] for x in q) or [0]
 pout = sorted(x["packets_out"] for x in q) or [0]
 lost = sum(x["lost"] for x in q)
