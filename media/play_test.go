@@ -112,7 +112,7 @@ func TestPlayPacesTone(t *testing.T) {
 			if e := mediatest.Energy(heard[len(pcm):]); e > 100 {
 				t.Fatalf("the padding is not silence (energy %v)", e)
 			}
-			if st := leg.Stats(); st.PacketsOut != 50 {
+			if st, ok := waitStats(leg, func(st Stats) bool { return st.PacketsOut == 50 }); !ok {
 				t.Fatalf("stats %+v", st)
 			}
 		})

@@ -45,6 +45,18 @@ func phone(t *testing.T) *net.UDPConn {
 
 func addrOf(c *net.UDPConn) netip.AddrPort { return c.LocalAddr().(*net.UDPAddr).AddrPort() }
 
+// waitStats waits up to a second for l's counters to satisfy ok. A leg
+// counts a packet once its send has returned, which can be after the far
+// end has read it.
+func waitStats(l *Leg, ok func(Stats) bool) (Stats, bool) {
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(time.Millisecond) {
+		st := l.Stats()
+		if ok(st) || time.Now().After(deadline) {
+			return st, ok(st)
+		}
+	}
+}
+
 func TestRelayTranscodesAndRewrites(t *testing.T) {
 	pool := newPool(t)
 	a, err := pool.NewLeg(loopback)
@@ -125,7 +137,7 @@ func TestRelayTranscodesAndRewrites(t *testing.T) {
 	if st := a.Stats(); st.PacketsIn != 50 || st.Lost == 0 {
 		t.Fatalf("A stats %+v", st)
 	}
-	if st := b.Stats(); st.PacketsOut != 50 {
+	if st, ok := waitStats(b, func(st Stats) bool { return st.PacketsOut == 50 }); !ok {
 		t.Fatalf("B stats %+v", st)
 	}
 
