@@ -171,8 +171,9 @@ func (db *DB) GetCallRecord(ctx context.Context, id call.ID) (*call.Record, erro
 
 // recordKey is the sort key of a call record in lists: newest first.
 type recordKey struct {
-	at int64
-	id string
+	at   int64
+	id   string
+	done bool // the record is finished (read with the key; not part of the order)
 }
 
 const callRecordOrder = ` ORDER BY started_at DESC, id DESC`
@@ -268,14 +269,13 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 	db.awaitWrites(ctx)
 	// One row more than the page tells whether there is a next one; its
 	// key is kept for the cursor.
-	keys, finished, err := db.callRecordKeys(ctx, f, after, limit+1)
+	keys, err := db.callRecordKeys(ctx, f, after, limit+1)
 	if err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
 	keys, next := trimPage(keys, limit, func(k recordKey) []any { return []any{k.at, k.id} })
 	items := make([]*call.Record, len(keys))
-	ids := finished[:len(keys)]
-	gen := db.records.lookup(ids, items)
+	gen := db.records.lookup(keys, items)
 	if err := db.readCallRecords(ctx, keys, items, gen); err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
@@ -292,31 +292,24 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 }
 
 // callRecordKeys reads the keys of the records matching f after the keyset
-// position after, at most limit of them, and for each the ID when the
-// record is finished ("" when open), which is what recordCache is asked for.
-func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKey, limit int) ([]recordKey, []string, error) {
+// position after, at most limit of them, each with whether its record is
+// finished, which is what recordCache is asked for.
+func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKey, limit int) ([]recordKey, error) {
 	q, args := callRecordSelect(`id, started_at, ended_at IS NOT NULL`, f, after, limit)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer rows.Close()
 	keys := make([]recordKey, 0, limit)
-	finished := make([]string, 0, limit)
 	for rows.Next() {
 		var k recordKey
-		var done bool
-		if err := rows.Scan(&k.id, &k.at, &done); err != nil {
-			return nil, nil, err
+		if err := rows.Scan(&k.id, &k.at, &k.done); err != nil {
+			return nil, err
 		}
 		keys = append(keys, k)
-		if done {
-			finished = append(finished, k.id)
-		} else {
-			finished = append(finished, "")
-		}
 	}
-	return keys, finished, rows.Err()
+	return keys, rows.Err()
 }
 
 // readCallRecords reads whole the records of keys that items does not hold
@@ -324,15 +317,19 @@ func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKe
 // finish was committed since gen.
 func (db *DB) readCallRecords(ctx context.Context, keys []recordKey, items []*call.Record, gen uint64) error {
 	var ids []string
-	at := map[string]int{}
 	for i, k := range keys {
 		if items[i] == nil {
 			ids = append(ids, k.id)
-			at[k.id] = i
 		}
 	}
 	if len(ids) == 0 {
 		return nil
+	}
+	at := make(map[string]int, len(ids))
+	for i, k := range keys {
+		if items[i] == nil {
+			at[k.id] = i
+		}
 	}
 	// The IDs go as one JSON array, so that whatever their number this is
 	// one statement, prepared once per connection.

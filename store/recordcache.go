@@ -28,14 +28,14 @@ type recordCache struct {
 // newest pages of every filter at the largest page size.
 const recordCacheSize = 2048
 
-// lookup fills out[i] with the kept record of ids[i] where there is one (ids
-// of open records are ""), and returns the generation to pass to keep.
-func (c *recordCache) lookup(ids []string, out []*call.Record) uint64 {
+// lookup fills out[i] with the kept record of keys[i] where there is one
+// (open records are never kept), and returns the generation to pass to keep.
+func (c *recordCache) lookup(keys []recordKey, out []*call.Record) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i, id := range ids {
-		if id != "" {
-			out[i] = c.m[id]
+	for i, k := range keys {
+		if k.done {
+			out[i] = c.m[k.id]
 		}
 	}
 	return c.gen

@@ -397,6 +397,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	// The backlog and the subscribers learn of the commit before any
 	// waiter does: whoever Flush or AppendEvents returns to sees it done.
 	n, events := 0, false
+	var finished []string // call records whose finish was written
 	for i, r := range batch {
 		if r.kind != writeBarrier {
 			n++
@@ -404,14 +405,11 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if r.kind == writeEvents && errs[i] == nil {
 			events = true
 		}
-	}
-	q.backlog.Add(-int64(n))
-	var finished []string
-	for _, r := range batch {
 		if r.kind == writeRecordFinish {
 			finished = append(finished, r.rec.ID)
 		}
 	}
+	q.backlog.Add(-int64(n))
 	if finished != nil {
 		db.records.finished(finished)
 	}

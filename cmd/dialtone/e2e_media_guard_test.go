@@ -33,13 +33,13 @@ func narrowRTP(lo, hi *int) func(*serveCmd) {
 	}
 }
 
+// sprayedPBXIP is the loopback address of the PBX whose RTP range is sprayed.
+const sprayedPBXIP = "127.0.0.84"
+
 // spray sends RTP carrying a tone of freq from conn to every port of
 // [lo, hi] on host until ctx ends: one SSRC per port, consecutive sequence
 // numbers, a packet every 20 ms, so each port sees what a well-formed phone
 // stream looks like. It returns the packets sent.
-// sprayedPBXIP is the loopback address of the PBX whose RTP range is sprayed.
-const sprayedPBXIP = "127.0.0.84"
-
 func spray(ctx context.Context, conn *net.UDPConn, host netip.Addr, lo, hi int, freq float64) int {
 	tone := &mediatest.Tone{Freq: freq, Amplitude: 8000}
 	pcm := make([]int16, 160)
