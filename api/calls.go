@@ -67,31 +67,67 @@ func (s *server) memberNumber(ctx context.Context) (string, bool) {
 
 // liveCallListBody is the body of the live calls list.
 type liveCallListBody struct {
-	Items []LiveCall `json:"items" nullable:"false"`
+	Items      []LiveCall `json:"items" nullable:"false"`
+	NextCursor string     `json:"next_cursor,omitempty" doc:"Pass as cursor to get the next page; absent on the last page."`
 }
 
-// liveCallsJSON is the live calls list as the API sends it: oldest first,
-// only those the key may see, times at microsecond precision in UTC (as the
-// microsecondTimes transformer would make them), JSON with a final newline
-// as huma writes it. The buffer may come from bodyBufs: putBodyBuf it once
-// written.
-func (s *server) liveCallsJSON(visible func(call.Snapshot) bool) ([]byte, error) {
-	list := s.Calls.Calls()
-	sort.Slice(list, func(i, j int) bool { return list[i].StartedAt.Before(list[j].StartedAt) })
-	n := 0
-	for _, c := range list {
-		if visible(c) {
-			list[n] = c
-			n++
+// liveCallsPage is the page p of the live calls visible sees, oldest first
+// (by start, then ID), with the cursor of the next page.
+func (s *server) liveCallsPage(visible func(call.Snapshot) bool, p core.PageRequest) (core.Page[call.Snapshot], error) {
+	var afterAt int64
+	var afterID string
+	if p.Cursor != "" {
+		if err := core.DecodeCursor(p.Cursor, &afterAt, &afterID); err != nil {
+			return core.Page[call.Snapshot]{}, err
 		}
 	}
+	list := s.Calls.Calls()
+	n := 0
+	for _, c := range list {
+		if !visible(c) {
+			continue
+		}
+		if p.Cursor != "" {
+			at := c.StartedAt.UnixNano()
+			if at < afterAt || (at == afterAt && string(c.ID) <= afterID) {
+				continue
+			}
+		}
+		list[n] = c
+		n++
+	}
 	list = list[:n]
-	b, ok := appendLiveCallList(getBodyBuf(), list)
+	sort.Slice(list, func(i, j int) bool {
+		if a, b := list[i].StartedAt, list[j].StartedAt; !a.Equal(b) {
+			return a.Before(b)
+		}
+		return list[i].ID < list[j].ID
+	})
+	page := core.Page[call.Snapshot]{Items: list}
+	if size := p.Size(); len(list) > size {
+		last := list[size-1]
+		page.Items = list[:size]
+		page.NextCursor = core.EncodeCursor(last.StartedAt.UnixNano(), string(last.ID))
+	}
+	return page, nil
+}
+
+// liveCallsJSON is a page of the live calls list as the API sends it (see
+// liveCallsPage): only those the key may see, times at microsecond precision
+// in UTC (as the microsecondTimes transformer would make them), JSON with a
+// final newline as huma writes it. The buffer may come from bodyBufs:
+// putBodyBuf it once written.
+func (s *server) liveCallsJSON(visible func(call.Snapshot) bool, p core.PageRequest) ([]byte, error) {
+	page, err := s.liveCallsPage(visible, p)
+	if err != nil {
+		return nil, err
+	}
+	b, ok := appendLiveCallList(getBodyBuf(), &page)
 	if !ok {
 		// A value encoding/json refuses: let it say so.
 		putBodyBuf(b)
-		body := liveCallListBody{Items: make([]LiveCall, 0, len(list))}
-		for _, c := range list {
+		body := liveCallListBody{Items: make([]LiveCall, 0, len(page.Items)), NextCursor: page.NextCursor}
+		for _, c := range page.Items {
 			body.Items = append(body.Items, toLiveCall(c))
 		}
 		return jsonMarshal(body)
@@ -107,20 +143,25 @@ func registerCalls(a huma.API, s *server) {
 		Method:      http.MethodGet,
 		Path:        "/v1/calls",
 		Summary:     "List live calls",
-		Description: "Calls in progress with their legs, codecs and media counters. A member key sees only its own calls.",
+		Description: "Calls in progress with their legs, codecs and media counters, oldest first, a page at a time. A member key sees only its own calls.",
 		Tags:        tags,
 		Responses: map[string]*huma.Response{
 			"200": {Description: "OK", Content: map[string]*huma.MediaType{"application/json": {Schema: listSchema}}},
 		},
-	}, func(ctx context.Context, _ *struct{}) (*huma.StreamResponse, error) {
-		// Keys that see the same calls share the list (coalesce.go).
+	}, func(ctx context.Context, in *ListParams) (*huma.StreamResponse, error) {
+		// Keys that see the same calls share the page (coalesce.go).
 		num, member := s.memberNumber(ctx)
-		key := "calls"
+		p := in.page()
+		key := "calls\x00" + strconv.Itoa(p.Limit) + "\x00" + strconv.Quote(p.Cursor)
 		if member {
-			key = "calls\x00" + strconv.Quote(num)
+			key += "\x00" + strconv.Quote(num)
 		}
-		b, release, err := s.reads.do(ctx, key, func(context.Context) ([]byte, error) {
-			return s.liveCallsJSON(visibleTo(num, member))
+		b, release, err := s.reads.do(ctx, key, func(ctx context.Context) ([]byte, error) {
+			b, err := s.liveCallsJSON(visibleTo(num, member), p)
+			if err != nil {
+				return nil, s.problem(ctx, err, "query")
+			}
+			return b, nil
 		})
 		if err != nil {
 			return nil, err

@@ -276,18 +276,22 @@ func appendCallRecord(b []byte, r *call.Record, ok *bool) []byte {
 	return append(b, '}')
 }
 
-// appendLiveCallList appends {"items":[...]}, the liveCallListBody of
-// calls; ok is false when a value cannot be encoded.
-func appendLiveCallList(b []byte, calls []call.Snapshot) ([]byte, bool) {
+// appendLiveCallList appends {"items":[...],"next_cursor":...}, the
+// liveCallListBody of page; ok is false when a value cannot be encoded.
+func appendLiveCallList(b []byte, page *core.Page[call.Snapshot]) ([]byte, bool) {
 	ok := true
 	b = append(b, `{"items":[`...)
-	for i := range calls {
+	for i := range page.Items {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendLiveCall(b, &calls[i], &ok)
+		b = appendLiveCall(b, &page.Items[i], &ok)
 	}
-	return append(b, ']', '}'), ok
+	b = append(b, ']')
+	if page.NextCursor != "" {
+		b = appendStrMember(b, `,"next_cursor`, page.NextCursor)
+	}
+	return append(b, '}'), ok
 }
 
 // appendCallRecordList appends {"items":[...],"next_cursor":...}, the

@@ -78,17 +78,17 @@ func fill(r *rand.Rand, v reflect.Value) {
 func TestAppendersMatchEncodingJSON(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 3000 {
-		var calls []call.Snapshot
+		var calls core.Page[call.Snapshot]
 		fill(r, reflect.ValueOf(&calls).Elem())
-		body := liveCallListBody{Items: []LiveCall{}}
-		for _, c := range calls {
+		body := liveCallListBody{Items: []LiveCall{}, NextCursor: calls.NextCursor}
+		for _, c := range calls.Items {
 			body.Items = append(body.Items, toLiveCall(c))
 		}
 		want, err := jsonMarshal(withMicroseconds(reflect.ValueOf(body)).Interface())
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := appendLiveCallList(nil, calls)
+		got, ok := appendLiveCallList(nil, &calls)
 		if !ok || !bytes.Equal(got, want) {
 			t.Fatalf("live calls %d (ok %v):\ngot  %s\nwant %s", i, ok, got, want)
 		}
@@ -135,10 +135,10 @@ func TestAppendersRefuseWhatEncodingJSONRefuses(t *testing.T) {
 			t.Errorf("%s: the appender takes what encoding/json refuses", name)
 		}
 	}
-	if _, ok := appendLiveCallList(nil, []call.Snapshot{{StartedAt: now, Legs: []call.LegSnapshot{{Quality: call.LegQuality{JitterMs: math.NaN()}}}}}); ok {
+	if _, ok := appendLiveCallList(nil, &core.Page[call.Snapshot]{Items: []call.Snapshot{{StartedAt: now, Legs: []call.LegSnapshot{{Quality: call.LegQuality{JitterMs: math.NaN()}}}}}}); ok {
 		t.Error("live calls: the appender takes a NaN")
 	}
-	if _, ok := appendLiveCallList(nil, []call.Snapshot{{StartedAt: late}}); ok {
+	if _, ok := appendLiveCallList(nil, &core.Page[call.Snapshot]{Items: []call.Snapshot{{StartedAt: late}}}); ok {
 		t.Error("live calls: the appender takes the year 10000")
 	}
 }
@@ -152,7 +152,7 @@ func BenchmarkAppendLiveCallList(b *testing.B) {
 	b.Run("append", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			buf, _ := appendLiveCallList(getBodyBuf(), calls)
+			buf, _ := appendLiveCallList(getBodyBuf(), &core.Page[call.Snapshot]{Items: calls})
 			putBodyBuf(buf)
 		}
 	})

@@ -47,6 +47,12 @@ func snapshots(n int) []call.Snapshot {
 // engine holding live calls in progress.
 func readsEnv(tb testing.TB, records, live int) http.Handler {
 	tb.Helper()
+	return readsEnvWith(tb, records, liveCalls{list: snapshots(live)})
+}
+
+// readsEnvWith is readsEnv with the given call engine.
+func readsEnvWith(tb testing.TB, records int, calls call.Control) http.Handler {
+	tb.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, store.Config{DataDir: tb.TempDir()})
 	if err != nil {
@@ -77,7 +83,7 @@ func readsEnv(tb testing.TB, records, live int) http.Handler {
 	}
 	return api.New(api.Deps{
 		Extensions: &core.Extensions{Repo: db}, APIKeys: keys, Idempotency: db, DB: db, CallRecords: db,
-		Calls: liveCalls{list: snapshots(live)}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Calls: calls, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 }
 

@@ -1,5 +1,10 @@
 package core
 
+import (
+	"encoding/base64"
+	"encoding/json"
+)
+
 // MaxPageLimit is the largest page any list returns.
 const MaxPageLimit = 500
 
@@ -13,8 +18,50 @@ type PageRequest struct {
 	Cursor string
 }
 
+// Size is the number of items the page holds at most: Limit, or the default
+// when none is named, and never more than MaxPageLimit.
+func (p PageRequest) Size() int {
+	switch {
+	case p.Limit <= 0:
+		return DefaultPageLimit
+	case p.Limit > MaxPageLimit:
+		return MaxPageLimit
+	}
+	return p.Limit
+}
+
 // Page is one page of a list and the cursor of the next page ("" on the last one).
 type Page[T any] struct {
 	Items      []T
 	NextCursor string
+}
+
+// Keyset pagination: a cursor is the sort key of the last item of a page,
+// encoded opaquely. The next page is the items strictly after it.
+
+// EncodeCursor is the cursor of a page ending at an item with these sort keys.
+func EncodeCursor(keys ...any) string {
+	b, _ := json.Marshal(keys)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// DecodeCursor fills dst (pointers) from a cursor EncodeCursor made with keys
+// of the same shape; a cursor of another shape is a ValidationError naming
+// the cursor.
+func DecodeCursor(cursor string, dst ...any) error {
+	bad := ValidationError{{Field: "cursor", Message: "is not a cursor this list produced"}}
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err != nil {
+		return bad
+	}
+	var parts []json.RawMessage
+	if err := json.Unmarshal(raw, &parts); err != nil || len(parts) != len(dst) {
+		return bad
+	}
+	for i, p := range parts {
+		if err := json.Unmarshal(p, dst[i]); err != nil {
+			return bad
+		}
+	}
+	return nil
 }

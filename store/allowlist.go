@@ -50,13 +50,13 @@ func (db *DB) DeleteAllowlistEntry(ctx context.Context, id core.AllowlistID) err
 
 // ListAllowlist returns one page of entries, oldest first.
 func (db *DB) ListAllowlist(ctx context.Context, p core.PageRequest) (core.Page[*core.AllowlistEntry], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	q := `SELECT id, cidr, description, created_at FROM sip_allowlist`
 	var args []any
 	if p.Cursor != "" {
 		var at int64
 		var id string
-		if err := decodeCursor(p.Cursor, &at, &id); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &at, &id); err != nil {
 			return core.Page[*core.AllowlistEntry]{}, err
 		}
 		q += ` WHERE created_at > ? OR (created_at = ? AND id > ?)`

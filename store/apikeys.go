@@ -61,10 +61,10 @@ func (db *DB) GetAPIKey(ctx context.Context, id core.APIKeyID) (*core.APIKey, er
 
 // ListAPIKeys returns one page of keys ordered by id.
 func (db *DB) ListAPIKeys(ctx context.Context, p core.PageRequest) (core.Page[*core.APIKey], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*core.APIKey]{}, err
 		}
 	}

@@ -79,10 +79,10 @@ func (db *DB) CallPlanExists(ctx context.Context, id plan.ID) (bool, error) {
 
 // ListCallPlans returns one page of plans ordered by name.
 func (db *DB) ListCallPlans(ctx context.Context, p core.PageRequest) (core.Page[*plan.Plan], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*plan.Plan]{}, err
 		}
 	}

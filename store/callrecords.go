@@ -258,11 +258,11 @@ func callRecordSelect(cols string, f call.Filter, after *recordKey, limit int) (
 // the finished records the cache holds, and reads the others whole (see
 // recordCache). The records may be shared: callers must not change them.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after *recordKey
 	if p.Cursor != "" {
 		after = &recordKey{}
-		if err := decodeCursor(p.Cursor, &after.at, &after.id); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after.at, &after.id); err != nil {
 			return core.Page[*call.Record]{}, err
 		}
 	}

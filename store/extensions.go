@@ -158,12 +158,12 @@ func (db *DB) ExtensionByNumber(ctx context.Context, number string) (*core.Exten
 
 // ListExtensions returns one page of extensions ordered by number.
 func (db *DB) ListExtensions(ctx context.Context, f core.ExtensionFilter, p core.PageRequest) (core.Page[*core.Extension], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	q := `SELECT ` + extensionColumns + ` FROM extensions WHERE 1=1`
 	var args []any
 	if p.Cursor != "" {
 		var after string
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*core.Extension]{}, err
 		}
 		q += ` AND number > ?`

@@ -82,10 +82,10 @@ func (db *DB) GetMOHClass(ctx context.Context, id core.MOHClassID) (*core.MOHCla
 
 // ListMOHClasses returns one page of classes ordered by name, then id.
 func (db *DB) ListMOHClasses(ctx context.Context, p core.PageRequest) (core.Page[*core.MOHClass], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var afterName, afterID string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &afterName, &afterID); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &afterName, &afterID); err != nil {
 			return core.Page[*core.MOHClass]{}, err
 		}
 	}

@@ -135,10 +135,10 @@ func (db *DB) OnlyNumberOfTrunk(ctx context.Context, id core.TrunkID) (*core.Pho
 
 // ListNumbers returns one page of numbers ordered by number.
 func (db *DB) ListNumbers(ctx context.Context, p core.PageRequest) (core.Page[*core.PhoneNumber], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*core.PhoneNumber]{}, err
 		}
 	}

@@ -103,10 +103,10 @@ func (db *DB) GetPrompt(ctx context.Context, id core.PromptID) (*core.Prompt, er
 
 // ListPrompts returns one page of prompts ordered by name, then id.
 func (db *DB) ListPrompts(ctx context.Context, p core.PageRequest) (core.Page[*core.Prompt], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var afterName, afterID string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &afterName, &afterID); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &afterName, &afterID); err != nil {
 			return core.Page[*core.Prompt]{}, err
 		}
 	}

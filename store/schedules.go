@@ -174,10 +174,10 @@ func (db *DB) ScheduleByOverrideCode(ctx context.Context, code string) (*schedul
 
 // ListSchedules returns one page of schedules ordered by id.
 func (db *DB) ListSchedules(ctx context.Context, p core.PageRequest) (core.Page[*schedule.Schedule], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*schedule.Schedule]{}, err
 		}
 	}

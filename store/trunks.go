@@ -87,10 +87,10 @@ func (db *DB) GetTrunk(ctx context.Context, id core.TrunkID) (*core.Trunk, error
 
 // ListTrunks returns one page of trunks ordered by id.
 func (db *DB) ListTrunks(ctx context.Context, p core.PageRequest) (core.Page[*core.Trunk], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*core.Trunk]{}, err
 		}
 	}

@@ -90,10 +90,10 @@ func (db *DB) GetWebhook(ctx context.Context, id core.WebhookID) (*core.Webhook,
 
 // ListWebhooks returns one page of subscriptions ordered by id.
 func (db *DB) ListWebhooks(ctx context.Context, p core.PageRequest) (core.Page[*core.Webhook], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	var after string
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &after); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &after); err != nil {
 			return core.Page[*core.Webhook]{}, err
 		}
 	}
@@ -257,10 +257,10 @@ func (db *DB) RecordAttempt(ctx context.Context, d *core.Delivery, r core.Attemp
 
 // ListDeliveries returns a webhook's deliveries, newest first.
 func (db *DB) ListDeliveries(ctx context.Context, id core.WebhookID, p core.PageRequest) (core.Page[*core.Delivery], error) {
-	limit := pageLimit(p.Limit)
+	limit := p.Size()
 	before := int64(1<<62 - 1)
 	if p.Cursor != "" {
-		if err := decodeCursor(p.Cursor, &before); err != nil {
+		if err := core.DecodeCursor(p.Cursor, &before); err != nil {
 			return core.Page[*core.Delivery]{}, err
 		}
 	}
