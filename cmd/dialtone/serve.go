@@ -290,6 +290,7 @@ func (a *app) stop(timeout time.Duration) error {
 func (c serveCmd) Run(parent context.Context, e env) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	tuneGC(e.getenv)
 	log := newLogger(e, c.LogLevel, c.LogFormat)
 	a, err := openApp(ctx, c, e, log)
 	if err != nil {
