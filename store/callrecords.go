@@ -171,9 +171,8 @@ func (db *DB) GetCallRecord(ctx context.Context, id call.ID) (*call.Record, erro
 
 // recordKey is the sort key of a call record in lists: newest first.
 type recordKey struct {
-	at   int64
-	id   string
-	done bool // the record is finished (read with the key; not part of the order)
+	at int64
+	id string
 }
 
 const callRecordOrder = ` ORDER BY started_at DESC, id DESC`
@@ -255,7 +254,7 @@ func callRecordSelect(cols string, f call.Filter, after *recordKey, limit int) (
 
 // ListCallRecords returns one page of records, newest first, including
 // those queued before the call. It reads the keys of the page's rows, takes
-// the finished records the cache holds, and reads the others whole (see
+// the records the cache holds, and reads the others whole (see
 // recordCache). The records may be shared: callers must not change them.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
 	limit := p.Size()
@@ -292,10 +291,9 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 }
 
 // callRecordKeys reads the keys of the records matching f after the keyset
-// position after, at most limit of them, each with whether its record is
-// finished, which is what recordCache is asked for.
+// position after, at most limit of them.
 func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKey, limit int) ([]recordKey, error) {
-	q, args := callRecordSelect(`id, started_at, ended_at IS NOT NULL`, f, after, limit)
+	q, args := callRecordSelect(`id, started_at`, f, after, limit)
 	rows, err := db.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -304,7 +302,7 @@ func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKe
 	keys := make([]recordKey, 0, limit)
 	for rows.Next() {
 		var k recordKey
-		if err := rows.Scan(&k.id, &k.at, &k.done); err != nil {
+		if err := rows.Scan(&k.id, &k.at); err != nil {
 			return nil, err
 		}
 		keys = append(keys, k)
@@ -313,8 +311,8 @@ func (db *DB) callRecordKeys(ctx context.Context, f call.Filter, after *recordKe
 }
 
 // readCallRecords reads whole the records of keys that items does not hold
-// yet, into their places, and keeps the finished ones in the cache unless a
-// finish was committed since gen.
+// yet, into their places, and keeps them in the cache unless a finish was
+// committed since gen.
 func (db *DB) readCallRecords(ctx context.Context, keys []recordKey, items []*call.Record, gen uint64) error {
 	var ids []string
 	for i, k := range keys {
@@ -338,7 +336,7 @@ func (db *DB) readCallRecords(ctx context.Context, keys []recordKey, items []*ca
 		return err
 	}
 	const q = `SELECT ` + callRecordColumns + ` FROM call_records WHERE id IN (SELECT value FROM json_each(?))`
-	var done []*call.Record
+	read := make([]*call.Record, 0, len(ids))
 	err = db.queryCallRecords(ctx, q, []any{string(list)}, func(row *callRecordRow) error {
 		i, ok := at[row.ID]
 		if !ok {
@@ -346,17 +344,13 @@ func (db *DB) readCallRecords(ctx context.Context, keys []recordKey, items []*ca
 		}
 		r := row.record()
 		items[i] = r
-		if r.EndedAt != nil {
-			done = append(done, r)
-		}
+		read = append(read, r)
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if done != nil {
-		db.records.keep(gen, done)
-	}
+	db.records.keep(gen, read)
 	return nil
 }
 
@@ -384,6 +378,7 @@ func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.R
 func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
 	var n int
 	var evs []core.Event
+	var closed []string
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []callRecordRow
 		if err := tx.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records WHERE ended_at IS NULL
@@ -416,12 +411,16 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 				continue
 			}
 			n++
+			closed = append(closed, string(r.ID))
 			evs = append(evs, call.EndEvents(r, core.ExtensionID(f.From), core.ExtensionID(f.To), end)...)
 		}
 		return db.insertEvents(ctx, tx, evs)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("close dangling call records: %w", err)
+	}
+	if closed != nil {
+		db.records.finished(closed)
 	}
 	if len(evs) > 0 {
 		db.notifyEvents()

@@ -6,11 +6,14 @@ import (
 	"github.com/dialtone-pbx/dialtone/core/call"
 )
 
-// recordCache keeps finished call records by ID. A finished record does not
-// change, so a page of records reads only the keys of its rows from SQLite
-// and takes the records it already holds from here: the newest pages, which
-// are read over and over while calls go on, share all but their newest rows
-// with the last read. Open records are never kept; they are read each time.
+// recordCache keeps call records by ID. A record's row is written twice:
+// when the call starts and when it is finished (the write queue's finish,
+// or CloseDanglingCallRecords for calls a stopped server left open), and
+// every finish drops what is kept of the record. So a page of records reads
+// only the keys of its rows from SQLite and takes the records it already
+// holds from here: the newest pages, which are read over and over while
+// calls go on, share all but their newest rows with the last read, open
+// calls included.
 //
 // It holds at most recordCacheSize records and drops the oldest kept first.
 // Records are shared: whoever gets one must not change it.
@@ -28,21 +31,19 @@ type recordCache struct {
 // newest pages of every filter at the largest page size.
 const recordCacheSize = 2048
 
-// lookup fills out[i] with the kept record of keys[i] where there is one
-// (open records are never kept), and returns the generation to pass to keep.
+// lookup fills out[i] with the kept record of keys[i] where there is one,
+// and returns the generation to pass to keep.
 func (c *recordCache) lookup(keys []recordKey, out []*call.Record) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
-		if k.done {
-			out[i] = c.m[k.id]
-		}
+		out[i] = c.m[k.id]
 	}
 	return c.gen
 }
 
-// keep stores finished records read since lookup returned gen, unless a
-// finish was committed meanwhile.
+// keep stores records read since lookup returned gen, unless a finish was
+// committed meanwhile.
 func (c *recordCache) keep(gen uint64, recs []*call.Record) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -68,7 +69,8 @@ func (c *recordCache) keep(gen uint64, recs []*call.Record) {
 }
 
 // finished drops what is kept of records whose finish has just been
-// committed: it is older than the row now.
+// committed: it is older than the row now. It is called once the finish is
+// committed and before anyone waiting for the commit learns of it.
 func (c *recordCache) finished(ids []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

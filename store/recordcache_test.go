@@ -131,9 +131,7 @@ func TestRecordCacheKeeps(t *testing.T) {
 				t.Fatalf("%d records kept, at most %d", len(c.m), recordCacheSize)
 			}
 			last := string(recs[len(recs)-1].ID)
-			// The third key names a kept record but says it is open: open
-			// records are always read whole.
-			keys := []recordKey{{id: string(recs[0].ID), done: true}, {id: last, done: true}, {id: last}}
+			keys := []recordKey{{id: string(recs[0].ID)}, {id: last}, {id: "call_never_kept"}}
 			out := make([]*call.Record, len(keys))
 			c.lookup(keys, out)
 			if got := out[0] != nil; got != tt.wantFirst {
@@ -143,7 +141,7 @@ func TestRecordCacheKeeps(t *testing.T) {
 				t.Errorf("last kept: %v, want %v", got, tt.wantLast)
 			}
 			if out[2] != nil {
-				t.Error("an open record was found")
+				t.Error("a record never kept was found")
 			}
 		})
 	}
@@ -155,8 +153,44 @@ func TestRecordCacheFinishedDrops(t *testing.T) {
 	c.keep(c.lookup(nil, nil), recs)
 	c.finished([]string{string(recs[1].ID)})
 	out := make([]*call.Record, 3)
-	c.lookup([]recordKey{{id: string(recs[0].ID), done: true}, {id: string(recs[1].ID), done: true}, {id: string(recs[2].ID), done: true}}, out)
+	c.lookup([]recordKey{{id: string(recs[0].ID)}, {id: string(recs[1].ID)}, {id: string(recs[2].ID)}}, out)
 	if out[0] != recs[0] || out[1] != nil || out[2] != recs[2] {
 		t.Fatalf("after a finish of the second: %v", out)
+	}
+}
+
+// TestListCallRecordsAfterDanglingClosed: records listed while open, and so
+// kept, are listed as closed once a restart closed them.
+func TestListCallRecordsAfterDanglingClosed(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		r := &call.Record{ID: call.NewID(), SIPCallID: fmt.Sprintf("d%d@test", i), Direction: call.Internal,
+			FromNumber: "1001", ToNumber: "1002", StartedAt: base.Add(time.Duration(i) * time.Second)}
+		if err := db.CreateCallRecord(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := func() []*call.Record {
+		t.Helper()
+		page, err := db.ListCallRecords(ctx, call.Filter{}, core.PageRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page.Items
+	}
+	for _, r := range list() {
+		if r.EndedAt != nil {
+			t.Fatalf("open record listed as ended: %+v", r)
+		}
+	}
+	if n, err := db.CloseDanglingCallRecords(ctx, base.Add(time.Minute), call.CauseShutdown); err != nil || n != 3 {
+		t.Fatalf("closed %d: %v", n, err)
+	}
+	for _, r := range list() {
+		if r.EndedAt == nil || r.Disposition != call.Failed || r.HangupCause != call.CauseShutdown {
+			t.Fatalf("closed record listed as %+v", r)
+		}
 	}
 }
