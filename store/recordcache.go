@@ -19,12 +19,20 @@ import (
 // Records are shared: whoever gets one must not change it.
 type recordCache struct {
 	mu    sync.Mutex
-	m     map[string]*call.Record
-	order []string // the IDs kept, in a ring: order[next] is the oldest
+	m     map[string]keptRecord
+	order []string // the IDs kept, in a ring: order[next] is the oldest; "" a free slot
 	next  int
 	// gen counts the finishes committed; a read that overlapped one does
 	// not keep what it read, which may predate it.
 	gen uint64
+}
+
+// keptRecord is a kept record and its slot in the ring, which a finish
+// frees: a record kept open and again once finished holds one slot, and an
+// old slot of it never drops the new entry.
+type keptRecord struct {
+	rec  *call.Record
+	slot int
 }
 
 // recordCacheSize is a few hundred kilobytes of records: deep enough for the
@@ -37,7 +45,7 @@ func (c *recordCache) lookup(keys []recordKey, out []*call.Record) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, k := range keys {
-		out[i] = c.m[k.id]
+		out[i] = c.m[k.id].rec
 	}
 	return c.gen
 }
@@ -51,7 +59,7 @@ func (c *recordCache) keep(gen uint64, recs []*call.Record) {
 		return
 	}
 	if c.m == nil {
-		c.m = make(map[string]*call.Record, recordCacheSize)
+		c.m = make(map[string]keptRecord, recordCacheSize)
 		c.order = make([]string, recordCacheSize)
 	}
 	for _, r := range recs {
@@ -63,8 +71,8 @@ func (c *recordCache) keep(gen uint64, recs []*call.Record) {
 			delete(c.m, old)
 		}
 		c.order[c.next] = id
+		c.m[id] = keptRecord{rec: r, slot: c.next}
 		c.next = (c.next + 1) % len(c.order)
-		c.m[id] = r
 	}
 }
 
@@ -76,6 +84,9 @@ func (c *recordCache) finished(ids []string) {
 	defer c.mu.Unlock()
 	c.gen++
 	for _, id := range ids {
-		delete(c.m, id)
+		if e, ok := c.m[id]; ok {
+			c.order[e.slot] = ""
+			delete(c.m, id)
+		}
 	}
 }

@@ -194,3 +194,20 @@ func TestListCallRecordsAfterDanglingClosed(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordCacheKeptAgainHoldsOneSlot: a record kept while open, finished
+// and kept again takes one place in the cache, so it stays until
+// recordCacheSize records were kept after it.
+func TestRecordCacheKeptAgainHoldsOneSlot(t *testing.T) {
+	var c recordCache
+	r := &call.Record{ID: "call_kept_twice"}
+	c.keep(c.lookup(nil, nil), []*call.Record{r})
+	c.finished([]string{string(r.ID)})
+	c.keep(c.lookup(nil, nil), []*call.Record{r})
+	c.keep(c.lookup(nil, nil), cacheRecords(recordCacheSize-1))
+	out := make([]*call.Record, 1)
+	c.lookup([]recordKey{{id: string(r.ID)}}, out)
+	if out[0] != r {
+		t.Fatalf("dropped after %d others were kept, with room for %d", recordCacheSize-1, recordCacheSize)
+	}
+}
