@@ -103,13 +103,8 @@ func (s *server) liveCallsPage(visible func(call.Snapshot) bool, p core.PageRequ
 		}
 		return list[i].ID < list[j].ID
 	})
-	page := core.Page[call.Snapshot]{Items: list}
-	if size := p.Size(); len(list) > size {
-		last := list[size-1]
-		page.Items = list[:size]
-		page.NextCursor = core.EncodeCursor(last.StartedAt.UnixNano(), string(last.ID))
-	}
-	return page, nil
+	items, next := core.TrimPage(list, p.Size(), func(c call.Snapshot) []any { return []any{c.StartedAt.UnixNano(), string(c.ID)} })
+	return core.Page[call.Snapshot]{Items: items, NextCursor: next}, nil
 }
 
 // liveCallsJSON is a page of the live calls list as the API sends it (see

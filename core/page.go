@@ -36,6 +36,17 @@ type Page[T any] struct {
 	NextCursor string
 }
 
+// TrimPage cuts the one item more than limit read to learn whether another
+// page follows, and returns the cursor of the next page ("" on the last
+// page): the sort keys of the last item kept, as key gives them.
+func TrimPage[T any](items []T, limit int, key func(T) []any) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, EncodeCursor(key(items[limit-1])...)
+}
+
 // Keyset pagination: a cursor is the sort key of the last item of a page,
 // encoded opaquely. The next page is the items strictly after it.
 

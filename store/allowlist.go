@@ -67,7 +67,7 @@ func (db *DB) ListAllowlist(ctx context.Context, p core.PageRequest) (core.Page[
 	if err := db.r.SelectContext(ctx, &rows, q+` ORDER BY created_at, id LIMIT ?`, args...); err != nil {
 		return core.Page[*core.AllowlistEntry]{}, fmt.Errorf("list allow-list: %w", err)
 	}
-	rows, next := trimPage(rows, limit, func(r allowlistRow) []any { return []any{r.CreatedAt, r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r allowlistRow) []any { return []any{r.CreatedAt, r.ID} })
 	page := core.Page[*core.AllowlistEntry]{Items: make([]*core.AllowlistEntry, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		e, err := rows[i].entry()

@@ -72,7 +72,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, p core.PageRequest) (core.Page[*c
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+apiKeyColumns+` FROM api_keys WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.APIKey]{}, fmt.Errorf("list api keys: %w", err)
 	}
-	rows, next := trimPage(rows, limit, func(r apiKeyRow) []any { return []any{r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r apiKeyRow) []any { return []any{r.ID} })
 	page := core.Page[*core.APIKey]{Items: make([]*core.APIKey, 0, len(rows))}
 	page.NextCursor = next
 	for i := range rows {

@@ -91,7 +91,7 @@ func (db *DB) ListCallPlans(ctx context.Context, p core.PageRequest) (core.Page[
 		after, limit+1); err != nil {
 		return core.Page[*plan.Plan]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r callPlanRow) []any { return []any{r.Name} })
+	rows, next := core.TrimPage(rows, limit, func(r callPlanRow) []any { return []any{r.Name} })
 	page := core.Page[*plan.Plan]{Items: make([]*plan.Plan, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		pl, err := rows[i].plan()

@@ -272,7 +272,7 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 	if err != nil {
 		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
 	}
-	keys, next := trimPage(keys, limit, func(k recordKey) []any { return []any{k.at, k.id} })
+	keys, next := core.TrimPage(keys, limit, func(k recordKey) []any { return []any{k.at, k.id} })
 	items := make([]*call.Record, len(keys))
 	gen := db.records.lookup(keys, items)
 	if err := db.readCallRecords(ctx, keys, items, gen); err != nil {

@@ -184,7 +184,7 @@ func (db *DB) ListExtensions(ctx context.Context, f core.ExtensionFilter, p core
 	if err := db.r.SelectContext(ctx, &rows, q, args...); err != nil {
 		return core.Page[*core.Extension]{}, fmt.Errorf("list extensions: %w", err)
 	}
-	rows, next := trimPage(rows, limit, func(r extensionRow) []any { return []any{r.Number} })
+	rows, next := core.TrimPage(rows, limit, func(r extensionRow) []any { return []any{r.Number} })
 	page := core.Page[*core.Extension]{Items: make([]*core.Extension, 0, len(rows))}
 	page.NextCursor = next
 	for i := range rows {

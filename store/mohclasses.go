@@ -94,7 +94,7 @@ func (db *DB) ListMOHClasses(ctx context.Context, p core.PageRequest) (core.Page
 		WHERE name > ? OR (name = ? AND id > ?) ORDER BY name, id LIMIT ?`, afterName, afterName, afterID, limit+1); err != nil {
 		return core.Page[*core.MOHClass]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r mohClassRow) []any { return []any{r.Name, r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r mohClassRow) []any { return []any{r.Name, r.ID} })
 	page := core.Page[*core.MOHClass]{Items: make([]*core.MOHClass, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		c, err := rows[i].class()

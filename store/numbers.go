@@ -146,7 +146,7 @@ func (db *DB) ListNumbers(ctx context.Context, p core.PageRequest) (core.Page[*c
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+numberColumns+` FROM numbers WHERE number > ? ORDER BY number LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.PhoneNumber]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r numberRow) []any { return []any{r.Number} })
+	rows, next := core.TrimPage(rows, limit, func(r numberRow) []any { return []any{r.Number} })
 	page := core.Page[*core.PhoneNumber]{Items: make([]*core.PhoneNumber, 0, len(rows))}
 	page.NextCursor = next
 	for i := range rows {

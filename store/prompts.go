@@ -115,7 +115,7 @@ func (db *DB) ListPrompts(ctx context.Context, p core.PageRequest) (core.Page[*c
 		WHERE name > ? OR (name = ? AND id > ?) ORDER BY name, id LIMIT ?`, afterName, afterName, afterID, limit+1); err != nil {
 		return core.Page[*core.Prompt]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r promptRow) []any { return []any{r.Name, r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r promptRow) []any { return []any{r.Name, r.ID} })
 	page := core.Page[*core.Prompt]{Items: make([]*core.Prompt, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].prompt())

@@ -185,7 +185,7 @@ func (db *DB) ListSchedules(ctx context.Context, p core.PageRequest) (core.Page[
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+scheduleColumns+` FROM schedules WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*schedule.Schedule]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r scheduleRow) []any { return []any{r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r scheduleRow) []any { return []any{r.ID} })
 	page := core.Page[*schedule.Schedule]{Items: make([]*schedule.Schedule, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		s, err := rowToSchedule(&rows[i])

@@ -98,7 +98,7 @@ func (db *DB) ListTrunks(ctx context.Context, p core.PageRequest) (core.Page[*co
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+trunkColumns+` FROM trunks WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.Trunk]{}, err
 	}
-	rows, next := trimPage(rows, limit, func(r trunkRow) []any { return []any{r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r trunkRow) []any { return []any{r.ID} })
 	page := core.Page[*core.Trunk]{Items: make([]*core.Trunk, 0, len(rows))}
 	page.NextCursor = next
 	for i := range rows {

@@ -101,7 +101,7 @@ func (db *DB) ListWebhooks(ctx context.Context, p core.PageRequest) (core.Page[*
 	if err := db.r.SelectContext(ctx, &rows, `SELECT `+webhookColumns+` FROM webhooks WHERE id > ? ORDER BY id LIMIT ?`, after, limit+1); err != nil {
 		return core.Page[*core.Webhook]{}, fmt.Errorf("list webhooks: %w", err)
 	}
-	rows, next := trimPage(rows, limit, func(r webhookRow) []any { return []any{r.ID} })
+	rows, next := core.TrimPage(rows, limit, func(r webhookRow) []any { return []any{r.ID} })
 	page := core.Page[*core.Webhook]{Items: make([]*core.Webhook, 0, len(rows))}
 	page.NextCursor = next
 	for i := range rows {
@@ -270,7 +270,7 @@ func (db *DB) ListDeliveries(ctx context.Context, id core.WebhookID, p core.Page
 	if err != nil {
 		return core.Page[*core.Delivery]{}, fmt.Errorf("list deliveries: %w", err)
 	}
-	rows, next := trimPage(rows, limit, func(r deliveryRow) []any { return []any{r.EventSeq} })
+	rows, next := core.TrimPage(rows, limit, func(r deliveryRow) []any { return []any{r.EventSeq} })
 	page := core.Page[*core.Delivery]{Items: make([]*core.Delivery, 0, len(rows)), NextCursor: next}
 	for i := range rows {
 		page.Items = append(page.Items, rows[i].delivery())
