@@ -268,9 +268,12 @@ func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageReq
 	db.awaitWrites(ctx)
 	// One row more than the page tells whether there is a next one; its
 	// key is kept for the cursor.
-	keys, err := db.callRecordKeys(ctx, f, after, limit+1)
-	if err != nil {
-		return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
+	keys, ok := db.recent.page(f, after, limit+1)
+	if !ok {
+		var err error
+		if keys, err = db.callRecordKeys(ctx, f, after, limit+1); err != nil {
+			return core.Page[*call.Record]{}, fmt.Errorf("list call records: %w", err)
+		}
 	}
 	keys, next := core.TrimPage(keys, limit, func(k recordKey) []any { return []any{k.at, k.id} })
 	items := make([]*call.Record, len(keys))
@@ -420,6 +423,9 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 		return 0, fmt.Errorf("close dangling call records: %w", err)
 	}
 	if closed != nil {
+		for _, id := range closed {
+			db.recent.finished(id, string(call.Failed))
+		}
 		db.records.finished(closed)
 	}
 	if len(evs) > 0 {

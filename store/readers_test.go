@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/dialtone-pbx/dialtone/core"
-	"github.com/dialtone-pbx/dialtone/core/call"
 )
 
 // Reads from many requests at once reuse the pool's connections: none is
@@ -21,7 +20,7 @@ func TestReadersStayOpen(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 20 {
-				if _, err := db.ListCallRecords(ctx, call.Filter{}, core.PageRequest{Limit: 10}); err != nil {
+				if _, err := db.ListExtensions(ctx, core.ExtensionFilter{}, core.PageRequest{Limit: 10}); err != nil {
 					errs <- err
 					return
 				}

@@ -65,7 +65,8 @@ type DB struct {
 	path   string
 
 	wq      *writeQueue
-	records recordCache // finished call records, for lists
+	records recordCache   // call records read by lists
+	recent  recentRecords // the newest call records' list keys
 	subs    eventSubs
 	// delivered: a write queued a webhook delivery since the last wake-up
 	// of deliverySubs (the webhook dispatcher).
@@ -140,6 +141,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
 	db := &DB{w: w, r: r, sealer: s, path: path}
+	if err := db.recent.load(ctx, w, recentRecordsSize); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
 	db.startWriteQueue(cfg)
 	return db, nil
 }

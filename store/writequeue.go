@@ -410,6 +410,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 	}
 	q.backlog.Add(-int64(n))
+	db.recent.apply(batch, errs)
 	if finished != nil {
 		db.records.finished(finished)
 	}
