@@ -43,8 +43,12 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *core.APIKey, secretHash strin
 
 // APIKeyBySecretHash finds the key whose secret hashes to secretHash.
 func (db *DB) APIKeyBySecretHash(ctx context.Context, secretHash string) (*core.APIKey, error) {
+	// Every API request comes here: the row is scanned by hand, not by
+	// sqlx's reflection over the struct tags.
 	var r apiKeyRow
-	if err := db.r.GetContext(ctx, &r, `SELECT `+apiKeyColumns+` FROM api_keys WHERE secret_hash = ?`, secretHash); err != nil {
+	err := db.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE secret_hash = ?`, secretHash).
+		Scan(&r.ID, &r.Name, &r.Role, &r.ExtensionID, &r.Hint, &r.CreatedAt)
+	if err != nil {
 		return nil, notFound(err, "api key", "by secret")
 	}
 	return r.toKey(), nil
