@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -71,39 +70,19 @@ type liveCallListBody struct {
 	NextCursor string     `json:"next_cursor,omitempty" doc:"Pass as cursor to get the next page; absent on the last page."`
 }
 
-// liveCallsPage is the page p of the live calls visible sees, oldest first
-// (by start, then ID), with the cursor of the next page.
-func (s *server) liveCallsPage(visible func(call.Snapshot) bool, p core.PageRequest) (core.Page[call.Snapshot], error) {
-	var afterAt int64
-	var afterID string
+// liveCallsPage is the page p of the live calls from or to num (all of
+// them when not member), oldest first (by start, then ID), with the cursor
+// of the next page.
+func (s *server) liveCallsPage(num string, member bool, p core.PageRequest) (core.Page[call.Snapshot], error) {
+	q := call.LiveQuery{ByNumber: member, Number: num, Limit: p.Size() + 1}
 	if p.Cursor != "" {
-		if err := core.DecodeCursor(p.Cursor, &afterAt, &afterID); err != nil {
+		var afterID string
+		if err := core.DecodeCursor(p.Cursor, &q.AfterAt, &afterID); err != nil {
 			return core.Page[call.Snapshot]{}, err
 		}
+		q.AfterID = call.ID(afterID)
 	}
-	list := s.Calls.Calls()
-	n := 0
-	for _, c := range list {
-		if !visible(c) {
-			continue
-		}
-		if p.Cursor != "" {
-			at := c.StartedAt.UnixNano()
-			if at < afterAt || (at == afterAt && string(c.ID) <= afterID) {
-				continue
-			}
-		}
-		list[n] = c
-		n++
-	}
-	list = list[:n]
-	sort.Slice(list, func(i, j int) bool {
-		if a, b := list[i].StartedAt, list[j].StartedAt; !a.Equal(b) {
-			return a.Before(b)
-		}
-		return list[i].ID < list[j].ID
-	})
-	items, next := core.TrimPage(list, p.Size(), func(c call.Snapshot) []any { return []any{c.StartedAt.UnixNano(), string(c.ID)} })
+	items, next := core.TrimPage(s.Calls.Calls(q), p.Size(), func(c call.Snapshot) []any { return []any{c.StartedAt.UnixNano(), string(c.ID)} })
 	return core.Page[call.Snapshot]{Items: items, NextCursor: next}, nil
 }
 
@@ -112,8 +91,8 @@ func (s *server) liveCallsPage(visible func(call.Snapshot) bool, p core.PageRequ
 // in UTC (as the microsecondTimes transformer would make them), JSON with a
 // final newline as huma writes it. The buffer may come from bodyBufs:
 // putBodyBuf it once written.
-func (s *server) liveCallsJSON(visible func(call.Snapshot) bool, p core.PageRequest) ([]byte, error) {
-	page, err := s.liveCallsPage(visible, p)
+func (s *server) liveCallsJSON(num string, member bool, p core.PageRequest) ([]byte, error) {
+	page, err := s.liveCallsPage(num, member, p)
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +131,7 @@ func registerCalls(a huma.API, s *server) {
 			key += "\x00" + strconv.Quote(num)
 		}
 		b, release, err := s.reads.do(ctx, key, func(ctx context.Context) ([]byte, error) {
-			b, err := s.liveCallsJSON(visibleTo(num, member), p)
+			b, err := s.liveCallsJSON(num, member, p)
 			if err != nil {
 				return nil, s.problem(ctx, err, "query")
 			}

@@ -22,10 +22,10 @@ type changingCalls struct {
 	list []call.Snapshot
 }
 
-func (c *changingCalls) Calls() []call.Snapshot {
+func (c *changingCalls) Calls(q call.LiveQuery) []call.Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return slices.Clone(c.list)
+	return call.SelectLive(c.list, q, call.SnapshotHead)
 }
 
 // end removes the calls with these IDs, as if they had hung up.

@@ -22,7 +22,9 @@ type liveCalls struct {
 	list []call.Snapshot
 }
 
-func (c liveCalls) Calls() []call.Snapshot { return append([]call.Snapshot(nil), c.list...) }
+func (c liveCalls) Calls(q call.LiveQuery) []call.Snapshot {
+	return call.SelectLive(c.list, q, call.SnapshotHead)
+}
 
 func snapshots(n int) []call.Snapshot {
 	start := time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)

@@ -22,8 +22,8 @@ import (
 // should never see gets through.
 type refusingCalls struct{ t *testing.T }
 
-func (c refusingCalls) Calls() []call.Snapshot             { return nil }
-func (c refusingCalls) Call(call.ID) (call.Snapshot, bool) { return call.Snapshot{}, false }
+func (c refusingCalls) Calls(call.LiveQuery) []call.Snapshot { return nil }
+func (c refusingCalls) Call(call.ID) (call.Snapshot, bool)   { return call.Snapshot{}, false }
 func (c refusingCalls) Hangup(context.Context, call.ID) error {
 	c.t.Error("hangup reached the call engine")
 	return nil

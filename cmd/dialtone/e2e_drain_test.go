@@ -48,8 +48,8 @@ func TestShutdownDrainsLiveCalls(t *testing.T) {
 	p.phone(never, 0, siptest.RingForever, "")
 	ringing := make(chan error, 1)
 	go func() { _, err := ringer.Dial(ctx, never.Number); ringing <- err }()
-	if !eventually(5*time.Second, func() bool { return len(p.app.sip.B2BUA.Calls()) == answered+1 }) {
-		t.Fatalf("%d live calls, want %d", len(p.app.sip.B2BUA.Calls()), answered+1)
+	if !eventually(5*time.Second, func() bool { return p.app.sip.B2BUA.Live() == answered+1 }) {
+		t.Fatalf("%d live calls, want %d", p.app.sip.B2BUA.Live(), answered+1)
 	}
 	// The ringing call is ringing: its callee's 180 has reached the PBX.
 	if !eventually(5*time.Second, func() bool {

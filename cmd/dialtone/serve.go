@@ -270,7 +270,7 @@ func (a *app) stop(timeout time.Duration) error {
 	defer cancel()
 	close(a.stopping) // ends event streams, which would hold Shutdown up
 	a.sip.Shutdown(sctx)
-	if n := len(a.sip.B2BUA.Calls()); n > 0 {
+	if n := a.sip.B2BUA.Live(); n > 0 {
 		a.log.Warn("calls still up at shutdown: closed as failed at the next start", "calls", n)
 	}
 	if err := a.http.Shutdown(sctx); err != nil {

@@ -225,7 +225,8 @@ type Originate struct {
 
 // Control is the live call control the API uses.
 type Control interface {
-	Calls() []Snapshot
+	// Calls returns snapshots of the live calls q selects, in list order.
+	Calls(q LiveQuery) []Snapshot
 	Call(id ID) (Snapshot, bool)
 	Hangup(ctx context.Context, id ID) error
 	Originate(ctx context.Context, o Originate) (ID, error)

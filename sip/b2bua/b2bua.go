@@ -179,19 +179,28 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	return n
 }
 
-// Calls returns a snapshot of every live call.
-func (b *B2BUA) Calls() []call.Snapshot {
+// Calls returns snapshots of the live calls q selects, in list order. Only
+// the calls selected are looked at closely.
+func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 	b.mu.Lock()
 	list := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		list = append(list, c)
 	}
 	b.mu.Unlock()
+	list = call.SelectLive(list, q, (*Call).head)
 	out := make([]call.Snapshot, 0, len(list))
 	for _, c := range list {
 		out = append(out, c.Snapshot())
 	}
 	return out
+}
+
+// Live counts the calls up.
+func (b *B2BUA) Live() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.calls)
 }
 
 // Call returns the live call with the given id.

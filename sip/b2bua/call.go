@@ -122,6 +122,15 @@ func (c *Call) Snapshot() call.Snapshot {
 	return s
 }
 
+// head is what a live calls query looks at. The start time and ID are set
+// before the call is tracked and never change; the numbers may.
+func (c *Call) head() call.LiveHead {
+	c.mu.Lock()
+	from, to := c.rec.FromNumber, c.rec.ToNumber
+	c.mu.Unlock()
+	return call.LiveHead{StartedAt: c.rec.StartedAt.UnixNano(), ID: c.id, FromNumber: from, ToNumber: to}
+}
+
 func quality(l *media.Leg) call.LegQuality {
 	st := l.Stats()
 	q := call.LegQuality{
