@@ -174,39 +174,6 @@ func TestRecentRecordsAgreeWithSQL(t *testing.T) {
 	check("reopened, index trimmed")
 }
 
-// TestRecentRecordsDanglingClosed lists records closed as failed at start
-// among those that failed before, through the index.
-func TestRecentRecordsDanglingClosed(t *testing.T) {
-	ctx := context.Background()
-	db, _ := openTest(t)
-	base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for i := range 10 {
-		r := &call.Record{ID: call.NewID(), SIPCallID: fmt.Sprintf("%d@test", i), Direction: call.Outbound,
-			FromNumber: "1001", ToNumber: "+15550100", StartedAt: base.Add(time.Duration(i) * time.Second)}
-		if err := db.CreateCallRecord(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		if i%2 == 0 {
-			e := r.StartedAt.Add(time.Second)
-			r.EndedAt, r.Disposition, r.HangupCause = &e, call.Failed, call.CauseNormal
-			if err := db.FinishCallRecord(ctx, r); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if n, err := db.CloseDanglingCallRecords(ctx, base.Add(time.Hour), "restart"); err != nil || n != 5 {
-		t.Fatalf("closed %d: %v", n, err)
-	}
-	f := call.Filter{Disposition: call.Failed}
-	want, answered, _ := sqlWalk(t, db, f, 3)
-	if len(want) != 10 || answered == 0 {
-		t.Fatalf("SQL lists %d failed records; the index answered %d pages", len(want), answered)
-	}
-	if got := listWalk(t, db, f, 3); !slices.Equal(got, want) {
-		t.Fatalf("listed %v, SQL %v", got, want)
-	}
-}
-
 // TestRecentRecordsTrim keeps the newest records when the index is trimmed,
 // and leaves out a record created older than all it holds.
 func TestRecentRecordsTrim(t *testing.T) {

@@ -160,7 +160,7 @@ func TestRecordCacheFinishedDrops(t *testing.T) {
 }
 
 // TestListCallRecordsAfterDanglingClosed: records listed while open, and so
-// kept, are listed as closed once a restart closed them.
+// kept, are listed as closed once a restart closed them, whatever the filter.
 func TestListCallRecordsAfterDanglingClosed(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
@@ -172,15 +172,15 @@ func TestListCallRecordsAfterDanglingClosed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	list := func() []*call.Record {
+	list := func(f call.Filter) []*call.Record {
 		t.Helper()
-		page, err := db.ListCallRecords(ctx, call.Filter{}, core.PageRequest{})
+		page, err := db.ListCallRecords(ctx, f, core.PageRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return page.Items
 	}
-	for _, r := range list() {
+	for _, r := range list(call.Filter{}) {
 		if r.EndedAt != nil {
 			t.Fatalf("open record listed as ended: %+v", r)
 		}
@@ -188,10 +188,14 @@ func TestListCallRecordsAfterDanglingClosed(t *testing.T) {
 	if n, err := db.CloseDanglingCallRecords(ctx, base.Add(time.Minute), call.CauseShutdown); err != nil || n != 3 {
 		t.Fatalf("closed %d: %v", n, err)
 	}
-	for _, r := range list() {
+	for _, r := range list(call.Filter{}) {
 		if r.EndedAt == nil || r.Disposition != call.Failed || r.HangupCause != call.CauseShutdown {
 			t.Fatalf("closed record listed as %+v", r)
 		}
+	}
+	// The disposition filter finds them too (recentRecords).
+	if got := list(call.Filter{Disposition: call.Failed}); len(got) != 3 {
+		t.Fatalf("%d records listed as failed, want 3", len(got))
 	}
 }
 
