@@ -180,7 +180,9 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 }
 
 // Calls returns snapshots of the live calls q selects, in list order. Only
-// the calls selected are looked at closely.
+// the calls selected are looked at closely. A call whose numbers changed
+// between its selection and its snapshot (a transfer) is judged again on
+// its snapshot, and the page is filled from the calls after it.
 func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 	b.mu.Lock()
 	list := make([]*Call, 0, len(b.calls))
@@ -188,12 +190,24 @@ func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 		list = append(list, c)
 	}
 	b.mu.Unlock()
-	list = call.SelectLive(list, q, (*Call).head)
-	out := make([]call.Snapshot, 0, len(list))
-	for _, c := range list {
-		out = append(out, c.Snapshot())
+	var out []call.Snapshot
+	for {
+		sel := q
+		if q.Limit > 0 {
+			sel.Limit = q.Limit - len(out)
+		}
+		page := call.SelectLive(list, sel, (*Call).head)
+		for _, c := range page {
+			if s := c.Snapshot(); q.Takes(call.SnapshotHead(s)) {
+				out = append(out, s)
+			}
+		}
+		if q.Limit == 0 || len(page) < sel.Limit || len(out) == q.Limit {
+			return out
+		}
+		last := page[len(page)-1].head()
+		q.AfterAt, q.AfterID = last.StartedAt, last.ID
 	}
-	return out
 }
 
 // Live counts the calls up.
