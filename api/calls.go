@@ -80,6 +80,9 @@ func (s *server) liveCallsPage(num string, member bool, p core.PageRequest) (cor
 		if err := core.DecodeCursor(p.Cursor, &q.AfterAt, &afterID); err != nil {
 			return core.Page[call.Snapshot]{}, err
 		}
+		if afterID == "" {
+			return core.Page[call.Snapshot]{}, core.ValidationError{{Field: "cursor", Message: "is not a cursor this list produced"}}
+		}
 		q.AfterID = call.ID(afterID)
 	}
 	items, next := core.TrimPage(s.Calls.Calls(q), p.Size(), func(c call.Snapshot) []any { return []any{c.StartedAt.UnixNano(), string(c.ID)} })

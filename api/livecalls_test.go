@@ -187,6 +187,7 @@ func TestLiveCallsBadPage(t *testing.T) {
 		{"not base64", "?cursor=garbage!", "cursor"},
 		{"another list's cursor", "?cursor=WyJhIl0", "cursor"},
 		{"keys of the wrong type", "?cursor=WyJhIiwxXQ", "cursor"},
+		{"no call ID", "?cursor=WzEsIiJd", "cursor"},
 		{"limit zero", "?limit=0", "limit"},
 		{"limit over 500", "?limit=501", "limit"},
 	} {
