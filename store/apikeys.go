@@ -23,6 +23,11 @@ type apiKeyRow struct {
 
 const apiKeyColumns = `id, name, role, extension_id, hint, created_at`
 
+// scan reads a row of apiKeyColumns, in their order.
+func (r *apiKeyRow) scan(s interface{ Scan(dest ...any) error }) error {
+	return s.Scan(&r.ID, &r.Name, &r.Role, &r.ExtensionID, &r.Hint, &r.CreatedAt)
+}
+
 func (r *apiKeyRow) toKey() *core.APIKey {
 	return &core.APIKey{
 		ID: core.APIKeyID(r.ID), Name: r.Name, Role: core.ParseRole(r.Role),
@@ -46,9 +51,7 @@ func (db *DB) APIKeyBySecretHash(ctx context.Context, secretHash string) (*core.
 	// Every API request comes here: the row is scanned by hand, not by
 	// sqlx's reflection over the struct tags.
 	var r apiKeyRow
-	err := db.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE secret_hash = ?`, secretHash).
-		Scan(&r.ID, &r.Name, &r.Role, &r.ExtensionID, &r.Hint, &r.CreatedAt)
-	if err != nil {
+	if err := r.scan(db.r.QueryRowContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE secret_hash = ?`, secretHash)); err != nil {
 		return nil, notFound(err, "api key", "by secret")
 	}
 	return r.toKey(), nil

@@ -253,9 +253,11 @@ func callRecordSelect(cols string, f call.Filter, after *recordKey, limit int) (
 }
 
 // ListCallRecords returns one page of records, newest first, including
-// those queued before the call. It reads the keys of the page's rows, takes
-// the records the cache holds, and reads the others whole (see
-// recordCache). The records may be shared: callers must not change them.
+// those queued before the call. It finds the keys of the page's rows in the
+// index of the newest records (recentRecords), or reads them from SQL when
+// the page reaches below it, takes the records the cache holds, and reads
+// the others whole (see recordCache). The records may be shared: callers
+// must not change them.
 func (db *DB) ListCallRecords(ctx context.Context, f call.Filter, p core.PageRequest) (core.Page[*call.Record], error) {
 	limit := p.Size()
 	var after *recordKey
@@ -378,10 +380,13 @@ func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.R
 // webhook and stream consumers never see a call that lasts for ever. What the
 // record does not hold (the extensions of the call, and its answer time, as
 // records are written at start and end only) comes from the call's last event.
+// It runs at start, before any call is taken: no write of a record is queued
+// meanwhile, so the lists' caches follow its writes in their order.
 func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
 	var n int
 	var evs []core.Event
 	var closed []string
+	var keys []recordKey
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []callRecordRow
 		if err := tx.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records WHERE ended_at IS NULL
@@ -415,6 +420,7 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 			}
 			n++
 			closed = append(closed, string(r.ID))
+			keys = append(keys, recordKey{at: rows[i].StartedAt, id: rows[i].ID})
 			evs = append(evs, call.EndEvents(r, core.ExtensionID(f.From), core.ExtensionID(f.To), end)...)
 		}
 		return db.insertEvents(ctx, tx, evs)
@@ -423,8 +429,8 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 		return 0, fmt.Errorf("close dangling call records: %w", err)
 	}
 	if closed != nil {
-		for _, id := range closed {
-			db.recent.finished(id, string(call.Failed))
+		for _, k := range keys {
+			db.recent.finished(k, string(call.Failed))
 		}
 		db.records.finished(closed)
 	}

@@ -20,7 +20,8 @@ import (
 //
 // It holds every record whose key is at or above its oldest entry's, or
 // every record there is when whole. A page that reaches below that is read
-// from SQL.
+// from SQL. Like recordCache, it relies on call records being written by
+// this process alone, through those paths.
 type recentRecords struct {
 	mu      sync.RWMutex
 	entries []recentRecord // ascending by (at, id)
@@ -96,6 +97,8 @@ func (r *recentRecords) created(row *callRecordRow) {
 	}
 	i := r.find(k)
 	if i < len(r.entries) && r.entries[i].id == e.id {
+		// A create commits once (the primary key); were one applied
+		// twice, the entry is replaced rather than doubled.
 		r.entries[i] = e
 		return
 	}
@@ -122,12 +125,17 @@ func (r *recentRecords) trim() {
 }
 
 // finished sets the disposition of a record whose finish was committed, the
-// only filtered column a finish changes.
-func (r *recentRecords) finished(id, disposition string) {
+// only filtered column a finish changes. k is the record's list key; a
+// record not found under it is looked for by ID.
+func (r *recentRecords) finished(k recordKey, disposition string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if i := r.find(k); i < len(r.entries) && r.entries[i].id == k.id {
+		r.entries[i].disposition = disposition
+		return
+	}
 	for i := len(r.entries) - 1; i >= 0; i-- {
-		if r.entries[i].id == id {
+		if r.entries[i].id == k.id {
 			r.entries[i].disposition = disposition
 			return
 		}
@@ -187,7 +195,7 @@ func (r *recentRecords) apply(batch []*writeReq, errs []error) {
 		case writeRecordCreate:
 			r.created(&w.rec)
 		case writeRecordFinish:
-			r.finished(w.rec.ID, w.rec.Disposition)
+			r.finished(recordKey{at: w.rec.StartedAt, id: w.rec.ID}, w.rec.Disposition)
 		}
 	}
 }
