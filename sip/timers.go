@@ -19,14 +19,27 @@ import "github.com/emiago/sipgo/sip"
 //     the transaction lasts: at T1, 3*T1, 7*T1 and 15*T1 within 16*T1, after
 //     which the call ends for want of an ACK (RFC 3261 §13.3.1.4 allows
 //     64*T1; five 2xx and their ACKs all lost is a path no call survives).
+//
+// sipgo's INVITE server transaction also sends a 100 of its own, from a
+// timer, when its handler has not responded within 200 ms (RFC 3261
+// §17.2.1). When that timer fires as the handler sends its final response,
+// the 100 is refused by the transaction, yet kept as its last response: a
+// retransmission of the INVITE then gets the 100 instead of the final
+// response, and a caller already past it drops the call (seen under load,
+// as a 100 after a 407). The PBX answers every INVITE itself without
+// waiting: a challenge or a final response at once, a call's 100 as soon as
+// its INVITE is read. So the timer is put off past the time any INVITE
+// takes to get its first response (trying1xxAfter), where it never races one.
 const (
 	inviteAcceptedFor = 4  // Timer M, in T1
 	answerAckedWithin = 16 // Timer L, in T1
+	trying1xxAfter    = 64 // sipgo's own 100, in T1
 )
 
 func init() {
 	sip.Timer_M = inviteAcceptedFor * sip.T1
 	sip.Timer_L = answerAckedWithin * sip.T1
+	sip.Timer_1xx = trying1xxAfter * sip.T1
 }
 
 // strayResponse takes a response that matched no client transaction:
