@@ -385,8 +385,7 @@ func (db *DB) EachCallRecord(ctx context.Context, f call.Filter, fn func(*call.R
 func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause string) (int, error) {
 	var n int
 	var evs []core.Event
-	var closed []string
-	var keys []recordKey
+	var closed []recordKey
 	err := db.inTx(ctx, func(tx *sqlx.Tx) error {
 		var rows []callRecordRow
 		if err := tx.SelectContext(ctx, &rows, `SELECT `+callRecordColumns+` FROM call_records WHERE ended_at IS NULL
@@ -419,8 +418,7 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 				continue
 			}
 			n++
-			closed = append(closed, string(r.ID))
-			keys = append(keys, recordKey{at: rows[i].StartedAt, id: rows[i].ID})
+			closed = append(closed, recordKey{at: rows[i].StartedAt, id: rows[i].ID})
 			evs = append(evs, call.EndEvents(r, core.ExtensionID(f.From), core.ExtensionID(f.To), end)...)
 		}
 		return db.insertEvents(ctx, tx, evs)
@@ -429,10 +427,12 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 		return 0, fmt.Errorf("close dangling call records: %w", err)
 	}
 	if closed != nil {
-		for _, k := range keys {
+		ids := make([]string, len(closed))
+		for i, k := range closed {
 			db.recent.finished(k, string(call.Failed))
+			ids[i] = k.id
 		}
-		db.records.finished(closed)
+		db.records.finished(ids)
 	}
 	if len(evs) > 0 {
 		db.notifyEvents()

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -82,10 +83,8 @@ func (r *recentRecords) find(k recordKey) int {
 	return sort.Search(len(r.entries), func(i int) bool { return !r.entries[i].key().less(k) })
 }
 
-// created adds the record of a committed create.
-func (r *recentRecords) created(row *callRecordRow) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// add holds the record of a committed create. The lock is held.
+func (r *recentRecords) add(row *callRecordRow) {
 	if r.size == 0 {
 		return // not loaded: lists go to SQL
 	}
@@ -124,21 +123,23 @@ func (r *recentRecords) trim() {
 	r.whole = false
 }
 
-// finished sets the disposition of a record whose finish was committed, the
-// only filtered column a finish changes. k is the record's list key; a
-// record not found under it is looked for by ID.
+// finished sets the disposition of a record whose finish was committed.
 func (r *recentRecords) finished(k recordKey, disposition string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if i := r.find(k); i < len(r.entries) && r.entries[i].id == k.id {
-		r.entries[i].disposition = disposition
-		return
+	r.setDisposition(k, disposition)
+}
+
+// setDisposition sets the disposition of the record k, the only filtered
+// column a finish changes; a record not found under its key is looked for
+// by ID. The lock is held.
+func (r *recentRecords) setDisposition(k recordKey, disposition string) {
+	i := r.find(k)
+	if i == len(r.entries) || r.entries[i].id != k.id {
+		i = slices.IndexFunc(r.entries, func(e recentRecord) bool { return e.id == k.id })
 	}
-	for i := len(r.entries) - 1; i >= 0; i-- {
-		if r.entries[i].id == k.id {
-			r.entries[i].disposition = disposition
-			return
-		}
+	if i >= 0 {
+		r.entries[i].disposition = disposition
 	}
 }
 
@@ -187,15 +188,17 @@ func (e *recentRecord) matches(f call.Filter) bool {
 
 // apply takes in a committed batch's creates and finishes that succeeded.
 func (r *recentRecords) apply(batch []*writeReq, errs []error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for i, w := range batch {
 		if errs[i] != nil {
 			continue
 		}
 		switch w.kind {
 		case writeRecordCreate:
-			r.created(&w.rec)
+			r.add(&w.rec)
 		case writeRecordFinish:
-			r.finished(recordKey{at: w.rec.StartedAt, id: w.rec.ID}, w.rec.Disposition)
+			r.setDisposition(recordKey{at: w.rec.StartedAt, id: w.rec.ID}, w.rec.Disposition)
 		}
 	}
 }

@@ -179,7 +179,7 @@ func TestRecentRecordsAgreeWithSQL(t *testing.T) {
 func TestRecentRecordsTrim(t *testing.T) {
 	r := recentRecords{size: 3, whole: true}
 	add := func(at int64, id string) {
-		r.created(&callRecordRow{StartedAt: at, ID: id, FromNumber: "1", ToNumber: "2", Direction: "internal"})
+		r.add(&callRecordRow{StartedAt: at, ID: id, FromNumber: "1", ToNumber: "2", Direction: "internal"})
 	}
 	for i := range 6 {
 		add(int64(10+i), fmt.Sprintf("r%d", i))

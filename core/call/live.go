@@ -63,7 +63,7 @@ func SelectLive[T any](calls []T, q LiveQuery, head func(T) LiveHead) []T {
 		case len(top) < limit:
 			top = append(top, taken{h, i})
 			top.up(len(top) - 1)
-		case limit > 0 && h.compare(top[0].h) < 0:
+		case h.compare(top[0].h) < 0:
 			top[0] = taken{h, i}
 			top.down(0)
 		}

@@ -8,7 +8,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,6 +116,12 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 	return b
 }
 
+// callsLocked lists the live calls, to be looked at once the lock is let
+// go. The lock is held.
+func (b *B2BUA) callsLocked() []*Call {
+	return slices.AppendSeq(make([]*Call, 0, len(b.calls)), maps.Values(b.calls))
+}
+
 func (b *B2BUA) dialogUA(transport string) *sipgo.DialogUA {
 	if ua, ok := b.uas[transport]; ok {
 		return ua
@@ -163,10 +171,7 @@ func (b *B2BUA) Client(transport string) *sipgo.Client { return b.dialogUA(trans
 // inbound call sent back out.
 func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	b.mu.Lock()
-	list := make([]*Call, 0, len(b.calls))
-	for _, c := range b.calls {
-		list = append(list, c)
-	}
+	list := b.callsLocked()
 	b.mu.Unlock()
 	n := 0
 	for _, c := range list {
@@ -185,10 +190,7 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 // its snapshot, and the page is filled from the calls after it.
 func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 	b.mu.Lock()
-	list := make([]*Call, 0, len(b.calls))
-	for _, c := range b.calls {
-		list = append(list, c)
-	}
+	list := b.callsLocked()
 	b.mu.Unlock()
 	var out []call.Snapshot
 	for {
@@ -244,10 +246,7 @@ func (b *B2BUA) Hangup(ctx context.Context, id call.ID) error {
 func (b *B2BUA) Shutdown(ctx context.Context) {
 	b.mu.Lock()
 	b.closing = true
-	list := make([]*Call, 0, len(b.calls))
-	for _, c := range b.calls {
-		list = append(list, c)
-	}
+	list := b.callsLocked()
 	b.mu.Unlock()
 	for _, c := range list {
 		go c.hangup(call.BySystem, call.CauseShutdown)

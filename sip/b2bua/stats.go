@@ -52,10 +52,7 @@ func (t *mediaTotals) add(s media.Stats) {
 func (b *B2BUA) Stats() Stats {
 	b.mu.Lock()
 	t := b.ended
-	live := make([]*Call, 0, len(b.calls))
-	for _, c := range b.calls {
-		live = append(live, c)
-	}
+	live := b.callsLocked()
 	b.mu.Unlock()
 	for _, c := range live {
 		for _, l := range c.mediaLegs() {
