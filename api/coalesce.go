@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -136,6 +137,8 @@ func (c *coalescer) unread(f *flight) {
 func jsonStream(b []byte, release func()) *huma.StreamResponse {
 	return &huma.StreamResponse{Body: func(hctx huma.Context) {
 		hctx.SetHeader("Content-Type", "application/json")
+		// With its length known the body goes out whole, not chunked.
+		hctx.SetHeader("Content-Length", strconv.Itoa(len(b)))
 		hctx.SetStatus(http.StatusOK)
 		_, _ = hctx.BodyWriter().Write(b)
 		release()

@@ -189,10 +189,22 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 // between its selection and its snapshot (a transfer) is judged again on
 // its snapshot, and the page is filled from the calls after it.
 func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
+	lp := liveLists.Get().(*[]*Call)
 	b.mu.Lock()
-	list := b.callsLocked()
+	list := slices.AppendSeq((*lp)[:0], maps.Values(b.calls))
 	b.mu.Unlock()
-	var out []call.Snapshot
+	defer func() {
+		clear(list) // the pool holds no call
+		*lp = list[:0]
+		liveLists.Put(lp)
+	}()
+	size := len(list)
+	if q.Limit > 0 {
+		size = min(size, q.Limit)
+	}
+	// The page and its legs (two a call at most) are allocated once.
+	out := make([]call.Snapshot, 0, size)
+	legs := make([]call.LegSnapshot, 0, 2*size)
 	for {
 		sel := q
 		if q.Limit > 0 {
@@ -200,8 +212,9 @@ func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 		}
 		page := call.SelectLive(list, sel, (*Call).head)
 		for _, c := range page {
-			if s := c.Snapshot(); q.Takes(call.SnapshotHead(s)) {
-				out = append(out, s)
+			s, more := c.snapshot(legs)
+			if q.Takes(call.SnapshotHead(s)) {
+				out, legs = append(out, s), more
 			}
 		}
 		if q.Limit == 0 || len(page) < sel.Limit || len(out) == q.Limit {
@@ -211,6 +224,9 @@ func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 		q.AfterAt, q.AfterID = last.StartedAt, last.ID
 	}
 }
+
+// liveLists recycles the lists of live calls Calls selects from.
+var liveLists = sync.Pool{New: func() any { return new([]*Call) }}
 
 // Live counts the calls up.
 func (b *B2BUA) Live() int {

@@ -106,6 +106,13 @@ func (c *Call) side(req *sip.Request) (dialog, bool) {
 
 // Snapshot is the live view of the call for the API.
 func (c *Call) Snapshot() call.Snapshot {
+	s, _ := c.snapshot(make([]call.LegSnapshot, 0, 2))
+	return s
+}
+
+// snapshot is Snapshot with the legs appended to legs, whose spare capacity
+// a list of snapshots shares; it returns legs with them.
+func (c *Call) snapshot(legs []call.LegSnapshot) (call.Snapshot, []call.LegSnapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := call.Snapshot{
@@ -113,13 +120,17 @@ func (c *Call) Snapshot() call.Snapshot {
 		FromNumber: c.rec.FromNumber, FromName: c.rec.FromName, ToNumber: c.rec.ToNumber,
 		StartedAt: c.rec.StartedAt, AnsweredAt: c.rec.AnsweredAt,
 	}
+	n := len(legs)
 	if c.aLeg != nil {
-		s.Legs = append(s.Legs, call.LegSnapshot{Role: "caller", Number: c.rec.FromNumber, Quality: quality(c.aLeg)})
+		legs = append(legs, call.LegSnapshot{Role: "caller", Number: c.rec.FromNumber, Quality: quality(c.aLeg)})
 	}
 	if c.bLeg != nil && c.b != nil {
-		s.Legs = append(s.Legs, call.LegSnapshot{Role: "callee", Number: c.rec.ToNumber, Contact: c.bContact, Quality: quality(c.bLeg)})
+		legs = append(legs, call.LegSnapshot{Role: "callee", Number: c.rec.ToNumber, Contact: c.bContact, Quality: quality(c.bLeg)})
 	}
-	return s
+	if len(legs) > n {
+		s.Legs = legs[n:len(legs):len(legs)]
+	}
+	return s, legs
 }
 
 // head is what a live calls query looks at. The start time and ID are set

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dialtone-pbx/dialtone/core/call"
+	"github.com/dialtone-pbx/dialtone/media"
 )
 
 // TestCallsJudgesTheSnapshot: while transfers change the numbers of half the
@@ -54,5 +55,81 @@ func TestCallsJudgesTheSnapshot(t *testing.T) {
 				t.Fatalf("page out of order at %d", i)
 			}
 		}
+	}
+}
+
+// TestCallsLegsStandApart: the snapshots of a page share one allocation
+// for their legs, yet each has its own: a call without a callee yet has one
+// leg, and appending to one snapshot's legs leaves the next one's alone.
+func TestCallsLegsStandApart(t *testing.T) {
+	b := &B2BUA{calls: map[call.ID]*Call{}}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		c := &Call{id: call.ID(fmt.Sprintf("call_%d", i)), rec: call.Record{FromNumber: "1001", ToNumber: fmt.Sprint(2000 + i),
+			StartedAt: start.Add(time.Duration(i) * time.Second)}, aLeg: &media.Leg{}}
+		if i%2 == 1 {
+			c.b, c.bLeg, c.bContact = &leanDialog{}, &media.Leg{}, fmt.Sprintf("sip:%d@127.0.0.1", 2000+i)
+		}
+		b.calls[c.id] = c
+	}
+	for _, limit := range []int{0, 1, 4, 6} {
+		page := b.Calls(call.LiveQuery{Limit: limit})
+		want := limit
+		if limit == 0 {
+			want = 6
+		}
+		if len(page) != want {
+			t.Fatalf("limit %d: %d calls, want %d", limit, len(page), want)
+		}
+		for i, s := range page {
+			want := []string{"caller"}
+			if i%2 == 1 {
+				want = append(want, "callee")
+			}
+			if len(s.Legs) != len(want) {
+				t.Fatalf("limit %d: call %s has %d legs, want %d", limit, s.ID, len(s.Legs), len(want))
+			}
+			for j, l := range s.Legs {
+				if l.Role != want[j] {
+					t.Fatalf("limit %d: call %s leg %d is %q, want %q", limit, s.ID, j, l.Role, want[j])
+				}
+			}
+			if i+1 < len(page) {
+				next := page[i+1].Legs[0]
+				_ = append(s.Legs, call.LegSnapshot{Role: "intruder"})
+				if page[i+1].Legs[0] != next {
+					t.Fatalf("limit %d: appending to %s's legs changed %s's", limit, s.ID, page[i+1].ID)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkCalls: a page of 50 of 400 live calls with both legs, as the live
+// calls list reads it, for everyone and for a member.
+func BenchmarkCalls(b *testing.B) {
+	e := &B2BUA{calls: map[call.ID]*Call{}}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range 400 {
+		c := &Call{id: call.ID(fmt.Sprintf("call_%03d", i)), rec: call.Record{FromNumber: "1001",
+			ToNumber: fmt.Sprint(2000 + i%4), StartedAt: start.Add(time.Duration(i) * time.Millisecond)},
+			b: &leanDialog{}, bContact: "sip:2000@127.0.0.1:5062", aLeg: &media.Leg{}, bLeg: &media.Leg{}}
+		e.calls[c.id] = c
+	}
+	for _, bc := range []struct {
+		name string
+		q    call.LiveQuery
+	}{
+		{"all", call.LiveQuery{Limit: 51}},
+		{"member", call.LiveQuery{ByNumber: true, Number: "2001", Limit: 51}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(e.Calls(bc.q)) == 0 {
+					b.Fatal("no calls")
+				}
+			}
+		})
 	}
 }
