@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -133,6 +134,8 @@ func (c *client) exchange(req []byte) (status int, n int64, keep bool, err error
 		}
 	}
 	switch {
+	case status == 204 || status == 304 || status < 200:
+		// These never have a body (RFC 9112 §6.3).
 	case chunked:
 		n, err = c.skipChunked()
 	case length >= 0:
@@ -146,7 +149,10 @@ func (c *client) exchange(req []byte) (status int, n int64, keep bool, err error
 			d, err = c.r.Discard(c.r.Size())
 			n += int64(d)
 		}
-		return status, n, false, nil
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return status, n, false, err
 	}
 	return status, n, keep && err == nil, err
 }
