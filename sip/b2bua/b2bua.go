@@ -116,10 +116,10 @@ func New(cfg Config, log *slog.Logger, uas Clients, dir Directory, reg *registra
 	return b
 }
 
-// callsLocked lists the live calls, to be looked at once the lock is let
-// go. The lock is held.
-func (b *B2BUA) callsLocked() []*Call {
-	return slices.AppendSeq(make([]*Call, 0, len(b.calls)), maps.Values(b.calls))
+// callsLocked appends the live calls to dst, to be looked at once the lock
+// is let go. The lock is held.
+func (b *B2BUA) callsLocked(dst []*Call) []*Call {
+	return slices.AppendSeq(slices.Grow(dst, len(b.calls)), maps.Values(b.calls))
 }
 
 func (b *B2BUA) dialogUA(transport string) *sipgo.DialogUA {
@@ -171,7 +171,7 @@ func (b *B2BUA) Client(transport string) *sipgo.Client { return b.dialogUA(trans
 // inbound call sent back out.
 func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	b.mu.Lock()
-	list := b.callsLocked()
+	list := b.callsLocked(nil)
 	b.mu.Unlock()
 	n := 0
 	for _, c := range list {
@@ -191,7 +191,7 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 	lp := liveLists.Get().(*[]*Call)
 	b.mu.Lock()
-	list := slices.AppendSeq((*lp)[:0], maps.Values(b.calls))
+	list := b.callsLocked((*lp)[:0])
 	b.mu.Unlock()
 	defer func() {
 		clear(list) // the pool holds no call
@@ -262,7 +262,7 @@ func (b *B2BUA) Hangup(ctx context.Context, id call.ID) error {
 func (b *B2BUA) Shutdown(ctx context.Context) {
 	b.mu.Lock()
 	b.closing = true
-	list := b.callsLocked()
+	list := b.callsLocked(nil)
 	b.mu.Unlock()
 	for _, c := range list {
 		go c.hangup(call.BySystem, call.CauseShutdown)

@@ -52,7 +52,7 @@ func (t *mediaTotals) add(s media.Stats) {
 func (b *B2BUA) Stats() Stats {
 	b.mu.Lock()
 	t := b.ended
-	live := b.callsLocked()
+	live := b.callsLocked(nil)
 	b.mu.Unlock()
 	for _, c := range live {
 		for _, l := range c.mediaLegs() {
