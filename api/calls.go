@@ -39,16 +39,13 @@ func toLiveCall(s call.Snapshot) LiveCall {
 		AnsweredAt: s.AnsweredAt, Legs: legs}
 }
 
-// callFilter returns which calls the key may see: members only their own.
-// The member's number is read once, not per call.
+// callFilter returns which calls the key may see: members only their own,
+// judged as the live calls list judges them (call.LiveQuery). The member's
+// number is read once, not per call.
 func (s *server) callFilter(ctx context.Context) func(call.Snapshot) bool {
-	return visibleTo(s.memberNumber(ctx))
-}
-
-// visibleTo returns which calls a key sees: all for an admin (member
-// false), those from or to num for a member.
-func visibleTo(num string, member bool) func(call.Snapshot) bool {
-	return func(c call.Snapshot) bool { return !member || c.FromNumber == num || c.ToNumber == num }
+	num, member := s.memberNumber(ctx)
+	q := call.LiveQuery{ByNumber: member, Number: num}
+	return func(c call.Snapshot) bool { return q.Takes(call.SnapshotHead(c)) }
 }
 
 // memberNumber is the extension number of a member key (ok false for admins).

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -26,6 +27,16 @@ func (c *changingCalls) Calls(q call.LiveQuery) []call.Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return call.SelectLive(c.list, q, call.SnapshotHead)
+}
+
+func (c *changingCalls) Call(id call.ID) (call.Snapshot, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	i := slices.IndexFunc(c.list, func(s call.Snapshot) bool { return s.ID == id })
+	if i < 0 {
+		return call.Snapshot{}, false
+	}
+	return c.list[i], true
 }
 
 // end removes the calls with these IDs, as if they had hung up.
@@ -197,5 +208,66 @@ func TestLiveCallsBadPage(t *testing.T) {
 				t.Fatalf("%d %s", p.status, p.body)
 			}
 		})
+	}
+}
+
+// TestLiveCallsOfAMember: a member key sees the calls from or to its own
+// extension, in the list and one by one, and cannot reach the others: a
+// hangup of another's call is a 404 that never reaches the call engine.
+func TestLiveCallsOfAMember(t *testing.T) {
+	list, ordered := tiedCalls(12) // odd ones are from 2001 to 2002, the others from 1001 to 1002
+	calls := &changingCalls{refusingCalls: refusingCalls{t: t}, list: list}
+	h := readsEnvWith(t, 0, calls)
+	send := func(method, path, key string, body any) (int, []byte) {
+		t.Helper()
+		var b []byte
+		if body != nil {
+			b, _ = json.Marshal(body)
+		}
+		req := httptest.NewRequest(method, path, bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+key)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.RemoteAddr = "127.0.0.1:40000"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code, w.Body.Bytes()
+	}
+	status, body := send(http.MethodPost, "/v1/extensions", adminKey, map[string]any{"number": "2002"})
+	var ext struct{ ID string }
+	if status != http.StatusCreated || json.Unmarshal(body, &ext) != nil {
+		t.Fatalf("create extension: %d %s", status, body)
+	}
+	status, body = send(http.MethodPost, "/v1/api-keys", adminKey, map[string]any{"name": "2002's app", "role": "member", "extension_id": ext.ID})
+	var key struct{ Secret string }
+	if status != http.StatusCreated || json.Unmarshal(body, &key) != nil {
+		t.Fatalf("create member key: %d %s", status, body)
+	}
+	var own, others []string
+	for _, id := range ordered {
+		c, _ := calls.Call(call.ID(id))
+		if c.ToNumber == "2002" {
+			own = append(own, id)
+		} else {
+			others = append(others, id)
+		}
+	}
+	if len(own) == 0 || len(others) == 0 {
+		t.Fatalf("own calls %v, others %v", own, others)
+	}
+	if p := getLiveCalls(t, h, key.Secret, ""); p.status != http.StatusOK || !slices.Equal(p.ids, own) {
+		t.Fatalf("the member's list: %d %v, want %v", p.status, p.ids, own)
+	}
+	if status, body := send(http.MethodGet, "/v1/calls/"+own[0], key.Secret, nil); status != http.StatusOK {
+		t.Fatalf("get own call: %d %s", status, body)
+	}
+	for _, req := range []struct{ method, path string }{
+		{http.MethodGet, "/v1/calls/" + others[0]},
+		{http.MethodPost, "/v1/calls/" + others[0] + "/hangup"},
+	} {
+		if status, body := send(req.method, req.path, key.Secret, nil); status != http.StatusNotFound {
+			t.Fatalf("%s %s with the member's key: %d %s", req.method, req.path, status, body)
+		}
 	}
 }

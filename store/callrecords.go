@@ -427,9 +427,9 @@ func (db *DB) CloseDanglingCallRecords(ctx context.Context, at time.Time, cause 
 		return 0, fmt.Errorf("close dangling call records: %w", err)
 	}
 	if closed != nil {
+		db.recent.finished(closed, string(call.Failed))
 		ids := make([]string, len(closed))
 		for i, k := range closed {
-			db.recent.finished(k, string(call.Failed))
 			ids[i] = k.id
 		}
 		db.records.finished(ids)

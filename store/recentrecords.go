@@ -69,9 +69,7 @@ func (r *recentRecords) load(ctx context.Context, db *sqlx.DB, size int) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read recent call records: %w", err)
 	}
-	for i, j := 0, len(entries)-1; i < j; i, j = i+1, j-1 {
-		entries[i], entries[j] = entries[j], entries[i]
-	}
+	slices.Reverse(entries) // read newest first, held ascending
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.entries, r.whole, r.size = entries, len(entries) < size, size
@@ -123,11 +121,13 @@ func (r *recentRecords) trim() {
 	r.whole = false
 }
 
-// finished sets the disposition of a record whose finish was committed.
-func (r *recentRecords) finished(k recordKey, disposition string) {
+// finished sets the disposition of records whose finishes were committed.
+func (r *recentRecords) finished(keys []recordKey, disposition string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.setDisposition(k, disposition)
+	for _, k := range keys {
+		r.setDisposition(k, disposition)
+	}
 }
 
 // setDisposition sets the disposition of the record k, the only filtered

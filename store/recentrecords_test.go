@@ -198,8 +198,8 @@ func TestRecentRecordsTrim(t *testing.T) {
 		t.Fatalf("held %v, whole %v; want %v, false", ids, r.whole, want)
 	}
 	// A finish found by its key, and one whose key is not held, by its ID.
-	r.finished(recordKey{at: 15, id: "r5"}, "answered")
-	r.finished(recordKey{at: 99, id: "r4b"}, "busy")
+	r.finished([]recordKey{{at: 15, id: "r5"}}, "answered")
+	r.finished([]recordKey{{at: 99, id: "r4b"}}, "busy")
 	if r.entries[3].disposition != "answered" || r.entries[2].disposition != "busy" {
 		t.Fatalf("finishes not applied: %+v", r.entries)
 	}
