@@ -1,6 +1,7 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
 	"testing"
 )
@@ -31,5 +32,73 @@ func TestTuneGC(t *testing.T) {
 				t.Fatalf("GC percent %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestHeapTrimmer: a period in which the collector ran frees nothing; a
+// period without a collection frees once, and the collection that freeing
+// runs does not count as activity for the next period.
+func TestHeapTrimmer(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// gcs[i] is how many collections the runtime completes on its own
+		// before period i is checked.
+		gcs  []int
+		want []bool
+	}{
+		{"idle", []int{0, 0, 0}, []bool{true, true, true}},
+		{"busy", []int{3, 1, 7}, []bool{false, false, false}},
+		{"burst then idle", []int{5, 2, 0, 0}, []bool{false, false, true, true}},
+		{"idle, a burst, idle", []int{0, 4, 0}, []bool{true, false, true}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var cycles uint64 = 10
+			frees := 0
+			tr := &heapTrimmer{
+				cycles: func() uint64 { return cycles },
+				free:   func() { frees++; cycles++ },
+				last:   cycles,
+			}
+			for i, n := range tt.gcs {
+				cycles += uint64(n)
+				before := frees
+				if got := tr.tick(); got != tt.want[i] {
+					t.Fatalf("period %d: freed %v, want %v", i, got, tt.want[i])
+				}
+				if d := frees - before; d != map[bool]int{true: 1, false: 0}[tt.want[i]] {
+					t.Fatalf("period %d: free ran %d times", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestHeapTrimmerReturnsMemory: with the runtime's own counters, an idle
+// period collects the garbage and gives its pages back to the system. The
+// collector is off meanwhile, so that nothing but the trimmer collects.
+func TestHeapTrimmerReturnsMemory(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	tr := newHeapTrimmer()
+	garbage := make([][]byte, 0, 256)
+	for range 256 {
+		garbage = append(garbage, make([]byte, 64<<10))
+	}
+	garbage = nil
+	_ = garbage
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tr.last = tr.cycles() // no collection since: the period is idle
+	if !tr.tick() {
+		t.Fatal("an idle period did not free")
+	}
+	runtime.ReadMemStats(&after)
+	if after.NumGC == before.NumGC {
+		t.Fatal("freeing ran no collection")
+	}
+	if after.HeapInuse+8<<20 > before.HeapInuse {
+		t.Fatalf("heap in use %d -> %d bytes, want the 16 MiB of garbage gone", before.HeapInuse, after.HeapInuse)
+	}
+	if kept := after.HeapIdle - after.HeapReleased; kept > 1<<20 {
+		t.Fatalf("%d bytes of free heap kept from the system", kept)
 	}
 }
