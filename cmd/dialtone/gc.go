@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"runtime/debug"
 	"runtime/metrics"
 	"time"
@@ -65,19 +64,4 @@ func (t *heapTrimmer) tick() bool {
 	t.free()
 	t.last = t.cycles()
 	return true
-}
-
-// trimHeap runs the trimmer every period until ctx ends.
-func trimHeap(ctx context.Context, every time.Duration) {
-	t := newHeapTrimmer()
-	tk := time.NewTicker(every)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			t.tick()
-		}
-	}
 }

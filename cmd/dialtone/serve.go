@@ -239,7 +239,11 @@ func (a *app) serve(ctx context.Context) error {
 	a.metrics.serve()
 	a.profiling.serve()
 	a.sip.Serve(ctx)
-	go trimHeap(ctx, trimEvery)
+	trim := newHeapTrimmer()
+	go every(ctx, trimEvery, a.log, "trim heap", func(context.Context) error {
+		trim.tick()
+		return nil
+	})
 	go every(ctx, time.Hour, a.log, "purge idempotency keys", func(ctx context.Context) error {
 		_, err := a.db.PurgeIdempotencyKeys(ctx, time.Now().Add(-api.IdempotencyTTL))
 		return err
