@@ -102,3 +102,24 @@ func TestHeapTrimmerReturnsMemory(t *testing.T) {
 		t.Fatalf("%d bytes of free heap kept from the system", kept)
 	}
 }
+
+// BenchmarkHeapTrim is the cost of one idle period's trim with a live heap
+// of about 25 MB in small objects, as 10,000 registrations and a few
+// hundred calls hold.
+func BenchmarkHeapTrim(b *testing.B) {
+	type node struct {
+		next *node
+		pad  [48]byte
+	}
+	var live []*node
+	for range 25 << 20 / 64 {
+		live = append(live, &node{})
+	}
+	tr := newHeapTrimmer()
+	b.ResetTimer()
+	for range b.N {
+		tr.last = tr.cycles()
+		tr.tick()
+	}
+	runtime.KeepAlive(live)
+}
