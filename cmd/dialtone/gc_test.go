@@ -78,12 +78,14 @@ func TestHeapTrimmer(t *testing.T) {
 
 // TestHeapTrimmerReturnsMemory: with the runtime's own counters, an idle
 // period collects the garbage and gives its pages back to the system. The
-// collector is off meanwhile, so that nothing but the trimmer collects.
+// collector is off meanwhile, so that nothing but the trimmer collects; the
+// bounds leave room for what other goroutines of the test binary allocate
+// at the same time.
 func TestHeapTrimmerReturnsMemory(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	tr := newHeapTrimmer()
-	garbage := make([][]byte, 0, 256)
-	for range 256 {
+	garbage := make([][]byte, 0, 512)
+	for range 512 {
 		garbage = append(garbage, make([]byte, 64<<10))
 	}
 	garbage = nil
@@ -98,11 +100,11 @@ func TestHeapTrimmerReturnsMemory(t *testing.T) {
 	if after.NumGC == before.NumGC {
 		t.Fatal("freeing ran no collection")
 	}
-	if after.HeapInuse+8<<20 > before.HeapInuse {
-		t.Fatalf("heap in use %d -> %d bytes, want the 16 MiB of garbage gone", before.HeapInuse, after.HeapInuse)
+	if after.HeapInuse+16<<20 > before.HeapInuse {
+		t.Fatalf("heap in use %d -> %d bytes, want the 32 MiB of garbage gone", before.HeapInuse, after.HeapInuse)
 	}
-	if kept := after.HeapIdle - after.HeapReleased; kept > 1<<20 {
-		t.Fatalf("%d bytes of free heap kept from the system", kept)
+	if after.HeapReleased < before.HeapReleased+16<<20 {
+		t.Fatalf("released %d -> %d bytes, want the garbage's pages given back", before.HeapReleased, after.HeapReleased)
 	}
 }
 
