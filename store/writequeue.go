@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -99,6 +100,9 @@ type writeQueue struct {
 	hooksGen atomic.Uint64
 	hooks    atomic.Pointer[cachedHooks]
 
+	// sync makes the committed batches durable (syncWAL).
+	sync func() error
+
 	// Writer goroutine only.
 	stmts    writeStmts
 	errs     []error
@@ -120,6 +124,7 @@ func (db *DB) startWriteQueue(cfg Config) {
 	}
 	commits := make(chan struct{})
 	db.wq.commits.Store(&commits)
+	db.wq.sync = func() error { return syncWAL(db.path) }
 	go db.runWriteQueue()
 }
 
@@ -394,8 +399,9 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		time.Sleep(delay)
 		delay = min(2*delay, retryMax)
 	}
-	// The backlog and the subscribers learn of the commit before any
-	// waiter does: whoever Flush or AppendEvents returns to sees it done.
+	// The batch is visible: the reads waiting for it go on. The backlog
+	// and the subscribers learn of the commit before any waiter does:
+	// whoever Flush or AppendEvents returns to sees it done.
 	n, events := 0, false
 	var finished []string // call records whose finish was written
 	for i, r := range batch {
@@ -415,19 +421,36 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		db.records.finished(finished)
 	}
 	q.markCommitted(batch)
+	// Then durable: nobody learns of it before the log is on the disk.
+	var unsynced error
+	if n > 0 {
+		unsynced = db.syncBatch()
+	}
 	if events {
 		db.notifyEvents()
 	}
 	db.notifyDeliveries()
 	for i, r := range batch {
 		if r.done != nil {
-			r.done <- errs[i]
+			r.done <- cmp.Or(errs[i], unsynced)
 		} else if errs[i] != nil {
 			q.refused.Add(1)
 			q.log.Error("queued write failed", "error", errs[i])
 		}
 	}
 	clear(errs)
+}
+
+// syncBatch flushes the write-ahead log after a batch committed. A failed
+// flush is not tried again: the kernel may have dropped the pages it could
+// not write, and a second flush would report success without them. The
+// batch's waiters get the error.
+func (db *DB) syncBatch() error {
+	err := db.wq.sync()
+	if err != nil {
+		db.wq.log.Error("committed writes may not be on the disk", "error", err)
+	}
+	return err
 }
 
 func fillErr(errs []error, err error) {
@@ -448,10 +471,11 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
 	defer cancel()
-	tx, err := db.w.BeginTxx(ctx, nil)
+	tx, end, err := db.beginBatch(ctx)
 	if err != nil {
 		return err
 	}
+	defer end()
 	w := &txWriter{ctx: ctx, tx: tx, st: st, delivered: &db.delivered}
 	var hooks []hook
 	loaded := false

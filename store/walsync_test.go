@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dialtone-pbx/dialtone/core"
+	"github.com/dialtone-pbx/dialtone/core/call"
+)
+
+// stallSync makes the queue's flushes wait for release: entered receives
+// once per flush as it starts. It returns the error fail holds then.
+func stallSync(db *DB, fail error) (entered chan struct{}, release func()) {
+	entered = make(chan struct{}, 16)
+	gate := make(chan struct{})
+	real := db.wq.sync
+	db.wq.sync = func() error {
+		entered <- struct{}{}
+		<-gate
+		if fail != nil {
+			return fail
+		}
+		return real()
+	}
+	var once sync.Once
+	return entered, func() { once.Do(func() { close(gate) }) }
+}
+
+func awaitFlushStart(t *testing.T, entered chan struct{}) {
+	t.Helper()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch was never flushed")
+	}
+}
+
+// TestBatchVisibleBeforeDurable: a read sees a committed batch while the
+// log is still being flushed, and whoever waits for the commit (a write,
+// Flush) learns of it only once the flush is done.
+func TestBatchVisibleBeforeDurable(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openQueueTest(t, Config{})
+	entered, release := stallSync(db, nil)
+	defer release()
+
+	r := testRecord(1)
+	created := make(chan error, 1)
+	go func() { created <- db.CreateCallRecord(ctx, r) }()
+	awaitFlushStart(t, entered)
+
+	// The flush is stalled: a read must not wait for it.
+	rctx, cancel := context.WithTimeout(ctx, readWait/2)
+	defer cancel()
+	page, err := db.ListCallRecords(rctx, call.Filter{}, core.PageRequest{})
+	if err != nil || len(page.Items) != 1 || page.Items[0].ID != r.ID {
+		t.Fatalf("list while flushing: %+v, %v", page, err)
+	}
+	if got, err := db.GetCallRecord(rctx, r.ID); err != nil || got.ID != r.ID {
+		t.Fatalf("get while flushing: %+v, %v", got, err)
+	}
+	flushed := make(chan error, 1)
+	go func() { flushed <- db.Flush(ctx) }()
+	select {
+	case err := <-created:
+		t.Fatalf("the create returned (%v) before its batch was flushed", err)
+	case err := <-flushed:
+		t.Fatalf("Flush returned (%v) before the batch was flushed", err)
+	default:
+	}
+
+	release()
+	for name, ch := range map[string]chan error{"create": created, "flush": flushed} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s never returned", name)
+		}
+	}
+}
+
+// TestBatchFlushFailure: when the log cannot be flushed, the batch's
+// waiters get the error; the batch stays committed and later ones go on.
+func TestBatchFlushFailure(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openQueueTest(t, Config{})
+	broken := errors.New("disk gone")
+	entered, release := stallSync(db, broken)
+	release()
+
+	r := testRecord(1)
+	if err := db.CreateCallRecord(ctx, r); !errors.Is(err, broken) {
+		t.Fatalf("create: %v, want %v", err, broken)
+	}
+	<-entered
+	if _, err := db.GetCallRecord(ctx, r.ID); err != nil {
+		t.Fatalf("the committed record: %v", err)
+	}
+	db.wq.sync = func() error { return syncWAL(db.path) }
+	if err := db.CreateCallRecord(ctx, testRecord(2)); err != nil {
+		t.Fatalf("the next batch: %v", err)
+	}
+}
+
+// TestBatchSynchronousMode: a batch commits with synchronous=NORMAL (its
+// flush is the queue's), and the write connection is back at FULL for every
+// other write by the time the batch is flushed.
+func TestBatchSynchronousMode(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openQueueTest(t, Config{})
+	const normal, full = 1, 2
+
+	tx, end, err := db.beginBatch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mode int
+	if err := tx.GetContext(ctx, &mode, `PRAGMA synchronous`); err != nil || mode != normal {
+		t.Fatalf("in a batch: synchronous %d, %v; want %d", mode, err, normal)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	end()
+
+	modes := make(chan int, 4)
+	real := db.wq.sync
+	db.wq.sync = func() error {
+		var m int
+		if err := db.w.GetContext(ctx, &m, `PRAGMA synchronous`); err != nil {
+			return err
+		}
+		modes <- m
+		return real()
+	}
+	if err := db.CreateCallRecord(ctx, testRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-modes:
+		if m != full {
+			t.Fatalf("write connection after a batch: synchronous %d, want %d", m, full)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the batch was never flushed")
+	}
+	if err := db.w.GetContext(ctx, &mode, `PRAGMA synchronous`); err != nil || mode != full {
+		t.Fatalf("write connection: synchronous %d, %v; want %d", mode, err, full)
+	}
+}
+
+func TestSyncWAL(t *testing.T) {
+	db, dir := openQueueTest(t, Config{})
+	if err := db.CreateCallRecord(context.Background(), testRecord(1)); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "plain.db")
+	if err := os.WriteFile(plain, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, path string
+		ok         bool
+	}{
+		{"the open database's log", filepath.Join(dir, FileName), true},
+		{"a database without a log", plain, false},
+		{"no database", filepath.Join(t.TempDir(), "missing.db"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := syncWAL(tc.path); (err == nil) != tc.ok {
+				t.Fatalf("syncWAL(%s): %v, want ok %v", tc.path, err, tc.ok)
+			}
+		})
+	}
+}
