@@ -130,6 +130,9 @@ func (b *B2BUA) dialogUA(transport string) *sipgo.DialogUA {
 }
 
 func (b *B2BUA) track(c *Call) bool {
+	c.mu.Lock()
+	c.publishHead()
+	c.mu.Unlock()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closing {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -23,6 +24,10 @@ type Call struct {
 	id  call.ID
 	b2b *B2BUA
 	log *slog.Logger
+
+	// live is the head live calls lists read (head), published once the
+	// call is tracked.
+	live atomic.Pointer[call.LiveHead]
 
 	mu         sync.Mutex
 	rec        call.Record
@@ -133,13 +138,34 @@ func (c *Call) snapshot(legs []call.LegSnapshot) (call.Snapshot, []call.LegSnaps
 	return s, legs
 }
 
-// head is what a live calls query looks at. The start time and ID are set
-// before the call is tracked and never change; the numbers may.
+// head is what a live calls query looks at. Once the call is tracked it is
+// read without the call's lock, which its signalling holds, from the head
+// published then and again whenever the callee's number changes
+// (setToNumber): a live calls list goes through every call and waits for
+// none. The start time, the ID and the caller's number never change.
 func (c *Call) head() call.LiveHead {
+	if h := c.live.Load(); h != nil {
+		return *h
+	}
 	c.mu.Lock()
-	from, to := c.rec.FromNumber, c.rec.ToNumber
-	c.mu.Unlock()
-	return call.LiveHead{StartedAt: c.rec.StartedAt.UnixNano(), ID: c.id, FromNumber: from, ToNumber: to}
+	defer c.mu.Unlock()
+	return c.headLocked()
+}
+
+func (c *Call) headLocked() call.LiveHead {
+	return call.LiveHead{StartedAt: c.rec.StartedAt.UnixNano(), ID: c.id, FromNumber: c.rec.FromNumber, ToNumber: c.rec.ToNumber}
+}
+
+// publishHead makes the call's head what head reads. c.mu is held.
+func (c *Call) publishHead() {
+	h := c.headLocked()
+	c.live.Store(&h)
+}
+
+// setToNumber changes the number the call is to. c.mu is held.
+func (c *Call) setToNumber(number string) {
+	c.rec.ToNumber = number
+	c.publishHead()
 }
 
 func quality(l *media.Leg) call.LegQuality {

@@ -227,7 +227,7 @@ func (b *B2BUA) transferToExtension(ch *callerChannel, id core.ExtensionID, call
 	}
 	c.mu.Lock()
 	c.toExt = callee.ID
-	c.rec.ToNumber = callee.Number
+	c.setToNumber(callee.Number)
 	c.mu.Unlock()
 	bindings := b.registry.Lookup(callee.ID)
 	if !callee.Enabled || len(bindings) == 0 {
@@ -259,7 +259,7 @@ func (b *B2BUA) transferOut(ch *callerChannel, number, callerName string) {
 		return
 	}
 	c.mu.Lock()
-	c.rec.ToNumber = out
+	c.setToNumber(out)
 	callerID := c.rec.FromNumber
 	if !strings.HasPrefix(callerID, "+") {
 		callerID = ""

@@ -25,6 +25,7 @@ func TestCallsJudgesTheSnapshot(t *testing.T) {
 			c.rec.FromNumber = "3001"
 			moving = append(moving, c)
 		}
+		c.publishHead()
 		b.calls[c.id] = c
 	}
 	var stop atomic.Bool
@@ -35,7 +36,7 @@ func TestCallsJudgesTheSnapshot(t *testing.T) {
 		for n := 0; !stop.Load(); n++ {
 			for _, c := range moving {
 				c.mu.Lock()
-				c.rec.ToNumber = []string{"1002", "2002"}[n%2]
+				c.setToNumber([]string{"1002", "2002"}[n%2])
 				c.mu.Unlock()
 			}
 		}
@@ -105,6 +106,45 @@ func TestCallsLegsStandApart(t *testing.T) {
 	}
 }
 
+// TestCallHead: a call's head is read under its lock until it is
+// published, then without it, and follows every change of the callee's
+// number; once published, reading it does not wait for the call's lock.
+func TestCallHead(t *testing.T) {
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	c := &Call{id: "call_1", rec: call.Record{FromNumber: "1001", ToNumber: "800", StartedAt: start}}
+	want := func(step, to string) {
+		t.Helper()
+		h := c.head()
+		if h.ID != c.id || h.StartedAt != start.UnixNano() || h.FromNumber != "1001" || h.ToNumber != to {
+			t.Fatalf("%s: head %+v, want to %s", step, h, to)
+		}
+	}
+	want("unpublished", "800")
+	c.mu.Lock()
+	c.rec.ToNumber = "801" // before the call is tracked, the record alone
+	c.publishHead()
+	c.mu.Unlock()
+	want("published", "801")
+	for _, to := range []string{"1002", "+15551230000", "1002"} {
+		c.mu.Lock()
+		c.setToNumber(to)
+		c.mu.Unlock()
+		want("set to "+to, to)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	done := make(chan call.LiveHead, 1)
+	go func() { done <- c.head() }()
+	select {
+	case h := <-done:
+		if h.ToNumber != "1002" {
+			t.Fatalf("head read while the call is locked: %+v", h)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("head waited for the call's lock")
+	}
+}
+
 // BenchmarkCalls: a page of 50 of 400 live calls with both legs, as the live
 // calls list reads it, for everyone and for a member.
 func BenchmarkCalls(b *testing.B) {
@@ -114,6 +154,7 @@ func BenchmarkCalls(b *testing.B) {
 		c := &Call{id: call.ID(fmt.Sprintf("call_%03d", i)), rec: call.Record{FromNumber: "1001",
 			ToNumber: fmt.Sprint(2000 + i%4), StartedAt: start.Add(time.Duration(i) * time.Millisecond)},
 			b: &leanDialog{}, bContact: "sip:2000@127.0.0.1:5062", aLeg: &media.Leg{}, bLeg: &media.Leg{}}
+		c.publishHead()
 		e.calls[c.id] = c
 	}
 	for _, bc := range []struct {
