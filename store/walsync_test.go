@@ -41,49 +41,63 @@ func awaitFlushStart(t *testing.T, entered chan struct{}) {
 }
 
 // TestBatchVisibleBeforeDurable: a read sees a committed batch while the
-// log is still being flushed, and whoever waits for the commit (a write,
-// Flush) learns of it only once the flush is done.
+// log is still being flushed, batches queued meanwhile commit and are seen
+// too, and whoever waits for a commit (a write, Flush) learns of it only
+// once a flush that covers it is done.
 func TestBatchVisibleBeforeDurable(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openQueueTest(t, Config{})
 	entered, release := stallSync(db, nil)
 	defer release()
 
-	r := testRecord(1)
-	created := make(chan error, 1)
-	go func() { created <- db.CreateCallRecord(ctx, r) }()
+	first, second := testRecord(1), testRecord(2)
+	created := make(chan error, 2)
+	go func() { created <- db.CreateCallRecord(ctx, first) }()
 	awaitFlushStart(t, entered)
+	// The first flush is stalled: the next batch commits all the same.
+	if err := db.QueueCallRecordCreate(second); err != nil {
+		t.Fatal(err)
+	}
+	go func() { created <- db.CreateCallRecord(ctx, testRecord(3)) }()
 
-	// The flush is stalled: a read must not wait for it.
+	// A read must not wait for the flush.
 	rctx, cancel := context.WithTimeout(ctx, readWait/2)
 	defer cancel()
 	page, err := db.ListCallRecords(rctx, call.Filter{}, core.PageRequest{})
-	if err != nil || len(page.Items) != 1 || page.Items[0].ID != r.ID {
+	if err != nil || len(page.Items) < 2 {
 		t.Fatalf("list while flushing: %+v, %v", page, err)
 	}
-	if got, err := db.GetCallRecord(rctx, r.ID); err != nil || got.ID != r.ID {
-		t.Fatalf("get while flushing: %+v, %v", got, err)
+	for _, r := range []*call.Record{first, second} {
+		if got, err := db.GetCallRecord(rctx, r.ID); err != nil || got.ID != r.ID {
+			t.Fatalf("get while flushing: %+v, %v", got, err)
+		}
 	}
 	flushed := make(chan error, 1)
 	go func() { flushed <- db.Flush(ctx) }()
+	if err := db.Flush(rctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Flush while the log is being flushed: %v, want it to wait", err)
+	}
 	select {
 	case err := <-created:
-		t.Fatalf("the create returned (%v) before its batch was flushed", err)
+		t.Fatalf("a create returned (%v) before its batch was flushed", err)
 	case err := <-flushed:
 		t.Fatalf("Flush returned (%v) before the batch was flushed", err)
 	default:
 	}
 
 	release()
-	for name, ch := range map[string]chan error{"create": created, "flush": flushed} {
+	for _, ch := range []chan error{created, created, flushed} {
 		select {
 		case err := <-ch:
 			if err != nil {
-				t.Errorf("%s: %v", name, err)
+				t.Error(err)
 			}
 		case <-time.After(10 * time.Second):
-			t.Fatalf("%s never returned", name)
+			t.Fatal("a write or Flush never returned")
 		}
+	}
+	if page, err := db.ListCallRecords(ctx, call.Filter{}, core.PageRequest{}); err != nil || len(page.Items) != 3 {
+		t.Fatalf("list once flushed: %+v, %v", page, err)
 	}
 }
 

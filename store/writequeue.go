@@ -44,6 +44,9 @@ const (
 	// fsync) per write or two into one per linger. A waiter (a read that
 	// must see the writes, Flush) closes the batch at once.
 	linger = 5 * time.Millisecond
+	// flushBacklog is how many committed batches may wait for the flusher
+	// before the writer waits for it.
+	flushBacklog = 1024
 )
 
 var errClosed = errors.New("store: closed")
@@ -100,8 +103,10 @@ type writeQueue struct {
 	hooksGen atomic.Uint64
 	hooks    atomic.Pointer[cachedHooks]
 
-	// sync makes the committed batches durable (syncWAL).
-	sync func() error
+	// sync makes the committed batches durable (syncWAL); flushes takes
+	// the writer's committed batches to the flusher, which calls it.
+	sync    func() error
+	flushes chan committed
 
 	// Writer goroutine only.
 	stmts    writeStmts
@@ -125,6 +130,7 @@ func (db *DB) startWriteQueue(cfg Config) {
 	commits := make(chan struct{})
 	db.wq.commits.Store(&commits)
 	db.wq.sync = func() error { return syncWAL(db.path) }
+	db.wq.flushes = make(chan committed, flushBacklog)
 	go db.runWriteQueue()
 }
 
@@ -301,7 +307,13 @@ func (q *writeQueue) close() error {
 
 func (db *DB) runWriteQueue() {
 	q := db.wq
-	defer close(q.done)
+	flushed := make(chan struct{})
+	go db.runFlusher(flushed)
+	defer func() {
+		close(q.flushes)
+		<-flushed
+		close(q.done)
+	}()
 	batch := make([]*writeReq, 0, maxBatch)
 	wait := time.NewTimer(time.Hour)
 	wait.Stop()
@@ -399,9 +411,9 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		time.Sleep(delay)
 		delay = min(2*delay, retryMax)
 	}
-	// The batch is visible: the reads waiting for it go on. The backlog
-	// and the subscribers learn of the commit before any waiter does:
-	// whoever Flush or AppendEvents returns to sees it done.
+	// The batch is visible: the backlog, the index of recent records and
+	// the reads waiting for it learn of the commit now, before any waiter
+	// does: whoever Flush or AppendEvents returns to sees it done.
 	n, events := 0, false
 	var finished []string // call records whose finish was written
 	for i, r := range batch {
@@ -421,24 +433,78 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		db.records.finished(finished)
 	}
 	q.markCommitted(batch)
-	// Then durable: nobody learns of it before the log is on the disk.
-	var unsynced error
-	if n > 0 {
-		unsynced = db.syncBatch()
-	}
-	if events {
-		db.notifyEvents()
-	}
-	db.notifyDeliveries()
+	// Then durable: the flusher tells the waiters once the log is on the
+	// disk, while the writer goes on with the next batch.
+	f := committed{wrote: n > 0, events: events, delivered: db.delivered.Swap(false)}
 	for i, r := range batch {
 		if r.done != nil {
-			r.done <- cmp.Or(errs[i], unsynced)
+			f.waiters = append(f.waiters, waiter{r.done, errs[i]})
 		} else if errs[i] != nil {
 			q.refused.Add(1)
 			q.log.Error("queued write failed", "error", errs[i])
 		}
 	}
+	q.flushes <- f
 	clear(errs)
+}
+
+// committed is what a batch's commit leaves to the flusher.
+type committed struct {
+	wrote     bool // the batch wrote something: the log needs a flush
+	events    bool // events were committed: subscribers are woken
+	delivered bool // webhook deliveries were queued: the dispatcher is woken
+	waiters   []waiter
+}
+
+type waiter struct {
+	done chan error
+	err  error // the write's own failure
+}
+
+// runFlusher makes committed batches durable in commit order and only then
+// answers their waiters and wakes the event subscribers and the webhook
+// dispatcher. It flushes once for every batch committed meanwhile, so a
+// slow disk delays those who wait for durability, never the writer or the
+// reads. It ends once the writer has closed flushes and all is answered.
+func (db *DB) runFlusher(flushed chan<- struct{}) {
+	q := db.wq
+	defer close(flushed)
+	var group []committed
+	for f := range q.flushes {
+		group = append(group[:0], f)
+	gather:
+		for {
+			select {
+			case f, ok := <-q.flushes:
+				if !ok {
+					break gather
+				}
+				group = append(group, f)
+			default:
+				break gather
+			}
+		}
+		wrote, events, delivered := false, false, false
+		for _, f := range group {
+			wrote, events, delivered = wrote || f.wrote, events || f.events, delivered || f.delivered
+		}
+		var unsynced error
+		if wrote {
+			unsynced = db.syncBatch()
+		}
+		if events {
+			db.notifyEvents()
+		}
+		if delivered {
+			db.wakeDeliveries()
+		}
+		for _, f := range group {
+			for _, w := range f.waiters {
+				w.done <- cmp.Or(w.err, unsynced)
+			}
+		}
+		clear(group)
+	}
 }
 
 // syncBatch flushes the write-ahead log after a batch committed. A failed
