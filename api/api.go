@@ -73,6 +73,8 @@ type server struct {
 	throttle *authThrottle
 	// reads lets identical list requests share their body (coalesce.go).
 	reads coalescer
+	// recordJSON keeps the JSON of the call records listed (recordjson.go).
+	recordJSON recordJSON
 }
 
 func newConfig() huma.Config {

@@ -189,7 +189,7 @@ func registerCallRecords(a huma.API, s *server) {
 			if err != nil {
 				return nil, s.problem(ctx, err, "query")
 			}
-			b, ok := appendCallRecordList(getBodyBuf(), &page)
+			b, ok := appendCallRecordList(getBodyBuf(), &page, &s.recordJSON)
 			if !ok {
 				// A value encoding/json refuses: let it say so.
 				putBodyBuf(b)

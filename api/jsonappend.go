@@ -2,6 +2,7 @@ package api
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -295,15 +296,34 @@ func appendLiveCallList(b []byte, page *core.Page[call.Snapshot]) ([]byte, bool)
 }
 
 // appendCallRecordList appends {"items":[...],"next_cursor":...}, the
-// callRecordList of page; ok is false when a value cannot be encoded.
-func appendCallRecordList(b []byte, page *core.Page[*call.Record]) ([]byte, bool) {
+// callRecordList of page; ok is false when a value cannot be encoded. The
+// records kept in cache (when not nil) are not encoded again, and those
+// encoded are kept.
+func appendCallRecordList(b []byte, page *core.Page[*call.Record], cache *recordJSON) ([]byte, bool) {
 	ok := true
+	kept := make([][]byte, len(page.Items))
+	if cache != nil {
+		cache.lookup(page.Items, kept)
+	}
+	var newRecs []*call.Record
+	var newJSON [][]byte
 	b = append(b, `{"items":[`...)
 	for i, r := range page.Items {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		if kept[i] != nil {
+			b = append(b, kept[i]...)
+			continue
+		}
+		start := len(b)
 		b = appendCallRecord(b, r, &ok)
+		if cache != nil && ok {
+			newRecs, newJSON = append(newRecs, r), append(newJSON, slices.Clone(b[start:]))
+		}
+	}
+	if ok && newRecs != nil {
+		cache.keep(newRecs, newJSON)
 	}
 	b = append(b, ']')
 	if page.NextCursor != "" {

@@ -108,7 +108,7 @@ func TestAppendersMatchEncodingJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok = appendCallRecordList(nil, &page)
+		got, ok = appendCallRecordList(nil, &page, nil)
 		if !ok || !bytes.Equal(got, want) {
 			t.Fatalf("call records %d (ok %v):\ngot  %s\nwant %s", i, ok, got, want)
 		}
@@ -131,7 +131,7 @@ func TestAppendersRefuseWhatEncodingJSONRefuses(t *testing.T) {
 		if _, err := jsonMarshal(callRecordList{Items: []CallRecord{toCallRecord(rec)}}); err == nil {
 			t.Fatalf("%s: encoding/json takes it", name)
 		}
-		if _, ok := appendCallRecordList(nil, &core.Page[*call.Record]{Items: []*call.Record{rec}}); ok {
+		if _, ok := appendCallRecordList(nil, &core.Page[*call.Record]{Items: []*call.Record{rec}}, &recordJSON{}); ok {
 			t.Errorf("%s: the appender takes what encoding/json refuses", name)
 		}
 	}
