@@ -12,13 +12,14 @@ import (
 // A batch of queued writes becomes visible before it is durable. Its
 // transaction commits with synchronous=NORMAL, so SQLite writes its frames
 // to the write-ahead log without a flush and other connections see them at
-// once; the reads waiting for the batch are woken then. The writer then
-// flushes the log (syncWAL) before anyone waiting for the batch's commit,
-// an event subscriber or the webhook dispatcher learns of it. So a read of
-// call records waits for the batch's writes, never for the disk, and what
-// is acknowledged is as durable as with synchronous=FULL: one flush of the
-// log per batch, as before. Every other write on the write connection still
-// commits with synchronous=FULL.
+// once; the reads waiting for the batch are woken then. The flusher
+// (runFlusher) then flushes the log (syncWAL) before anyone waiting for the
+// batch's commit, an event subscriber or the webhook dispatcher learns of
+// it, while the writer commits the next batches. So a read of call records
+// waits for the writes queued before it, never for the disk, and what is
+// acknowledged is as durable as with synchronous=FULL, for at most one
+// flush of the log per batch. Every other write on the write connection
+// still commits with synchronous=FULL.
 
 // beginBatch opens the transaction of a batch on the write pool's
 // connection with synchronous=NORMAL; end puts synchronous=FULL back before

@@ -507,10 +507,10 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 	}
 }
 
-// syncBatch flushes the write-ahead log after a batch committed. A failed
+// syncBatch flushes the write-ahead log once batches committed. A failed
 // flush is not tried again: the kernel may have dropped the pages it could
 // not write, and a second flush would report success without them. The
-// batch's waiters get the error.
+// batches' waiters get the error.
 func (db *DB) syncBatch() error {
 	err := db.wq.sync()
 	if err != nil {
