@@ -86,6 +86,9 @@ func (w *txWriter) insertEvent(e *core.Event) error {
 		return fmt.Errorf("append event %s: %w", e.Type, err)
 	}
 	e.Sequence, err = res.LastInsertId()
+	if err == nil && w.firstSeq == 0 {
+		w.firstSeq = e.Sequence
+	}
 	return err
 }
 
@@ -235,6 +238,10 @@ func (db *DB) EventsAfter(ctx context.Context, after int64, f EventFilter, limit
 		// Pings go to one webhook only, never to the stream.
 		q := `SELECT seq, id, type, occurred_at, order_key, extensions, data FROM events WHERE seq > ? AND type != 'webhook.ping'`
 		args := []any{after}
+		if below := db.wq.eventsBelow(); below > 0 {
+			q += ` AND seq < ?`
+			args = append(args, below)
+		}
 		if f.Extension != "" {
 			q += ` AND extensions LIKE ? ESCAPE '\'`
 			args = append(args, likePattern("%,", string(f.Extension), ",%"))

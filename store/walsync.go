@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/jmoiron/sqlx"
@@ -55,6 +57,11 @@ func releaseConn(conn *sqlx.Conn) {
 // name each time, so the flush always reaches the file SQLite writes.
 func syncWAL(dbPath string) error {
 	f, err := os.OpenFile(dbPath+"-wal", os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		// SQLite removes the log once it has checkpointed it into the
+		// database, flushed, as the last connection closes.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("flush write-ahead log: %w", err)
 	}

@@ -102,7 +102,9 @@ func TestBatchVisibleBeforeDurable(t *testing.T) {
 }
 
 // TestBatchFlushFailure: when the log cannot be flushed, the batch's
-// waiters get the error; the batch stays committed and later ones go on.
+// waiters get the error, and so do those of every batch after, since a
+// later flush cannot vouch for what the failed one lost; what was
+// committed stays readable.
 func TestBatchFlushFailure(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openQueueTest(t, Config{})
@@ -119,8 +121,79 @@ func TestBatchFlushFailure(t *testing.T) {
 		t.Fatalf("the committed record: %v", err)
 	}
 	db.wq.sync = func() error { return syncWAL(db.path) }
-	if err := db.CreateCallRecord(ctx, testRecord(2)); err != nil {
-		t.Fatalf("the next batch: %v", err)
+	if err := db.CreateCallRecord(ctx, testRecord(2)); !errors.Is(err, broken) {
+		t.Fatalf("a later batch: %v, want %v", err, broken)
+	}
+	if err := db.QueueCallRecordCreate(testRecord(3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); !errors.Is(err, broken) {
+		t.Fatalf("Flush: %v, want %v", err, broken)
+	}
+}
+
+// TestEventsHeldUntilFlushed: events committed but not yet flushed are
+// readable by nobody who passes them on (the event stream, the webhook
+// dispatcher), while the call records committed with them are; once
+// flushed, they are.
+func TestEventsHeldUntilFlushed(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openQueueTest(t, Config{})
+	now := time.Now().UTC()
+	hook := &core.Webhook{ID: core.WebhookID(core.NewID(core.PrefixWebhook)), URL: "https://crm.example/hook",
+		EventTypes: []string{"call.*"}, Enabled: true, Secret: "s3cret", Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := db.CreateWebhook(ctx, hook); err != nil {
+		t.Fatal(err)
+	}
+	// A first call, flushed: always readable.
+	early := testRecord(0)
+	if err := db.QueueEvents(callEvent(core.EventCallCreated, early)); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	counts := func() (events, due int) {
+		t.Helper()
+		evs, err := db.EventsAfter(ctx, 0, EventFilter{}, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds, err := db.DueDeliveries(ctx, time.Now().Add(time.Minute), 100, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs), len(ds)
+	}
+	if e, d := counts(); e != 1 || d != 1 {
+		t.Fatalf("flushed: %d events, %d deliveries due; want 1, 1", e, d)
+	}
+
+	entered, release := stallSync(db, nil)
+	defer release()
+	r := testRecord(1)
+	if err := db.QueueCallRecordCreate(r); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []core.EventType{core.EventCallCreated, core.EventCallRinging} {
+		if err := db.QueueEvents(callEvent(typ, r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	awaitFlushStart(t, entered)
+	if _, err := db.GetCallRecord(ctx, r.ID); err != nil {
+		t.Fatalf("the record committed with the events: %v", err)
+	}
+	if e, d := counts(); e != 1 || d != 1 {
+		t.Fatalf("while flushing: %d events, %d deliveries due; want the flushed 1, 1", e, d)
+	}
+	release()
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The call's second delivery waits behind its first, in order.
+	if e, d := counts(); e != 3 || d != 2 {
+		t.Fatalf("once flushed: %d events, %d deliveries due; want 3, 2", e, d)
 	}
 }
 
@@ -180,13 +253,17 @@ func TestSyncWAL(t *testing.T) {
 	if err := os.WriteFile(plain, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	odd := filepath.Join(t.TempDir(), "odd.db")
+	if err := os.Mkdir(odd+"-wal", 0o700); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, path string
 		ok         bool
 	}{
 		{"the open database's log", filepath.Join(dir, FileName), true},
-		{"a database without a log", plain, false},
-		{"no database", filepath.Join(t.TempDir(), "missing.db"), false},
+		{"a database whose log was checkpointed away", plain, true},
+		{"a log that cannot be written", odd, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := syncWAL(tc.path); (err == nil) != tc.ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -201,12 +202,17 @@ func (r *deliveryRow) delivery() *core.Delivery {
 // an earlier pending delivery of the same webhook and order key, with their events.
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, exclude map[string]bool) ([]*core.Delivery, error) {
 	var rows []deliveryRow
+	// Deliveries of events not yet flushed wait (writeQueue.holdEvents).
+	below := db.wq.eventsBelow()
+	if below == 0 {
+		below = math.MaxInt64
+	}
 	err := db.r.SelectContext(ctx, &rows, `SELECT `+deliveryColumns+`
 		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
-		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1
+		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 AND d.event_seq < ?
 		AND (d.order_key = '' OR NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook_id = d.webhook_id
 			AND p.order_key = d.order_key AND p.status = 'pending' AND p.event_seq < d.event_seq))
-		ORDER BY d.event_seq LIMIT ?`, micros(now), limit+len(exclude))
+		ORDER BY d.event_seq LIMIT ?`, micros(now), below, limit+len(exclude))
 	if err != nil {
 		return nil, fmt.Errorf("due deliveries: %w", err)
 	}

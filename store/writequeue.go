@@ -107,6 +107,10 @@ type writeQueue struct {
 	// the writer's committed batches to the flusher, which calls it.
 	sync    func() error
 	flushes chan committed
+	// held is, in commit order, the first event sequence of every batch
+	// whose events are committed but not yet flushed (holdEvents).
+	heldMu sync.Mutex
+	held   []int64
 
 	// Writer goroutine only.
 	stmts    writeStmts
@@ -203,8 +207,8 @@ func (db *DB) Flush(ctx context.Context) error {
 		return err
 	}
 	select {
-	case <-r.done:
-		return nil
+	case err := <-r.done:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -385,8 +389,10 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	errs := q.errs[:len(batch)]
 	careful := false
 	delay := retryFirst
+	var done batchDone
 	for attempt := 1; ; attempt++ {
-		err := db.tryBatch(batch, errs, careful)
+		var err error
+		done, err = db.tryBatch(batch, errs, careful)
 		if err == nil {
 			break
 		}
@@ -435,7 +441,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	q.markCommitted(batch)
 	// Then durable: the flusher tells the waiters once the log is on the
 	// disk, while the writer goes on with the next batch.
-	f := committed{wrote: n > 0, events: events, delivered: db.delivered.Swap(false)}
+	f := committed{wrote: n > 0, events: events, held: done.held, delivered: done.delivered}
 	for i, r := range batch {
 		if r.done != nil {
 			f.waiters = append(f.waiters, waiter{r.done, errs[i]})
@@ -448,10 +454,17 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	clear(errs)
 }
 
+// batchDone is what a batch's transaction committed.
+type batchDone struct {
+	held      bool // events, held from readers until flushed (holdEvents)
+	delivered bool // webhook deliveries
+}
+
 // committed is what a batch's commit leaves to the flusher.
 type committed struct {
 	wrote     bool // the batch wrote something: the log needs a flush
 	events    bool // events were committed: subscribers are woken
+	held      bool // its events are held from readers until flushed
 	delivered bool // webhook deliveries were queued: the dispatcher is woken
 	waiters   []waiter
 }
@@ -470,6 +483,9 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 	q := db.wq
 	defer close(flushed)
 	var group []committed
+	// broken is the first failed flush: what is acknowledged after it
+	// cannot be known to be on the disk (see syncBatch).
+	var broken error
 	for f := range q.flushes {
 		group = append(group[:0], f)
 	gather:
@@ -484,14 +500,20 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 				break gather
 			}
 		}
-		wrote, events, delivered := false, false, false
+		wrote, events, delivered, held := false, false, false, 0
 		for _, f := range group {
 			wrote, events, delivered = wrote || f.wrote, events || f.events, delivered || f.delivered
+			if f.held {
+				held++
+			}
 		}
-		var unsynced error
 		if wrote {
-			unsynced = db.syncBatch()
+			if err := db.syncBatch(); err != nil && broken == nil {
+				broken = err
+			}
 		}
+		unsynced := broken
+		q.releaseEvents(held, false)
 		if events {
 			db.notifyEvents()
 		}
@@ -507,10 +529,48 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 	}
 }
 
+// holdEvents keeps the events of a batch about to commit, from its first
+// sequence on, out of the readers that pass them on (the event stream, the
+// webhook dispatcher) until they are flushed: an event told to the outside
+// world must never be lost, nor its sequence given to another event after
+// a crash. Events committed since with synchronous=FULL wait behind them.
+func (q *writeQueue) holdEvents(first int64) {
+	q.heldMu.Lock()
+	q.held = append(q.held, first)
+	q.heldMu.Unlock()
+}
+
+// releaseEvents ends the hold of the n oldest held batches, or with last of
+// the newest (a commit that failed).
+func (q *writeQueue) releaseEvents(n int, last bool) {
+	if n == 0 {
+		return
+	}
+	q.heldMu.Lock()
+	defer q.heldMu.Unlock()
+	if last {
+		q.held = q.held[:len(q.held)-n]
+		return
+	}
+	q.held = q.held[:copy(q.held, q.held[n:])]
+}
+
+// eventsBelow is the sequence the events passed on must stay below, or 0
+// when every committed event may be.
+func (q *writeQueue) eventsBelow() int64 {
+	q.heldMu.Lock()
+	defer q.heldMu.Unlock()
+	if len(q.held) == 0 {
+		return 0
+	}
+	return q.held[0]
+}
+
 // syncBatch flushes the write-ahead log once batches committed. A failed
 // flush is not tried again: the kernel may have dropped the pages it could
-// not write, and a second flush would report success without them. The
-// batches' waiters get the error.
+// not write, and a second flush would report success without them. So the
+// batches' waiters, and those of every batch after, get the error (the
+// store must be reopened); what they wrote is still visible.
 func (db *DB) syncBatch() error {
 	err := db.wq.sync()
 	if err != nil {
@@ -528,7 +588,7 @@ func fillErr(errs []error, err error) {
 // tryBatch runs one attempt at committing batch; errs receives each
 // request's own failure. With careful, each request runs in a savepoint so
 // one that fails for good leaves the others.
-func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
+func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) (batchDone, error) {
 	q := db.wq
 	var st *writeStmts
 	// Prepared before the transaction: the write pool has one connection.
@@ -539,10 +599,11 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 	defer cancel()
 	tx, end, err := db.beginBatch(ctx)
 	if err != nil {
-		return err
+		return batchDone{}, err
 	}
 	defer end()
-	w := &txWriter{ctx: ctx, tx: tx, st: st, delivered: &db.delivered}
+	var delivered atomic.Bool
+	w := &txWriter{ctx: ctx, tx: tx, st: st, delivered: &delivered}
 	var hooks []hook
 	loaded := false
 	for i, r := range batch {
@@ -553,14 +614,14 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 		if r.kind == writeEvents && !loaded {
 			if hooks, err = w.cachedHooks(q); err != nil {
 				_ = tx.Rollback()
-				return err
+				return batchDone{}, err
 			}
 			loaded = true
 		}
 		if careful {
 			if _, err := tx.ExecContext(ctx, `SAVEPOINT queued_write`); err != nil {
 				_ = tx.Rollback()
-				return err
+				return batchDone{}, err
 			}
 		}
 		err := w.apply(r, hooks)
@@ -571,22 +632,33 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) error {
 			errs[i] = err
 		case transient(err) || !careful:
 			_ = tx.Rollback()
-			return err
+			return batchDone{}, err
 		default:
 			errs[i] = err
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO queued_write`); err != nil {
 				_ = tx.Rollback()
-				return err
+				return batchDone{}, err
 			}
 		}
 		if careful {
 			if _, err := tx.ExecContext(ctx, `RELEASE queued_write`); err != nil {
 				_ = tx.Rollback()
-				return err
+				return batchDone{}, err
 			}
 		}
 	}
-	return tx.Commit()
+	// Its events stay out of the readers' sight until flushed (holdEvents),
+	// from before the commit makes them visible.
+	if w.firstSeq > 0 {
+		q.holdEvents(w.firstSeq)
+	}
+	if err := tx.Commit(); err != nil {
+		if w.firstSeq > 0 {
+			q.releaseEvents(1, true)
+		}
+		return batchDone{}, err
+	}
+	return batchDone{held: w.firstSeq > 0, delivered: delivered.Load()}, nil
 }
 
 // transient reports whether a failed write may succeed if tried again:
@@ -670,6 +742,8 @@ type txWriter struct {
 	// delivered is set when a webhook delivery was queued (the
 	// dispatcher is woken once the transaction commits).
 	delivered *atomic.Bool
+	// firstSeq is the sequence of the first event written, or 0.
+	firstSeq int64
 }
 
 func (w *txWriter) stmt(id stmtID) *sqlx.Stmt {
