@@ -232,7 +232,7 @@ type EventFilter struct {
 // EventsAfter returns up to limit events with a sequence above after, in
 // order, including those queued before the call.
 func (db *DB) EventsAfter(ctx context.Context, after int64, f EventFilter, limit int) ([]core.Event, error) {
-	db.awaitWrites(ctx)
+	db.awaitFlushed(ctx)
 	var out []core.Event
 	for len(out) < limit {
 		// Pings go to one webhook only, never to the stream.

@@ -153,7 +153,7 @@ func TestEventsHeldUntilFlushed(t *testing.T) {
 	if err := db.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	counts := func() (events, due int) {
+	counts := func(ctx context.Context) (events, due int) {
 		t.Helper()
 		evs, err := db.EventsAfter(ctx, 0, EventFilter{}, 100)
 		if err != nil {
@@ -165,7 +165,7 @@ func TestEventsHeldUntilFlushed(t *testing.T) {
 		}
 		return len(evs), len(ds)
 	}
-	if e, d := counts(); e != 1 || d != 1 {
+	if e, d := counts(ctx); e != 1 || d != 1 {
 		t.Fatalf("flushed: %d events, %d deliveries due; want 1, 1", e, d)
 	}
 
@@ -184,15 +184,30 @@ func TestEventsHeldUntilFlushed(t *testing.T) {
 	if _, err := db.GetCallRecord(ctx, r.ID); err != nil {
 		t.Fatalf("the record committed with the events: %v", err)
 	}
-	if e, d := counts(); e != 1 || d != 1 {
-		t.Fatalf("while flushing: %d events, %d deliveries due; want the flushed 1, 1", e, d)
+	due, err := db.DueDeliveries(ctx, time.Now().Add(time.Minute), 100, nil)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("while flushing: %d deliveries due (%v), want the flushed one", len(due), err)
+	}
+	// A read of events waits for the flush of what was queued before it.
+	read := make(chan int, 1)
+	go func() {
+		evs, err := db.EventsAfter(ctx, 0, EventFilter{}, 100)
+		if err != nil {
+			t.Error(err)
+		}
+		read <- len(evs)
+	}()
+	select {
+	case n := <-read:
+		t.Fatalf("events read (%d) while their batch was being flushed", n)
+	case <-time.After(100 * time.Millisecond):
 	}
 	release()
-	if err := db.Flush(ctx); err != nil {
-		t.Fatal(err)
+	if n := <-read; n != 3 {
+		t.Fatalf("once flushed: %d events, want 3", n)
 	}
 	// The call's second delivery waits behind its first, in order.
-	if e, d := counts(); e != 3 || d != 2 {
+	if e, d := counts(ctx); e != 3 || d != 2 {
 		t.Fatalf("once flushed: %d events, %d deliveries due; want 3, 2", e, d)
 	}
 }

@@ -111,6 +111,10 @@ type writeQueue struct {
 	// whose events are committed but not yet flushed (holdEvents).
 	heldMu sync.Mutex
 	held   []int64
+	// flushed is the number of the last request the flusher is done
+	// with; flushSignal is closed and replaced each time it moves.
+	flushed     atomic.Uint64
+	flushSignal atomic.Pointer[chan struct{}]
 
 	// Writer goroutine only.
 	stmts    writeStmts
@@ -135,6 +139,8 @@ func (db *DB) startWriteQueue(cfg Config) {
 	db.wq.commits.Store(&commits)
 	db.wq.sync = func() error { return syncWAL(db.path) }
 	db.wq.flushes = make(chan committed, flushBacklog)
+	flushSignal := make(chan struct{})
+	db.wq.flushSignal.Store(&flushSignal)
 	go db.runWriteQueue()
 }
 
@@ -218,9 +224,21 @@ func (db *DB) Flush(ctx context.Context) error {
 // the writer is done with them, it waits (at most readWait). Reads queue
 // nothing: however many there are, they wait together for the same commits.
 func (db *DB) awaitWrites(ctx context.Context) {
-	q := db.wq
+	db.wq.await(ctx, &db.wq.committed, &db.wq.commits)
+}
+
+// awaitFlushed lets a read of events see the events queued before it,
+// which are held from readers until flushed (holdEvents): it waits, at most
+// readWait, until the flusher is done with them.
+func (db *DB) awaitFlushed(ctx context.Context) {
+	db.wq.await(ctx, &db.wq.flushed, &db.wq.flushSignal)
+}
+
+// await waits until done reaches the last request queued, woken by the
+// channel in signal, which is closed and replaced each time done moves.
+func (q *writeQueue) await(ctx context.Context, done *atomic.Uint64, signal *atomic.Pointer[chan struct{}]) {
 	target := q.queued.Load()
-	if q.committed.Load() >= target {
+	if done.Load() >= target {
 		return
 	}
 	select {
@@ -230,8 +248,8 @@ func (db *DB) awaitWrites(ctx context.Context) {
 	t := time.NewTimer(readWait)
 	defer t.Stop()
 	for {
-		ch := *q.commits.Load()
-		if q.committed.Load() >= target {
+		ch := *signal.Load()
+		if done.Load() >= target {
 			return
 		}
 		select {
@@ -441,7 +459,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	q.markCommitted(batch)
 	// Then durable: the flusher tells the waiters once the log is on the
 	// disk, while the writer goes on with the next batch.
-	f := committed{wrote: n > 0, events: events, held: done.held, delivered: done.delivered}
+	f := committed{last: batch[len(batch)-1].seq, wrote: n > 0, events: events, held: done.held, delivered: done.delivered}
 	for i, r := range batch {
 		if r.done != nil {
 			f.waiters = append(f.waiters, waiter{r.done, errs[i]})
@@ -462,10 +480,11 @@ type batchDone struct {
 
 // committed is what a batch's commit leaves to the flusher.
 type committed struct {
-	wrote     bool // the batch wrote something: the log needs a flush
-	events    bool // events were committed: subscribers are woken
-	held      bool // its events are held from readers until flushed
-	delivered bool // webhook deliveries were queued: the dispatcher is woken
+	last      uint64 // the number of the batch's last request
+	wrote     bool   // the batch wrote something: the log needs a flush
+	events    bool   // events were committed: subscribers are woken
+	held      bool   // its events are held from readers until flushed
+	delivered bool   // webhook deliveries were queued: the dispatcher is woken
 	waiters   []waiter
 }
 
@@ -514,6 +533,9 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 		}
 		unsynced := broken
 		q.releaseEvents(held, false)
+		q.flushed.Store(group[len(group)-1].last)
+		next := make(chan struct{})
+		close(*q.flushSignal.Swap(&next))
 		if events {
 			db.notifyEvents()
 		}
