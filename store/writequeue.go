@@ -532,7 +532,7 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 			}
 		}
 		unsynced := broken
-		q.releaseEvents(held, false)
+		q.releaseEvents(held)
 		q.flushed.Store(group[len(group)-1].last)
 		next := make(chan struct{})
 		close(*q.flushSignal.Swap(&next))
@@ -562,19 +562,21 @@ func (q *writeQueue) holdEvents(first int64) {
 	q.heldMu.Unlock()
 }
 
-// releaseEvents ends the hold of the n oldest held batches, or with last of
-// the newest (a commit that failed).
-func (q *writeQueue) releaseEvents(n int, last bool) {
+// releaseEvents ends the hold of the n oldest held batches, once flushed.
+func (q *writeQueue) releaseEvents(n int) {
 	if n == 0 {
 		return
 	}
 	q.heldMu.Lock()
 	defer q.heldMu.Unlock()
-	if last {
-		q.held = q.held[:len(q.held)-n]
-		return
-	}
 	q.held = q.held[:copy(q.held, q.held[n:])]
+}
+
+// unholdEvents drops the newest hold, that of a batch whose commit failed.
+func (q *writeQueue) unholdEvents() {
+	q.heldMu.Lock()
+	defer q.heldMu.Unlock()
+	q.held = q.held[:len(q.held)-1]
 }
 
 // eventsBelow is the sequence the events passed on must stay below, or 0
@@ -676,7 +678,7 @@ func (db *DB) tryBatch(batch []*writeReq, errs []error, careful bool) (batchDone
 	}
 	if err := tx.Commit(); err != nil {
 		if w.firstSeq > 0 {
-			q.releaseEvents(1, true)
+			q.unholdEvents()
 		}
 		return batchDone{}, err
 	}
