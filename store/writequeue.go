@@ -438,14 +438,11 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	// The batch is visible: the backlog, the index of recent records and
 	// the reads waiting for it learn of the commit now, before any waiter
 	// does: whoever Flush or AppendEvents returns to sees it done.
-	n, events := 0, false
+	n := 0
 	var finished []string // call records whose finish was written
-	for i, r := range batch {
+	for _, r := range batch {
 		if r.kind != writeBarrier {
 			n++
-		}
-		if r.kind == writeEvents && errs[i] == nil {
-			events = true
 		}
 		if r.kind == writeRecordFinish {
 			finished = append(finished, r.rec.ID)
@@ -459,7 +456,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	q.markCommitted(batch)
 	// Then durable: the flusher tells the waiters once the log is on the
 	// disk, while the writer goes on with the next batch.
-	f := committed{last: batch[len(batch)-1].seq, wrote: n > 0, events: events, held: done.held, delivered: done.delivered}
+	f := committed{last: batch[len(batch)-1].seq, wrote: n > 0, held: done.held, delivered: done.delivered}
 	for i, r := range batch {
 		if r.done != nil {
 			f.waiters = append(f.waiters, waiter{r.done, errs[i]})
@@ -482,8 +479,7 @@ type batchDone struct {
 type committed struct {
 	last      uint64 // the number of the batch's last request
 	wrote     bool   // the batch wrote something: the log needs a flush
-	events    bool   // events were committed: subscribers are woken
-	held      bool   // its events are held from readers until flushed
+	held      bool   // events were committed, held from readers until flushed
 	delivered bool   // webhook deliveries were queued: the dispatcher is woken
 	waiters   []waiter
 }
@@ -519,9 +515,9 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 				break gather
 			}
 		}
-		wrote, events, delivered, held := false, false, false, 0
+		wrote, delivered, held := false, false, 0
 		for _, f := range group {
-			wrote, events, delivered = wrote || f.wrote, events || f.events, delivered || f.delivered
+			wrote, delivered = wrote || f.wrote, delivered || f.delivered
 			if f.held {
 				held++
 			}
@@ -536,7 +532,7 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 		q.flushed.Store(group[len(group)-1].last)
 		next := make(chan struct{})
 		close(*q.flushSignal.Swap(&next))
-		if events {
+		if held > 0 {
 			db.notifyEvents()
 		}
 		if delivered {
