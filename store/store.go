@@ -65,6 +65,7 @@ type DB struct {
 	path   string
 
 	wq      *writeQueue
+	ckpt    *checkpointer
 	records recordCache   // call records read by lists
 	recent  recentRecords // the newest call records' list keys
 	subs    eventSubs
@@ -140,13 +141,22 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	readers := max(4, 2*runtime.NumCPU())
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
+	c, err := sqlx.Open("sqlite3", dsn)
+	if err != nil {
+		r.Close()
+		w.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetConnMaxIdleTime(0)
 	db := &DB{w: w, r: r, sealer: s, path: path}
 	if err := db.recent.load(ctx, w, recentRecordsSize); err != nil {
+		c.Close()
 		r.Close()
 		w.Close()
 		return nil, err
 	}
-	db.startWriteQueue(cfg)
+	db.startWriteQueue(cfg, c)
 	return db, nil
 }
 
@@ -252,11 +262,12 @@ func (db *DB) Ping(ctx context.Context) error {
 func (db *DB) Close() error {
 	db.closeOnce.Do(func() {
 		qerr := db.wq.close()
+		cerr := db.ckpt.stop()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		rerr := db.r.Close()
 		_, _ = db.w.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-		db.closeErr = errors.Join(qerr, rerr, db.w.Close())
+		db.closeErr = errors.Join(qerr, cerr, rerr, db.w.Close())
 	})
 	return db.closeErr
 }

@@ -22,16 +22,25 @@ import (
 // acknowledged is as durable as with synchronous=FULL, for at most one
 // flush of the log per batch. Every other write on the write connection
 // still commits with synchronous=FULL.
+//
+// Nor does a batch's commit checkpoint the log into the database
+// (wal_autocheckpoint=0 while it runs): a checkpoint flushes both files,
+// and reads wait for the commit. The checkpointer (runCheckpointer) does it
+// on a connection of its own, without waiting for readers or the writer.
+
+// The write connection's own setting, put back after a batch.
+const autoCheckpointPages = 1000
 
 // beginBatch opens the transaction of a batch on the write pool's
-// connection with synchronous=NORMAL; end puts synchronous=FULL back before
-// the connection returns to the pool, or closes the connection if it cannot.
+// connection with synchronous=NORMAL and no automatic checkpoint; end puts
+// both back before the connection returns to the pool, or closes the
+// connection if it cannot.
 func (db *DB) beginBatch(ctx context.Context) (tx *sqlx.Tx, end func(), err error) {
 	conn, err := db.w.Connx(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL`); err != nil {
+	if _, err := conn.ExecContext(ctx, `PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0`); err != nil {
 		releaseConn(conn)
 		return nil, nil, err
 	}
@@ -43,11 +52,12 @@ func (db *DB) beginBatch(ctx context.Context) (tx *sqlx.Tx, end func(), err erro
 	return tx, func() { releaseConn(conn) }, nil
 }
 
-// releaseConn gives a connection back to the pool with synchronous=FULL, or
-// discards it when that cannot be set: no other write may commit without
-// its flush.
+// releaseConn gives a connection back to the pool with synchronous=FULL
+// and its automatic checkpoint, or discards it when they cannot be set: no
+// other write may commit without its flush.
 func releaseConn(conn *sqlx.Conn) {
-	if _, err := conn.ExecContext(context.Background(), `PRAGMA synchronous = FULL`); err != nil {
+	restore := fmt.Sprintf(`PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = %d`, autoCheckpointPages)
+	if _, err := conn.ExecContext(context.Background(), restore); err != nil {
 		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 	}
 	_ = conn.Close()

@@ -213,8 +213,9 @@ func TestEventsHeldUntilFlushed(t *testing.T) {
 }
 
 // TestBatchSynchronousMode: a batch commits with synchronous=NORMAL (its
-// flush is the queue's), and the write connection is back at FULL for every
-// other write by the time the batch is flushed.
+// flush is the queue's) and without checkpointing (the checkpointer's), and
+// the write connection is back at FULL, checkpointing, for every other
+// write by the time the batch is flushed.
 func TestBatchSynchronousMode(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openQueueTest(t, Config{})
@@ -224,14 +225,20 @@ func TestBatchSynchronousMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mode int
+	var mode, pages int
 	if err := tx.GetContext(ctx, &mode, `PRAGMA synchronous`); err != nil || mode != normal {
 		t.Fatalf("in a batch: synchronous %d, %v; want %d", mode, err, normal)
+	}
+	if err := tx.GetContext(ctx, &pages, `PRAGMA wal_autocheckpoint`); err != nil || pages != 0 {
+		t.Fatalf("in a batch: wal_autocheckpoint %d, %v; want 0", pages, err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
 	end()
+	if err := db.w.GetContext(ctx, &pages, `PRAGMA wal_autocheckpoint`); err != nil || pages != autoCheckpointPages {
+		t.Fatalf("write connection after a batch: wal_autocheckpoint %d, %v; want %d", pages, err, autoCheckpointPages)
+	}
 
 	modes := make(chan int, 4)
 	real := db.wq.sync

@@ -122,7 +122,7 @@ type writeQueue struct {
 	lastWarn time.Time
 }
 
-func (db *DB) startWriteQueue(cfg Config) {
+func (db *DB) startWriteQueue(cfg Config, checkpoints *sqlx.DB) {
 	limit := cfg.MaxWriteBacklog
 	if limit == 0 {
 		limit = DefaultMaxWriteBacklog
@@ -141,6 +141,8 @@ func (db *DB) startWriteQueue(cfg Config) {
 	db.wq.flushes = make(chan committed, flushBacklog)
 	flushSignal := make(chan struct{})
 	db.wq.flushSignal.Store(&flushSignal)
+	db.ckpt = newCheckpointer(checkpoints, log)
+	go db.ckpt.loop()
 	go db.runWriteQueue()
 }
 
@@ -526,6 +528,7 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 			if err := db.syncBatch(); err != nil && broken == nil {
 				broken = err
 			}
+			db.ckpt.poke()
 		}
 		unsynced := broken
 		q.releaseEvents(held)
