@@ -25,7 +25,7 @@ import (
 //
 // Nor does a batch's commit checkpoint the log into the database
 // (wal_autocheckpoint=0 while it runs): a checkpoint flushes both files,
-// and reads wait for the commit. The checkpointer (runCheckpointer) does it
+// and reads wait for the commit. The checkpointer (checkpointer.loop) does it
 // on a connection of its own, without waiting for readers or the writer.
 
 // The write connection's own setting, put back after a batch.
