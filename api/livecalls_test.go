@@ -26,7 +26,25 @@ type changingCalls struct {
 func (c *changingCalls) Calls(q call.LiveQuery) []call.Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return call.SelectLive(c.list, q, call.SnapshotHead)
+	return selectSnapshots(c.list, q)
+}
+
+// selectSnapshots is the page q selects of list, as a call engine gives it.
+func selectSnapshots(list []call.Snapshot, q call.LiveQuery) []call.Snapshot {
+	inOrder := func(a, b call.Snapshot) int { return call.SnapshotHead(a).Compare(call.SnapshotHead(b)) }
+	if !slices.IsSortedFunc(list, inOrder) {
+		list = slices.SortedFunc(slices.Values(list), inOrder)
+	}
+	var page []call.Snapshot
+	for _, s := range list {
+		if q.Limit > 0 && len(page) == q.Limit {
+			break
+		}
+		if q.Takes(call.SnapshotHead(s)) {
+			page = append(page, s)
+		}
+	}
+	return page
 }
 
 func (c *changingCalls) Call(id call.ID) (call.Snapshot, bool) {

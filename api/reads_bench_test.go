@@ -23,7 +23,7 @@ type liveCalls struct {
 }
 
 func (c liveCalls) Calls(q call.LiveQuery) []call.Snapshot {
-	return call.SelectLive(c.list, q, call.SnapshotHead)
+	return selectSnapshots(c.list, q)
 }
 
 func snapshots(n int) []call.Snapshot {

@@ -67,6 +67,7 @@ type B2BUA struct {
 
 	mu       sync.Mutex
 	calls    map[call.ID]*Call
+	order    liveOrder        // the calls in list order
 	byDialog map[string]*Call // A-leg and B-leg dialog ids
 	// byCaller: the callers' INVITEs whose transaction ended at their ACK
 	// (retransmit.go), by Call-ID and From tag.
@@ -138,9 +139,15 @@ func (b *B2BUA) track(c *Call) bool {
 	if b.closing {
 		return false
 	}
-	b.calls[c.id] = c
+	b.listLocked(c)
 	b.wg.Add(1)
 	return true
+}
+
+// listLocked adds c to the live calls. b.mu is held.
+func (b *B2BUA) listLocked(c *Call) {
+	b.calls[c.id] = c
+	b.order.insert(c)
 }
 
 func (b *B2BUA) bindDialog(id string, c *Call) {
@@ -154,6 +161,7 @@ func (b *B2BUA) forget(c *Call) {
 	if _, ok := b.calls[c.id]; ok {
 		b.retireLocked(c)
 		delete(b.calls, c.id)
+		b.order.remove(c)
 		b.wg.Done()
 	}
 	for _, id := range c.dialogIDs() {
@@ -187,19 +195,25 @@ func (b *B2BUA) TrunkChannels(id core.TrunkID) int {
 	return n
 }
 
-// Calls returns snapshots of the live calls q selects, in list order. Only
-// the calls selected are looked at closely. A call whose numbers changed
+// Calls returns snapshots of the live calls q selects, in list order, read
+// from the cursor on until the page is full. A call whose numbers changed
 // between its selection and its snapshot (a transfer) is judged again on
 // its snapshot, and the page is filled from the calls after it.
 func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
-	lp := liveLists.Get().(*[]*Call)
+	lp := livePages.Get().(*liveOrder)
 	b.mu.Lock()
-	list := b.callsLocked((*lp)[:0])
+	from := b.order.after(q.AfterAt, q.AfterID)
+	if q.Limit > 0 && !q.ByNumber {
+		// Every call after the cursor goes on the page: it is the next
+		// Limit of them.
+		from = from[:min(len(from), q.Limit)]
+	}
+	list := append((*lp)[:0], from...)
 	b.mu.Unlock()
 	defer func() {
 		clear(list) // the pool holds no call
 		*lp = list[:0]
-		liveLists.Put(lp)
+		livePages.Put(lp)
 	}()
 	size := len(list)
 	if q.Limit > 0 {
@@ -208,28 +222,25 @@ func (b *B2BUA) Calls(q call.LiveQuery) []call.Snapshot {
 	// The page and its legs (two a call at most) are allocated once.
 	out := make([]call.Snapshot, 0, size)
 	legs := make([]call.LegSnapshot, 0, 2*size)
-	for {
-		sel := q
-		if q.Limit > 0 {
-			sel.Limit = q.Limit - len(out)
+	for _, p := range list {
+		if q.Limit > 0 && len(out) == q.Limit {
+			break
 		}
-		page := call.SelectLive(list, sel, (*Call).head)
-		for _, c := range page {
-			s, more := c.snapshot(legs)
-			if q.Takes(call.SnapshotHead(s)) {
-				out, legs = append(out, s), more
-			}
+		if q.ByNumber && !q.Takes(p.c.head()) {
+			continue
 		}
-		if q.Limit == 0 || len(page) < sel.Limit || len(out) == q.Limit {
-			return out
+		// The numbers may have changed since: the snapshot is what is
+		// judged.
+		s, more := p.c.snapshot(legs)
+		if q.Takes(call.SnapshotHead(s)) {
+			out, legs = append(out, s), more
 		}
-		last := page[len(page)-1].head()
-		q.AfterAt, q.AfterID = last.StartedAt, last.ID
 	}
+	return out
 }
 
-// liveLists recycles the lists of live calls Calls selects from.
-var liveLists = sync.Pool{New: func() any { return new([]*Call) }}
+// livePages recycles the lists of live calls Calls reads a page from.
+var livePages = sync.Pool{New: func() any { return new(liveOrder) }}
 
 // Live counts the calls up.
 func (b *B2BUA) Live() int {

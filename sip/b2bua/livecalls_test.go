@@ -26,7 +26,7 @@ func TestCallsJudgesTheSnapshot(t *testing.T) {
 			moving = append(moving, c)
 		}
 		c.publishHead()
-		b.calls[c.id] = c
+		b.listLocked(c)
 	}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
@@ -71,7 +71,7 @@ func TestCallsLegsStandApart(t *testing.T) {
 		if i%2 == 1 {
 			c.b, c.bLeg, c.bContact = &leanDialog{}, &media.Leg{}, fmt.Sprintf("sip:%d@127.0.0.1", 2000+i)
 		}
-		b.calls[c.id] = c
+		b.listLocked(c)
 	}
 	for _, limit := range []int{0, 1, 4, 6} {
 		page := b.Calls(call.LiveQuery{Limit: limit})
@@ -155,7 +155,7 @@ func BenchmarkCalls(b *testing.B) {
 			ToNumber: fmt.Sprint(2000 + i%4), StartedAt: start.Add(time.Duration(i) * time.Millisecond)},
 			b: &leanDialog{}, bContact: "sip:2000@127.0.0.1:5062", aLeg: &media.Leg{}, bLeg: &media.Leg{}}
 		c.publishHead()
-		e.calls[c.id] = c
+		e.listLocked(c)
 	}
 	for _, bc := range []struct {
 		name string
