@@ -14,37 +14,47 @@ import (
 // goes at the end. b.mu is held.
 type liveOrder []placed
 
-// placed is a call and its place in list order: its start and ID, the
-// rest of key left empty.
+// placed is a call and its place in list order.
 type placed struct {
-	key call.LiveHead
-	c   *Call
+	at int64 // start, Unix nanoseconds
+	id call.ID
+	c  *Call
 }
 
-func placeOf(c *Call) call.LiveHead {
+func (p placed) key() call.LiveHead { return call.LiveHead{StartedAt: p.at, ID: p.id} }
+
+func placeOf(c *Call) placed {
 	h := c.head()
-	return call.LiveHead{StartedAt: h.StartedAt, ID: h.ID}
+	return placed{at: h.StartedAt, id: h.ID, c: c}
 }
 
 // search is where the call at key is or would go.
 func (o liveOrder) search(key call.LiveHead) (int, bool) {
-	return slices.BinarySearchFunc(o, key, func(p placed, k call.LiveHead) int { return p.key.Compare(k) })
+	return slices.BinarySearchFunc(o, key, func(p placed, k call.LiveHead) int { return p.key().Compare(k) })
 }
 
 // insert places c by its head.
 func (o *liveOrder) insert(c *Call) {
-	p := placed{key: placeOf(c), c: c}
-	if n := len(*o); n == 0 || (*o)[n-1].key.Compare(p.key) < 0 {
+	p := placeOf(c)
+	if n := len(*o); n == 0 || (*o)[n-1].key().Compare(p.key()) < 0 {
 		*o = append(*o, p)
 		return
 	}
-	i, _ := o.search(p.key)
+	i, _ := o.search(p.key())
 	*o = slices.Insert(*o, i, p)
 }
 
-// remove takes c out, if it is in.
+// remove takes c out, if it is in. The oldest call, the one that most
+// often ends first, goes without moving the others.
 func (o *liveOrder) remove(c *Call) {
-	if i, ok := o.search(placeOf(c)); ok && (*o)[i].c == c {
+	p := placeOf(c)
+	i, ok := o.search(p.key())
+	switch {
+	case !ok || (*o)[i].c != c:
+	case i == 0:
+		(*o)[0] = placed{}
+		*o = (*o)[1:]
+	default:
 		*o = slices.Delete(*o, i, i+1)
 	}
 }

@@ -70,7 +70,7 @@ func TestCallsPages(t *testing.T) {
 }
 
 // TestCallsWalk: many calls, tracked in random order with ties in their
-// start and some ended, walked page after page as a client would, come out
+// start and some ended (the oldest among them), walked page after page as a client would, come out
 // as a sort of the live ones.
 func TestCallsWalk(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -82,8 +82,16 @@ func TestCallsWalk(t *testing.T) {
 		b.wg.Add(1) // as track does
 		live = append(live, c)
 	}
-	for range 150 {
+	for n := range 150 {
 		i := rng.IntN(len(live))
+		if n%10 == 0 { // the oldest, as most often
+			i = 0
+			for j, c := range live {
+				if c.head().Compare(live[i].head()) < 0 {
+					i = j
+				}
+			}
+		}
 		b.forget(live[i])
 		live = slices.Delete(live, i, i+1)
 	}
