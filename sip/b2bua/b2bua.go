@@ -332,6 +332,9 @@ func (b *B2BUA) HandleBye(req *sip.Request, tx sip.ServerTransaction) {
 		noCall(req, tx)
 		return
 	}
+	if isA {
+		c.callerBye.Store(true)
+	}
 	if err := d.readBye(req, tx); err != nil {
 		noCall(req, tx)
 		return

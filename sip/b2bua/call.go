@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/dialtone-pbx/dialtone/core"
@@ -28,6 +29,9 @@ type Call struct {
 	// live is the head live calls lists read (head), published once the
 	// call is tracked.
 	live atomic.Pointer[call.LiveHead]
+	// callerBye: a BYE from the caller arrived, set before the caller's
+	// dialog ends on it (callerHungUp).
+	callerBye atomic.Bool
 
 	mu         sync.Mutex
 	rec        call.Record
@@ -349,6 +353,15 @@ func (c *Call) watchMedia() {
 // ackReceived takes the SDP answer an ACK carries (RFC 3264 §4) to an
 // offer the PBX made in a 2xx: the caller's answer to a delayed offer
 // (kept for B2BUA.answer), or either party's to a re-INVITE without SDP.
+// callerHungUp reports whether the caller's dialog ended on its BYE, which
+// ends the 2xx's wait for the ACK as the ACK would: a caller that hangs up
+// at once sends its BYE right behind its ACK, and the BYE can be handled
+// first. The call's own mark decides, not the dialog's state alone, which
+// an ACK handled after the BYE turns back to confirmed.
+func (c *Call) callerHungUp(dlg *sipgo.DialogServerSession) bool {
+	return c.callerBye.Load() || dlg.LoadState() == sip.DialogStateEnded
+}
+
 func (c *Call) ackReceived(req *sip.Request, fromA bool) {
 	side := 1
 	if fromA {

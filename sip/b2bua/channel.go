@@ -154,7 +154,7 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 		switch {
 		case cancelledByCaller(dlg, err):
 			ch.finish(call.ByCaller, call.CauseCallerCancel, call.Cancelled)
-		case dlg.LoadState() == sip.DialogStateEnded:
+		case c.callerHungUp(dlg):
 			// The caller's BYE overtook its ACK.
 			ch.finish(call.ByCaller, call.CauseNormal, call.Answered)
 		default:

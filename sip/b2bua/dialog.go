@@ -49,7 +49,13 @@ func (d uasDialog) Bye(ctx context.Context) error { return d.s.Bye(ctx) }
 
 func (d uasDialog) Close() error { return d.s.Close() }
 
-func (d uasDialog) readAck(req *sip.Request, tx sip.ServerTransaction) { _ = d.s.ReadAck(req, tx) }
+// readAck confirms the dialog, unless a BYE handled before the ACK ended it:
+// an ended dialog stays ended.
+func (d uasDialog) readAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d.s.LoadState() != sip.DialogStateEnded {
+		_ = d.s.ReadAck(req, tx)
+	}
+}
 
 func (d uasDialog) readBye(req *sip.Request, tx sip.ServerTransaction) error {
 	return d.s.ReadBye(req, tx)

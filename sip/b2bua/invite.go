@@ -756,8 +756,8 @@ func (b *B2BUA) answer(c *Call, dlg *sipgo.DialogServerSession, won *forkWin) {
 	if err == nil {
 		c.lighten(true)
 	}
-	if err != nil && dlg.LoadState() != sip.DialogStateEnded {
-		// (Ended means a BYE overtook the ACK; the BYE ends the call.)
+	if err != nil && !c.callerHungUp(dlg) {
+		// (A BYE that overtook the ACK ends the call itself.)
 		c.log.Warn("caller did not acknowledge the answer", "error", err)
 		c.hangup(call.BySystem, call.CauseNoAck)
 	}
