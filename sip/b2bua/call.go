@@ -350,9 +350,6 @@ func (c *Call) watchMedia() {
 	}, legs...)
 }
 
-// ackReceived takes the SDP answer an ACK carries (RFC 3264 §4) to an
-// offer the PBX made in a 2xx: the caller's answer to a delayed offer
-// (kept for B2BUA.answer), or either party's to a re-INVITE without SDP.
 // callerHungUp reports whether the caller's dialog ended on its BYE, which
 // ends the 2xx's wait for the ACK as the ACK would: a caller that hangs up
 // at once sends its BYE right behind its ACK, and the BYE can be handled
@@ -362,6 +359,9 @@ func (c *Call) callerHungUp(dlg *sipgo.DialogServerSession) bool {
 	return c.callerBye.Load() || dlg.LoadState() == sip.DialogStateEnded
 }
 
+// ackReceived takes the SDP answer an ACK carries (RFC 3264 §4) to an
+// offer the PBX made in a 2xx: the caller's answer to a delayed offer
+// (kept for B2BUA.answer), or either party's to a re-INVITE without SDP.
 func (c *Call) ackReceived(req *sip.Request, fromA bool) {
 	side := 1
 	if fromA {
