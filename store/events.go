@@ -236,12 +236,10 @@ func (db *DB) EventsAfter(ctx context.Context, after int64, f EventFilter, limit
 	var out []core.Event
 	for len(out) < limit {
 		// Pings go to one webhook only, never to the stream.
-		q := `SELECT seq, id, type, occurred_at, order_key, extensions, data FROM events WHERE seq > ? AND type != 'webhook.ping'`
-		args := []any{after}
-		if below := db.wq.eventsBelow(); below > 0 {
-			q += ` AND seq < ?`
-			args = append(args, below)
-		}
+		// Events not yet flushed wait (writeQueue.holdEvents).
+		q := `SELECT seq, id, type, occurred_at, order_key, extensions, data FROM events
+			WHERE seq > ? AND seq < ? AND type != 'webhook.ping'`
+		args := []any{after, db.wq.eventsBelow()}
 		if f.Extension != "" {
 			q += ` AND extensions LIKE ? ESCAPE '\'`
 			args = append(args, likePattern("%,", string(f.Extension), ",%"))

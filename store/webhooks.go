@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -204,9 +203,6 @@ func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int, exclu
 	var rows []deliveryRow
 	// Deliveries of events not yet flushed wait (writeQueue.holdEvents).
 	below := db.wq.eventsBelow()
-	if below == 0 {
-		below = math.MaxInt64
-	}
 	err := db.r.SelectContext(ctx, &rows, `SELECT `+deliveryColumns+`
 		FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id
 		WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = 1 AND d.event_seq < ?

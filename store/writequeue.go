@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -530,7 +531,6 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 			}
 			db.ckpt.poke()
 		}
-		unsynced := broken
 		q.releaseEvents(held)
 		q.flushed.Store(group[len(group)-1].last)
 		next := make(chan struct{})
@@ -543,7 +543,7 @@ func (db *DB) runFlusher(flushed chan<- struct{}) {
 		}
 		for _, f := range group {
 			for _, w := range f.waiters {
-				w.done <- cmp.Or(w.err, unsynced)
+				w.done <- cmp.Or(w.err, broken)
 			}
 		}
 		clear(group)
@@ -578,13 +578,13 @@ func (q *writeQueue) unholdEvents() {
 	q.held = q.held[:len(q.held)-1]
 }
 
-// eventsBelow is the sequence the events passed on must stay below, or 0
-// when every committed event may be.
+// eventsBelow is the sequence the events passed on must stay below: the
+// first one held, or math.MaxInt64 when none is.
 func (q *writeQueue) eventsBelow() int64 {
 	q.heldMu.Lock()
 	defer q.heldMu.Unlock()
 	if len(q.held) == 0 {
-		return 0
+		return math.MaxInt64
 	}
 	return q.held[0]
 }
