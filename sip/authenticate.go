@@ -45,6 +45,21 @@ func (s *Server) dropBanned(req *sip.Request, tx sip.ServerTransaction) bool {
 // What it returns is the cached entry of the user (see auth.Users): the
 // extension's ID and SIP user name, not the whole extension.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *auth.UserEntry {
+	e, answer, _ := s.authorize(req, false)
+	if answer != nil {
+		s.respondStateless(tx, answer)
+		return nil
+	}
+	return e
+}
+
+// authorize decides about a request's credentials: the user it may go on
+// as, or else the answer to send. With fromMemory it reads only the cache of
+// users and leaves failed answers alone: decided is false when it needed the
+// directory or saw a failure (which may ban its source and is logged), and
+// then nothing was done, so the request can be authorized again the ordinary
+// way.
+func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserEntry, answer *sip.Response, decided bool) {
 	proxy := req.Method != sip.REGISTER
 	hdr := "Authorization"
 	if proxy {
@@ -54,67 +69,84 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction) *auth.
 	if h := req.GetHeader(hdr); h != nil {
 		value = h.Value()
 	}
-	ctx := context.Background()
+	missed := false
+	users := func(name string) *auth.UserEntry {
+		if !fromMemory {
+			return s.users.Get(context.Background(), name)
+		}
+		e, ok := s.users.Cached(name)
+		if !ok {
+			missed = true
+		}
+		return e
+	}
 	ip := sourceIP(req)
-	var entry *auth.UserEntry
 	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
-		e := s.users.Get(ctx, user)
-		if !e.Known() {
+		e := users(user)
+		if e == nil || !e.Known() {
 			return auth.User{}, false
 		}
 		entry = e
 		return e.User, true
 	})
+	if missed || fromMemory && res.Outcome == auth.Failed {
+		return nil, nil, false
+	}
 	switch res.Outcome {
 	case auth.OK:
 		s.Guard.Succeed(ip)
 		s.front.flood.trust(ip)
 		if !entry.Enabled {
-			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
-			return nil
+			return nil, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil), true
 		}
-		return entry
+		return entry, nil, true
 	case auth.Failed:
 		if s.Guard.Fail(ip) {
 			s.log.Warn("sip address banned after repeated authentication failures", "ip", ip.String(), "security", true)
-			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
-			return nil
+			return nil, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil), true
 		}
 		if proxy {
 			// A call from a source that is neither a trunk nor an extension
 			// that can authenticate: refuse it (phones retry REGISTER instead).
 			s.log.Warn("call refused: authentication failed", "ip", ip.String(), "method", string(req.Method), "security", true)
-			s.respondStateless(tx, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil))
-			return nil
+			return nil, sip.NewResponseFromRequest(req, sip.StatusForbidden, "Forbidden", nil), true
 		}
-		s.challenge(ctx, req, tx, res.Username, false)
-	case auth.Stale:
-		s.challenge(ctx, req, tx, res.Username, true)
-	default: // Missing, Foreign: part of the exchange, not a failure
-		s.challenge(ctx, req, tx, res.Username, false)
 	}
-	return nil
+	// Failed REGISTER, Stale, and Missing or Foreign (part of the exchange,
+	// not a failure): a challenge, stale when the password was right.
+	user := res.Username
+	if user == "" {
+		user = requestUser(req)
+	}
+	var algs []string
+	if user != "" {
+		e := users(user)
+		if missed {
+			return nil, nil, false
+		}
+		if e != nil {
+			algs = e.Challenge
+		}
+	}
+	return nil, s.challenge(req, algs, res.Outcome == auth.Stale), true
 }
 
-// challenge answers req with a 401 or 407 offering the digest algorithms of
-// the user it is for: the user its credentials name, else the To user of a
-// REGISTER or the From user of another request. Unknown users and
-// extensions without a list of their own get the server's algorithms, so
-// they cannot be told apart; an extension with its own list can be
-// recognised by its challenge.
-func (s *Server) challenge(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, user string, stale bool) {
+// challenge is a 401 or 407 to req offering algs (nil: the server's). The
+// algorithms are those of the user it is for: the user its credentials name,
+// else the To user of a REGISTER or the From user of another request.
+// Unknown users and extensions without a list of their own get the server's
+// algorithms, so they cannot be told apart; an extension with its own list
+// can be recognised by its challenge.
+func (s *Server) challenge(req *sip.Request, algs []string, stale bool) *sip.Response {
 	code, reason, hdr := sip.StatusUnauthorized, "Unauthorized", "WWW-Authenticate"
 	if req.Method != sip.REGISTER {
 		code, reason, hdr = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
 	}
-	if user == "" {
-		user = requestUser(req)
-	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, c := range s.digest.Challenge(sourceIP(req), s.userAlgorithms(ctx, user), stale) {
+	for _, c := range s.digest.Challenge(sourceIP(req), algs, stale) {
 		res.AppendHeader(sip.NewHeader(hdr, c))
 	}
-	s.respondStateless(tx, res)
+	return res
 }
 
 // requestUser is the user a request without credentials is from: the To user
@@ -131,16 +163,6 @@ func requestUser(req *sip.Request) string {
 		return from.Address.User
 	}
 	return ""
-}
-
-// userAlgorithms are the digest algorithms to offer user: the list of the
-// extension with that SIP user name (or else that number), nil (the
-// server's) for an unknown user or an extension without a list.
-func (s *Server) userAlgorithms(ctx context.Context, user string) []string {
-	if user == "" {
-		return nil
-	}
-	return s.users.Get(ctx, user).Challenge
 }
 
 // CacheCredentials turns on the cache of what digest authentication reads
@@ -193,19 +215,15 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if s.dropBanned(req, tx) {
 		return
 	}
-	e := s.authenticate(req, tx)
-	if e == nil {
-		return
-	}
-	// The registrar reads only the ID and the SIP user name.
-	ext := core.Extension{ID: e.ID, ExtensionSpec: core.ExtensionSpec{SIPUsername: e.Name}}
 	// The answer is stateless too: a registrar's work is idempotent, so a
 	// transaction kept for timer J (32 s over UDP, RFC 3261 §17.2.2) only to
 	// absorb retransmissions would cost far more memory than the binding it
 	// answers for. A retransmission, sent when this 200 was lost, reuses its
 	// nonce-count and gets a stale challenge, which the phone answers with a
-	// fresh REGISTER without asking for a password (RFC 7616 §3.4).
-	s.respondStateless(tx, s.reg.Register(req, &ext))
+	// fresh REGISTER without asking for a password (RFC 7616 §3.4). Over
+	// UDP, REGISTERs do not come here: the front answers them
+	// (registerinline.go).
+	s.answerRegister(req, func(res *sip.Response) { s.respondStateless(tx, res) })
 }
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {

@@ -14,6 +14,9 @@ import (
 type screenedPacketConn struct {
 	net.PacketConn
 	front *front
+	// register, when set, answers screened REGISTERs in place of sipgo
+	// (see registerinline.go).
+	register func(req *sip.Request, reply func(*sip.Response))
 }
 
 func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -28,6 +31,12 @@ func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		v := c.front.inspect(p[:n], ip, "UDP")
 		if v.pass {
+			if v.req != nil && v.req.Method == sip.REGISTER && c.register != nil {
+				v.req.SetTransport("UDP")
+				v.req.SetSource(addr.String())
+				c.register(v.req, c.replyTo(addr))
+				continue
+			}
 			return n, addr, nil
 		}
 		if v.reply != nil {

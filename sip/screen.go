@@ -23,9 +23,10 @@ import (
 
 // verdict is what to do with one message.
 type verdict struct {
-	pass  bool   // hand it to sipgo
-	reply []byte // stateless response to send to the source (requests only)
-	why   string // why it did not pass, for the log
+	pass  bool         // hand it to sipgo
+	reply []byte       // stateless response to send to the source (requests only)
+	why   string       // why it did not pass, for the log
+	req   *sip.Request // a request that passed, as parsed by the screen
 }
 
 func passed() verdict { return verdict{pass: true} }
@@ -68,7 +69,11 @@ func screenMessage(data []byte, stream bool) (v verdict) {
 	if !ok {
 		return dropped("start line does not match the message")
 	}
-	return screenRequest(data, req)
+	v = screenRequest(data, req)
+	if v.pass {
+		v.req = req
+	}
+	return v
 }
 
 // checkRequestLine checks the request line by hand, because its errors each

@@ -120,6 +120,8 @@ type Server struct {
 	serving      atomic.Bool // set once Serve has started both listeners
 	udpDown      atomic.Bool
 	panics       atomic.Uint64
+	// registering are the UDP REGISTERs being finished aside (registerinline.go).
+	registering registering
 
 	// state keeps registrations, bans and the allow-list in the store (Restore).
 	state persistence
@@ -303,7 +305,7 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 // Serve runs until ctx ends; it also sweeps expired registrations.
 func (s *Server) Serve(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
-	udp := &screenedPacketConn{PacketConn: s.udp, front: s.front}
+	udp := &screenedPacketConn{PacketConn: s.udp, front: s.front, register: s.registerUDP}
 	go func() {
 		err := s.srv.ServeUDP(udp)
 		s.udpDown.Store(true)

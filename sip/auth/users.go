@@ -75,6 +75,22 @@ func NewUsers(realm string, bySIP, byNumber func(ctx context.Context, key string
 // be reported to Forget.
 func (u *Users) Enable() { u.enabled.Store(true) }
 
+// Cached returns what the cache holds about name without reading the
+// directory: false when caching is off or name is not held (or its entry
+// expired), and Get would have to load it.
+func (u *Users) Cached(name string) (*UserEntry, bool) {
+	if !u.enabled.Load() {
+		return nil, false
+	}
+	u.mu.RLock()
+	e := u.m[name]
+	u.mu.RUnlock()
+	if e == nil || e.expires != 0 && u.now().UnixNano() >= e.expires {
+		return nil, false
+	}
+	return e, true
+}
+
 // Get returns what is known about name, loading it when it is not cached.
 func (u *Users) Get(ctx context.Context, name string) *UserEntry {
 	enabled := u.enabled.Load()

@@ -89,3 +89,45 @@ func TestUsersDisabledPassesThrough(t *testing.T) {
 		t.Fatalf("%d lookups, %d cached", loads, u.Len())
 	}
 }
+
+// TestUsersCached checks that Cached answers only from the cache: never
+// before Enable, never by loading, and not with an expired negative entry.
+func TestUsersCached(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	loads := 0
+	find := func(_ context.Context, key string) (*core.Extension, error) {
+		loads++
+		if key == "alice" {
+			return &core.Extension{ID: "ext_a", ExtensionSpec: core.ExtensionSpec{SIPUsername: "alice", Number: "1001"}, SIPPassword: "pw"}, nil
+		}
+		return nil, fmt.Errorf("extension %s: %w", key, core.ErrNotFound)
+	}
+	u := NewUsers("pbx.test", find, find, func() time.Time { return now })
+	steps := []struct {
+		name   string
+		do     func()
+		user   string
+		cached bool
+		known  bool
+	}{
+		{"before Enable", func() { u.Get(context.Background(), "alice") }, "alice", false, false},
+		{"enabled, not yet read", u.Enable, "alice", false, false},
+		{"read once", func() { u.Get(context.Background(), "alice") }, "alice", true, true},
+		{"unknown name, read once", func() { u.Get(context.Background(), "bob") }, "bob", true, false},
+		{"negative entry expired", func() { now = now.Add(time.Minute) }, "bob", false, false},
+		{"known name stays", func() {}, "alice", true, true},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.do()
+			loads = 0
+			e, ok := u.Cached(st.user)
+			if loads != 0 {
+				t.Fatalf("Cached loaded %d times", loads)
+			}
+			if ok != st.cached || ok && e.Known() != st.known {
+				t.Fatalf("Cached = %v, %v; want %v, known %v", e, ok, st.cached, st.known)
+			}
+		})
+	}
+}

@@ -53,7 +53,26 @@ func (r *Registry) OnChange(f func(ext core.ExtensionID, added, removed []Bindin
 // Call-ID and a CSeq not higher than the stored one is a stale retransmission
 // and is ignored (RFC 3261 §10.3 step 7). A new or changed binding is written
 // to the store before Upsert returns; a plain refresh is written later.
-func (r *Registry) Upsert(b Binding) {
+func (r *Registry) Upsert(b Binding) { r.upsert(b).Wait() }
+
+// Pending is a store write that a change of bindings must wait for before
+// it is reported done (see persist.go); the zero Pending waits for nothing.
+type Pending struct {
+	w *writer
+	f *flush
+}
+
+// Wait blocks until the write is committed, or its wait bound passes.
+func (p Pending) Wait() {
+	if p.f != nil {
+		p.w.wait(p.f)
+	}
+}
+
+// Empty reports whether there is nothing to wait for.
+func (p Pending) Empty() bool { return p.f == nil }
+
+func (r *Registry) upsert(b Binding) Pending {
 	var added, removed []Binding
 	var wait *flush
 	r.mu.Lock()
@@ -96,9 +115,22 @@ func (r *Registry) Upsert(b Binding) {
 	w := r.w
 	r.mu.Unlock()
 	r.notify(b.ExtensionID, added, removed)
-	if wait != nil {
-		w.wait(wait)
+	return Pending{w: w, f: wait}
+}
+
+// refreshes reports whether storing b would only refresh a live binding of
+// its extension that reaches the phone the same way (see changed): nothing
+// to write before answering, and nothing to report.
+func (r *Registry) refreshes(b Binding) bool {
+	now := r.now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, old := range r.byExt[b.ExtensionID] {
+		if old.Contact == b.Contact {
+			return now.Before(old.ExpiresAt) && !changed(old, b)
+		}
 	}
+	return false
 }
 
 // changed reports whether b reaches the phone differently from old: another
@@ -113,7 +145,9 @@ func changed(old, b Binding) bool {
 }
 
 // Remove deletes the binding of ext with the given contact URI.
-func (r *Registry) Remove(ext core.ExtensionID, contact string) {
+func (r *Registry) Remove(ext core.ExtensionID, contact string) { r.remove(ext, contact).Wait() }
+
+func (r *Registry) remove(ext core.ExtensionID, contact string) Pending {
 	var removed []Binding
 	r.mu.Lock()
 	list := r.live(ext)
@@ -129,22 +163,20 @@ func (r *Registry) Remove(ext core.ExtensionID, contact string) {
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	if wait != nil {
-		w.wait(wait)
-	}
+	return Pending{w: w, f: wait}
 }
 
 // RemoveAll deletes every binding of ext.
-func (r *Registry) RemoveAll(ext core.ExtensionID) {
+func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext).Wait() }
+
+func (r *Registry) removeAll(ext core.ExtensionID) Pending {
 	r.mu.Lock()
 	removed := r.byExt[ext]
 	delete(r.byExt, ext)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	if wait != nil {
-		w.wait(wait)
-	}
+	return Pending{w: w, f: wait}
 }
 
 // forget queues the deletion of bindings from the store and returns the
