@@ -80,20 +80,11 @@ func (s *Server) registerUDP(req *sip.Request, reply func(*sip.Response)) {
 		return
 	}
 	ext := bindingsOwner(e)
-	if !s.reg.Refreshes(req, ext.ID) {
-		aside(func() { reply(s.reg.Register(req, &ext)) })
-		return
-	}
-	res, wait := s.reg.Apply(req, &ext)
-	if wait.Empty() {
+	if res, ok := s.reg.Refresh(req, &ext); ok {
 		reply(res)
 		return
 	}
-	// The binding changed since Refreshes looked.
-	aside(func() {
-		wait.Wait()
-		reply(res)
-	})
+	aside(func() { reply(s.reg.Register(req, &ext)) })
 }
 
 // registering are the REGISTERs being finished aside, by registerKey.

@@ -34,75 +34,70 @@ type Registrar struct {
 // the response to send (RFC 3261 §10.3 steps 6-8), once what must be stored
 // before it is (new, moved and removed bindings) is committed.
 func (g *Registrar) Register(req *sip.Request, ext *core.Extension) *sip.Response {
-	res, p := g.Apply(req, ext)
-	p.Wait()
-	return res
-}
-
-// Apply updates ext's bindings like Register but does not wait for the
-// store: the response may be sent only after the returned Pending is done.
-func (g *Registrar) Apply(req *sip.Request, ext *core.Extension) (*sip.Response, Pending) {
-	now := g.now()
 	changes, wildcard, refusal := g.changes(req)
 	switch {
 	case refusal != nil:
-		return refusal, Pending{}
+		return refusal
 	case wildcard:
-		p := g.Registry.removeAll(ext.ID)
-		return g.ok(req, ext), p
+		g.Registry.RemoveAll(ext.ID)
+		return g.ok(req, ext)
 	}
-	callID, cseq := "", uint32(0)
-	if h := req.CallID(); h != nil {
-		callID = h.Value()
-	}
-	if h := req.CSeq(); h != nil {
-		cseq = h.SeqNo
-	}
-	ua := ""
-	if h := req.GetHeader("User-Agent"); h != nil {
-		ua = h.Value()
-	}
-	var wait Pending
+	var wait pending
 	for _, ch := range changes {
-		var p Pending
+		var p pending
 		if ch.expires == 0 {
 			p = g.Registry.remove(ext.ID, ch.contact)
 		} else {
-			p = g.Registry.upsert(Binding{
-				ExtensionID: ext.ID, Username: ext.SIPUsername, Contact: ch.contact,
-				Source: req.Source(), Transport: strings.ToUpper(req.Transport()), UserAgent: ua,
-				CallID: callID, CSeq: cseq, ExpiresAt: now.Add(time.Duration(ch.expires) * time.Second),
-			})
+			p, _ = g.Registry.upsert(g.binding(req, ext, ch), false)
 		}
-		if !p.Empty() {
+		if p.f != nil {
 			wait = p // writes commit in order: the last one covers the others
 		}
 	}
-	return g.ok(req, ext), wait
+	wait.wait()
+	return g.ok(req, ext)
 }
 
-// Refreshes reports whether req, from an authenticated ext, only refreshes
-// live bindings of ext from the address and transport they were registered
-// from (or only asks for the bindings, or is refused): applying it writes
-// nothing that must be stored before the answer and reports no change, so
-// Apply returns at once with nothing to wait for. Another REGISTER of the
-// same extension may still change that between the two calls.
-func (g *Registrar) Refreshes(req *sip.Request, ext core.ExtensionID) bool {
+// Refresh applies an authenticated REGISTER that only refreshes one live
+// binding of ext from the address and transport it was registered from
+// (or only asks for the bindings, or is refused), and returns its answer:
+// nothing of it must be stored before the answer is sent, and nothing is
+// reported. Anything else it leaves alone, returning false, for Register.
+func (g *Registrar) Refresh(req *sip.Request, ext *core.Extension) (*sip.Response, bool) {
 	changes, wildcard, refusal := g.changes(req)
 	switch {
 	case refusal != nil:
-		return true
-	case wildcard:
-		return false
-	}
-	source, transport := req.Source(), strings.ToUpper(req.Transport())
-	for _, ch := range changes {
-		b := Binding{ExtensionID: ext, Contact: ch.contact, Source: source, Transport: transport}
-		if ch.expires == 0 || !g.Registry.refreshes(b) {
-			return false
+		return refusal, true
+	case wildcard || len(changes) > 1:
+		return nil, false
+	case len(changes) == 1:
+		if changes[0].expires == 0 {
+			return nil, false
+		}
+		if _, ok := g.Registry.upsert(g.binding(req, ext, changes[0]), true); !ok {
+			return nil, false
 		}
 	}
-	return true
+	return g.ok(req, ext), true
+}
+
+// binding is what req registers for one contact.
+func (g *Registrar) binding(req *sip.Request, ext *core.Extension, ch change) Binding {
+	b := Binding{
+		ExtensionID: ext.ID, Username: ext.SIPUsername, Contact: ch.contact,
+		Source: req.Source(), Transport: strings.ToUpper(req.Transport()),
+		ExpiresAt: g.now().Add(time.Duration(ch.expires) * time.Second),
+	}
+	if h := req.CallID(); h != nil {
+		b.CallID = h.Value()
+	}
+	if h := req.CSeq(); h != nil {
+		b.CSeq = h.SeqNo
+	}
+	if h := req.GetHeader("User-Agent"); h != nil {
+		b.UserAgent = h.Value()
+	}
+	return b
 }
 
 // change is what a REGISTER asks for one contact: its expiry in seconds, 0

@@ -3,6 +3,7 @@ package registrar
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"testing"
 	"time"
 
@@ -41,27 +42,28 @@ func refreshRequest(t *testing.T, source string, headers ...string) *sip.Request
 	return req
 }
 
-// TestRefreshes checks which REGISTERs Refreshes lets be answered without
-// waiting for the store, and that Apply then has nothing to wait for, while
-// the others make Apply return a write to wait for.
-func TestRefreshes(t *testing.T) {
+// TestRefresh checks which REGISTERs Refresh applies itself, without
+// anything to wait for, and that it leaves the others alone (the bindings
+// unchanged) for Register.
+func TestRefresh(t *testing.T) {
 	const contact = "Contact: <sip:301@192.0.2.1:5062>"
 	cases := []struct {
-		name      string
-		source    string
-		headers   []string
-		refreshes bool
+		name    string
+		source  string
+		headers []string
+		applied bool
+		status  int // the answer when applied
+		expires time.Duration
 	}{
-		{"refresh from the same source", "192.0.2.1:5062", []string{contact, "Expires: 600"}, true},
-		{"refresh with an expires parameter", "192.0.2.1:5062", []string{contact + ";expires=600"}, true},
-		{"query without contacts", "192.0.2.1:5062", nil, true},
-		{"interval too brief, refused", "192.0.2.1:5062", []string{contact, "Expires: 5"}, true},
-		{"moved to another port", "192.0.2.1:5999", []string{contact, "Expires: 600"}, false},
-		{"another contact", "192.0.2.1:5062", []string{"Contact: <sip:301@192.0.2.1:5070>", "Expires: 600"}, false},
-		{"removal", "192.0.2.1:5062", []string{contact, "Expires: 0"}, false},
-		{"wildcard removal", "192.0.2.1:5062", []string{"Contact: *", "Expires: 0"}, false},
-		{"one new contact among refreshed ones", "192.0.2.1:5062",
-			[]string{contact, "Contact: <sip:301@192.0.2.1:5071>", "Expires: 600"}, false},
+		{"refresh from the same source", "192.0.2.1:5062", []string{contact, "Expires: 600"}, true, 200, 600 * time.Second},
+		{"refresh with an expires parameter", "192.0.2.1:5062", []string{contact + ";expires=900"}, true, 200, 900 * time.Second},
+		{"query without contacts", "192.0.2.1:5062", nil, true, 200, 300 * time.Second},
+		{"interval too brief, refused", "192.0.2.1:5062", []string{contact, "Expires: 5"}, true, 423, 300 * time.Second},
+		{"moved to another port", "192.0.2.1:5999", []string{contact, "Expires: 600"}, false, 0, 0},
+		{"another contact", "192.0.2.1:5062", []string{"Contact: <sip:301@192.0.2.1:5070>", "Expires: 600"}, false, 0, 0},
+		{"removal", "192.0.2.1:5062", []string{contact, "Expires: 0"}, false, 0, 0},
+		{"wildcard removal", "192.0.2.1:5062", []string{"Contact: *", "Expires: 0"}, false, 0, 0},
+		{"two contacts", "192.0.2.1:5062", []string{contact, "Contact: <sip:301@192.0.2.1:5071>", "Expires: 600"}, false, 0, 0},
 	}
 	ext := &core.Extension{ID: "ext_301", ExtensionSpec: core.ExtensionSpec{SIPUsername: "301"}}
 	for _, tc := range cases {
@@ -73,39 +75,54 @@ func TestRefreshes(t *testing.T) {
 			}
 			defer r.Close(context.Background())
 			g := &Registrar{Registry: r, Limits: DefaultLimits(), Now: func() time.Time { return now }}
-			first := refreshRequest(t, "192.0.2.1:5062", contact, "Expires: 600")
+			first := refreshRequest(t, "192.0.2.1:5062", contact, "Expires: 300")
 			if res := g.Register(first, ext); res.StatusCode != 200 {
 				t.Fatalf("first registration: %d", res.StatusCode)
 			}
+			before := r.All()
+			reported := 0
+			r.OnChange(func(core.ExtensionID, []Binding, []Binding) { reported++ })
 			req := refreshRequest(t, tc.source, tc.headers...)
 			req.CSeq().SeqNo = 8
-			if got := g.Refreshes(req, ext.ID); got != tc.refreshes {
-				t.Fatalf("Refreshes = %v, want %v", got, tc.refreshes)
+			res, applied := g.Refresh(req, ext)
+			if applied != tc.applied {
+				t.Fatalf("Refresh applied it: %v, want %v", applied, tc.applied)
 			}
-			res, wait := g.Apply(req, ext)
-			if wait.Empty() != tc.refreshes {
-				t.Fatalf("Apply left a write to wait for: %v, want %v (answer %d)", !wait.Empty(), !tc.refreshes, res.StatusCode)
+			after := r.All()
+			if !applied {
+				if res != nil || !reflect.DeepEqual(before, after) {
+					t.Fatalf("left alone, yet answered %v or bindings changed: %+v -> %+v", res, before, after)
+				}
+				return
 			}
-			wait.Wait()
+			if reported != 0 {
+				t.Fatalf("a refresh reported %d changes", reported)
+			}
+			if res.StatusCode != tc.status {
+				t.Fatalf("answer %d, want %d", res.StatusCode, tc.status)
+			}
+			if len(after) != 1 || !after[0].ExpiresAt.Equal(now.Add(tc.expires)) || after[0].Source != "192.0.2.1:5062" {
+				t.Fatalf("bindings after: %+v", after)
+			}
 		})
 	}
 }
 
-// TestRefreshesExpired checks that a binding that has expired is registered
+// TestRefreshExpired checks that a binding that has expired is registered
 // anew, not refreshed.
-func TestRefreshesExpired(t *testing.T) {
+func TestRefreshExpired(t *testing.T) {
 	now := time.Now()
 	r := NewRegistry(5, func() time.Time { return now })
 	g := &Registrar{Registry: r, Limits: DefaultLimits(), Now: func() time.Time { return now }}
 	ext := &core.Extension{ID: "ext_302", ExtensionSpec: core.ExtensionSpec{SIPUsername: "301"}}
-	req := refreshRequest(t, "192.0.2.1:5062", "Contact: <sip:301@192.0.2.1:5062>", "Expires: 60")
-	g.Register(req, ext)
-	for _, after := range []time.Duration{59 * time.Second, 61 * time.Second} {
+	g.Register(refreshRequest(t, "192.0.2.1:5062", "Contact: <sip:301@192.0.2.1:5062>", "Expires: 60"), ext)
+	for i, after := range []time.Duration{59 * time.Second, 61 * time.Second} {
 		now = now.Add(after)
+		req := refreshRequest(t, "192.0.2.1:5062", "Contact: <sip:301@192.0.2.1:5062>", "Expires: 60")
+		req.CSeq().SeqNo = uint32(10 + i)
 		want := after < time.Minute
-		if got := g.Refreshes(req, ext.ID); got != want {
-			t.Fatalf("%v after: Refreshes = %v, want %v", after, got, want)
+		if _, got := g.Refresh(req, ext); got != want {
+			t.Fatalf("%v after: Refresh applied it: %v, want %v", after, got, want)
 		}
-		now = now.Add(-after)
 	}
 }

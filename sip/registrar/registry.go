@@ -53,26 +53,30 @@ func (r *Registry) OnChange(f func(ext core.ExtensionID, added, removed []Bindin
 // Call-ID and a CSeq not higher than the stored one is a stale retransmission
 // and is ignored (RFC 3261 §10.3 step 7). A new or changed binding is written
 // to the store before Upsert returns; a plain refresh is written later.
-func (r *Registry) Upsert(b Binding) { r.upsert(b).Wait() }
+func (r *Registry) Upsert(b Binding) {
+	p, _ := r.upsert(b, false)
+	p.wait()
+}
 
-// Pending is a store write that a change of bindings must wait for before
-// it is reported done (see persist.go); the zero Pending waits for nothing.
-type Pending struct {
+// pending is a store write that a change of bindings must wait for before
+// it is reported done (see persist.go); the zero pending waits for nothing.
+type pending struct {
 	w *writer
 	f *flush
 }
 
-// Wait blocks until the write is committed, or its wait bound passes.
-func (p Pending) Wait() {
+// wait blocks until the write is committed, or its wait bound passes.
+func (p pending) wait() {
 	if p.f != nil {
 		p.w.wait(p.f)
 	}
 }
 
-// Empty reports whether there is nothing to wait for.
-func (p Pending) Empty() bool { return p.f == nil }
-
-func (r *Registry) upsert(b Binding) Pending {
+// upsert stores b and returns the write to wait for. With onlyRefresh it
+// stores b only when it refreshes a live binding that reaches the phone the
+// same way (see changed), which writes nothing that must be waited for and
+// reports nothing; otherwise it changes nothing and returns false.
+func (r *Registry) upsert(b Binding, onlyRefresh bool) (pending, bool) {
 	var added, removed []Binding
 	var wait *flush
 	r.mu.Lock()
@@ -83,6 +87,10 @@ func (r *Registry) upsert(b Binding) Pending {
 			continue
 		}
 		found = true
+		if onlyRefresh && changed(list[i], b) {
+			r.mu.Unlock()
+			return pending{}, false
+		}
 		if list[i].CallID == b.CallID && b.CSeq <= list[i].CSeq {
 			break
 		}
@@ -91,6 +99,10 @@ func (r *Registry) upsert(b Binding) Pending {
 		list[i] = b
 	}
 	if !found {
+		if onlyRefresh {
+			r.mu.Unlock()
+			return pending{}, false
+		}
 		b.RegisteredAt = r.now()
 		list = append(list, b)
 		added = append(added, b)
@@ -115,22 +127,7 @@ func (r *Registry) upsert(b Binding) Pending {
 	w := r.w
 	r.mu.Unlock()
 	r.notify(b.ExtensionID, added, removed)
-	return Pending{w: w, f: wait}
-}
-
-// refreshes reports whether storing b would only refresh a live binding of
-// its extension that reaches the phone the same way (see changed): nothing
-// to write before answering, and nothing to report.
-func (r *Registry) refreshes(b Binding) bool {
-	now := r.now()
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for _, old := range r.byExt[b.ExtensionID] {
-		if old.Contact == b.Contact {
-			return now.Before(old.ExpiresAt) && !changed(old, b)
-		}
-	}
-	return false
+	return pending{w: w, f: wait}, true
 }
 
 // changed reports whether b reaches the phone differently from old: another
@@ -145,9 +142,9 @@ func changed(old, b Binding) bool {
 }
 
 // Remove deletes the binding of ext with the given contact URI.
-func (r *Registry) Remove(ext core.ExtensionID, contact string) { r.remove(ext, contact).Wait() }
+func (r *Registry) Remove(ext core.ExtensionID, contact string) { r.remove(ext, contact).wait() }
 
-func (r *Registry) remove(ext core.ExtensionID, contact string) Pending {
+func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
 	var removed []Binding
 	r.mu.Lock()
 	list := r.live(ext)
@@ -163,20 +160,20 @@ func (r *Registry) remove(ext core.ExtensionID, contact string) Pending {
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	return Pending{w: w, f: wait}
+	return pending{w: w, f: wait}
 }
 
 // RemoveAll deletes every binding of ext.
-func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext).Wait() }
+func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext).wait() }
 
-func (r *Registry) removeAll(ext core.ExtensionID) Pending {
+func (r *Registry) removeAll(ext core.ExtensionID) pending {
 	r.mu.Lock()
 	removed := r.byExt[ext]
 	delete(r.byExt, ext)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	return Pending{w: w, f: wait}
+	return pending{w: w, f: wait}
 }
 
 // forget queues the deletion of bindings from the store and returns the
