@@ -164,16 +164,14 @@ func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
 }
 
 // RemoveAll deletes every binding of ext.
-func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext).wait() }
-
-func (r *Registry) removeAll(ext core.ExtensionID) pending {
+func (r *Registry) RemoveAll(ext core.ExtensionID) {
 	r.mu.Lock()
 	removed := r.byExt[ext]
 	delete(r.byExt, ext)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	return pending{w: w, f: wait}
+	pending{w: w, f: wait}.wait()
 }
 
 // forget queues the deletion of bindings from the store and returns the
