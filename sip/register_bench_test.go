@@ -189,15 +189,22 @@ func BenchmarkRegisterNew(b *testing.B) {
 	}
 }
 
-// BenchmarkReRegister is a registered phone refreshing its binding with the
-// nonce it holds and the next nonce-count, through the REGISTER handler.
-func BenchmarkReRegister(b *testing.B) {
+// newRegisteredBench is a registerBench whose users have each registered
+// one contact, with Call-IDs starting with prefix.
+func newRegisteredBench(b *testing.B, prefix string) *registerBench {
 	rb := newRegisterBench(b, benchUsers)
 	for i := range rb.users {
 		u := &rb.users[i]
-		u.callID = "re-" + u.name
+		u.callID = prefix + u.name
 		rb.register(b, u, 5062, 2*i)
 	}
+	return rb
+}
+
+// BenchmarkReRegister is a registered phone refreshing its binding with the
+// nonce it holds and the next nonce-count, through the REGISTER handler.
+func BenchmarkReRegister(b *testing.B) {
+	rb := newRegisteredBench(b, "re-")
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
@@ -211,12 +218,7 @@ func BenchmarkReRegister(b *testing.B) {
 // BenchmarkReRegisterFront is BenchmarkReRegister the way the UDP front
 // answers it: on the goroutine that read it, without a server transaction.
 func BenchmarkReRegisterFront(b *testing.B) {
-	rb := newRegisterBench(b, benchUsers)
-	for i := range rb.users {
-		u := &rb.users[i]
-		u.callID = "front-" + u.name
-		rb.register(b, u, 5062, 2*i)
-	}
+	rb := newRegisteredBench(b, "front-")
 	var res *sip.Response
 	reply := func(r *sip.Response) { res = r }
 	b.ReportAllocs()

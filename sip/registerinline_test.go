@@ -137,9 +137,7 @@ func TestRegisterOverUDP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Restore(ctx, held); err != nil {
-		t.Fatal(err)
-	}
+	defer serveRestored(t, s, held)()
 	exts := &core.Extensions{Repo: db, OnChange: s.CacheCredentials()}
 	spec := core.DefaultExtensionSpec()
 	spec.Number = "201"
@@ -147,14 +145,6 @@ func TestRegisterOverUDP(t *testing.T) {
 	if _, err := exts.Create(ctx, spec, core.ExtensionChange{SIPPassword: &pw}); err != nil {
 		t.Fatal(err)
 	}
-	sctx, cancel := context.WithCancel(ctx)
-	s.Serve(sctx)
-	defer func() {
-		cancel()
-		stop, done := context.WithTimeout(ctx, 5*time.Second)
-		defer done()
-		s.Shutdown(stop)
-	}()
 	server := net.UDPAddrFromAddrPort(s.Addr())
 	phone := newUDPPhone(t, server)
 	const quiet = 300 * time.Millisecond // long enough for an answer that should not come

@@ -27,17 +27,7 @@ func TestTrunkNetworksAreNeverBanned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Restore(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	sctx, cancel := context.WithCancel(ctx)
-	s.Serve(sctx)
-	defer func() {
-		cancel()
-		stop, done := context.WithTimeout(ctx, 5*time.Second)
-		defer done()
-		s.Shutdown(stop)
-	}()
+	defer serveRestored(t, s, db)()
 	carrier := netip.MustParseAddr("192.0.2.5")
 	s.Guard.BanNow(carrier, auth.BanFlood)
 	now := time.Now().UTC().Truncate(time.Microsecond)
