@@ -2,7 +2,8 @@ package media
 
 import "time"
 
-// discardWindow bounds Discard: packets already queued are read in
+// discardWindow bounds Discard where a socket cannot be read without
+// blocking (see discardQueued): packets already queued are read in
 // microseconds, so a couple of milliseconds empties any socket buffer
 // without waiting on a live stream.
 const discardWindow = 2 * time.Millisecond
@@ -14,7 +15,12 @@ const discardWindow = 2 * time.Millisecond
 // stale audio, seconds of it at once; media is real time and stale RTP is
 // discarded, never replayed (RFC 3550 §6.4.1 on the receiver's playout
 // point; RFC 3960 §3 on early media). Nothing may be reading the leg.
+//
+// It takes what is queued and returns at once: a call's answer waits on it.
 func (l *Leg) Discard() int {
+	if n, ok := l.discardQueued(); ok {
+		return n
+	}
 	if err := l.conn.SetReadDeadline(time.Now().Add(discardWindow)); err != nil {
 		return 0
 	}

@@ -1,0 +1,56 @@
+package media
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+// TestDiscard: every datagram queued before Discard is dropped, whatever
+// its size, and what is sent after it is read as usual.
+func TestDiscard(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		queued int
+		size   int
+	}{
+		{"nothing queued", 0, 172},
+		{"one packet", 1, 172},
+		{"a second of audio", 50, 172},
+		{"empty datagrams", 5, 0},
+		{"full-size datagrams", 20, 1400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newPool(t)
+			l, err := pool.NewLeg(loopback)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			far := phone(t)
+			to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: l.port}
+			for range tc.queued {
+				if _, err := far.WriteToUDP(make([]byte, tc.size), to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Loopback delivers before the send returns: all of them are queued.
+			if got := l.Discard(); got != tc.queued {
+				t.Fatalf("Discard dropped %d datagrams, want %d", got, tc.queued)
+			}
+			fresh := rtpPacket(8, 7, 160, 1, make([]byte, 160))
+			if _, err := far.WriteToUDP(fresh, to); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1500)
+			_ = l.conn.SetReadDeadline(time.Now().Add(time.Second))
+			n, _, err := l.conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				t.Fatalf("the packet sent after Discard: %v", err)
+			}
+			if n != len(fresh) || buf[3] != 7 {
+				t.Fatalf("read %d bytes (seq %d), want the fresh packet of %d bytes", n, buf[3], len(fresh))
+			}
+		})
+	}
+}

@@ -1,0 +1,27 @@
+//go:build unix
+
+package media
+
+import "syscall"
+
+// discardQueued reads and drops the datagrams queued on the leg's socket
+// with non-blocking reads until none is left; false when the socket cannot
+// be read that way. A one-byte buffer takes a whole datagram: the rest of
+// it is dropped by the kernel.
+func (l *Leg) discardQueued() (int, bool) {
+	rc, err := l.conn.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	n := 0
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		for {
+			if _, err := syscall.Read(int(fd), b[:]); err != nil {
+				return true // EAGAIN: empty (or the socket failed)
+			}
+			n++
+		}
+	})
+	return n, err == nil
+}
