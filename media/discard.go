@@ -35,3 +35,29 @@ func (l *Leg) Discard() int {
 		n++
 	}
 }
+
+// drainQueued calls read, which takes one queued datagram, until it reports
+// none left, and returns how many it took. A flood that refills the socket
+// as fast as it is read cannot hold the caller: it stops once discardWindow
+// has passed (the clock is read every drainClockEvery datagrams).
+func drainQueued(read func() bool, now func() time.Time) int {
+	n := 0
+	var until time.Time
+	for read() {
+		n++
+		if n%drainClockEvery != 0 {
+			continue
+		}
+		t := now()
+		if until.IsZero() {
+			until = t.Add(discardWindow)
+		} else if t.After(until) {
+			break
+		}
+	}
+	return n
+}
+
+// drainClockEvery is how many datagrams drainQueued takes between looks at
+// the clock: a read takes about a microsecond.
+const drainClockEvery = 256

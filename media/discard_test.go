@@ -54,3 +54,42 @@ func TestDiscard(t *testing.T) {
 		})
 	}
 }
+
+// TestDrainQueuedBounded: a socket that is never empty (a flood refilling
+// it as fast as it is read) holds Discard for discardWindow at most, while
+// a queue that empties is taken whole however long it is.
+func TestDrainQueuedBounded(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		queued int // -1: never empty
+		want   func(n int) bool
+	}{
+		{"empty", 0, func(n int) bool { return n == 0 }},
+		{"a short queue", 100, func(n int) bool { return n == 100 }},
+		{"a long queue read fast", 100000, func(n int) bool { return n == 100000 }},
+		{"a flood", -1, func(n int) bool { return n > 0 && n <= 4096 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			left := tc.queued
+			read := func() bool {
+				if left == 0 {
+					return false
+				}
+				left--
+				return true
+			}
+			// The clock moves only under the flood, by a microsecond per
+			// datagram taken: discardWindow passes after about 2,000.
+			var clock time.Time
+			now := func() time.Time {
+				if tc.queued < 0 {
+					clock = clock.Add(drainClockEvery * time.Microsecond)
+				}
+				return clock
+			}
+			if got := drainQueued(read, now); !tc.want(got) {
+				t.Fatalf("drainQueued took %d datagrams", got)
+			}
+		})
+	}
+}

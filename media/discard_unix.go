@@ -2,7 +2,10 @@
 
 package media
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // discardQueued reads and drops the datagrams queued on the leg's socket
 // with non-blocking reads until none is left; false when the socket cannot
@@ -16,12 +19,11 @@ func (l *Leg) discardQueued() (int, bool) {
 	n := 0
 	err = rc.Read(func(fd uintptr) bool {
 		var b [1]byte
-		for {
-			if _, err := syscall.Read(int(fd), b[:]); err != nil {
-				return true // EAGAIN: empty (or the socket failed)
-			}
-			n++
-		}
+		n = drainQueued(func() bool {
+			_, err := syscall.Read(int(fd), b[:])
+			return err == nil // EAGAIN: empty (or the socket failed)
+		}, time.Now)
+		return true
 	})
 	return n, err == nil
 }
