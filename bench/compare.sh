@@ -623,6 +623,7 @@ phase_sustain() {
   local total=$((sustain_rate * sustain_secs))
   profile "sustain-$sustain_rate" "$sustain_secs"
   calls "sustain-$sustain_rate" "$sustain_rate" "$total" "$hold_ms"
+  snapshot "sustain-$sustain_rate"
   log "$sys run $run: $sustain_rate calls/s for ${sustain_secs}s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
   record sustain_failed "$calls_failed"
   record sustain_p99_ms "$setup_p99"
