@@ -2,10 +2,11 @@ package media
 
 import "time"
 
-// discardWindow bounds Discard where a socket cannot be read without
-// blocking (see discardQueued): packets already queued are read in
-// microseconds, so a couple of milliseconds empties any socket buffer
-// without waiting on a live stream.
+// discardWindow bounds Discard: packets already queued are read in
+// microseconds, so a couple of milliseconds empties any socket buffer. Where
+// a socket cannot be read without blocking (see discardQueued), Discard
+// reads until the window closes; elsewhere it returns once the socket is
+// empty, and the window only stops a flood that keeps it full.
 const discardWindow = 2 * time.Millisecond
 
 // Discard drops every packet queued on the leg's socket and returns how many
