@@ -17,7 +17,9 @@ const discardWindow = 2 * time.Millisecond
 // discarded, never replayed (RFC 3550 §6.4.1 on the receiver's playout
 // point; RFC 3960 §3 on early media). Nothing may be reading the leg.
 //
-// It takes what is queued and returns at once: a call's answer waits on it.
+// A call's answer waits on it, so where the socket can be read without
+// blocking it takes what is queued and returns at once; elsewhere it reads
+// for discardWindow.
 func (l *Leg) Discard() int {
 	if n, ok := l.discardQueued(); ok {
 		return n
@@ -43,16 +45,10 @@ func (l *Leg) Discard() int {
 // has passed (the clock is read every drainClockEvery datagrams).
 func drainQueued(read func() bool, now func() time.Time) int {
 	n := 0
-	var until time.Time
+	until := now().Add(discardWindow)
 	for read() {
 		n++
-		if n%drainClockEvery != 0 {
-			continue
-		}
-		t := now()
-		if until.IsZero() {
-			until = t.Add(discardWindow)
-		} else if t.After(until) {
+		if n%drainClockEvery == 0 && now().After(until) {
 			break
 		}
 	}

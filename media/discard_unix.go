@@ -16,12 +16,21 @@ func (l *Leg) discardQueued() (int, bool) {
 	if err != nil {
 		return 0, false
 	}
+	// A reader before (Listen, a stopped relay) may have left a deadline in
+	// the past, which would fail the read before it starts.
+	if err := l.conn.SetReadDeadline(time.Time{}); err != nil {
+		return 0, false
+	}
 	n := 0
 	err = rc.Read(func(fd uintptr) bool {
 		var b [1]byte
 		n = drainQueued(func() bool {
-			_, err := syscall.Read(int(fd), b[:])
-			return err == nil // EAGAIN: empty (or the socket failed)
+			for {
+				_, err := syscall.Read(int(fd), b[:])
+				if err != syscall.EINTR {
+					return err == nil // EAGAIN: empty (or the socket failed)
+				}
+			}
 		}, time.Now)
 		return true
 	})
