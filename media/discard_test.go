@@ -21,20 +21,7 @@ func TestDiscard(t *testing.T) {
 		{"full-size datagrams", 20, 1400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pool := newPool(t)
-			l, err := pool.NewLeg(loopback)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			far := phone(t)
-			to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: l.port}
-			for range tc.queued {
-				if _, err := far.WriteToUDP(make([]byte, tc.size), to); err != nil {
-					t.Fatal(err)
-				}
-			}
-			// Loopback delivers before the send returns: all of them are queued.
+			l, far, to := legWithQueued(t, tc.queued, tc.size)
 			if got := l.Discard(); got != tc.queued {
 				t.Fatalf("Discard dropped %d datagrams, want %d", got, tc.queued)
 			}
@@ -95,4 +82,24 @@ func TestDrainQueuedBounded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// legWithQueued makes a leg with n datagrams of size bytes queued on its
+// socket, sent from far to the leg's address to. Loopback delivers before
+// the send returns, so all of them are queued when it returns.
+func legWithQueued(t *testing.T, n, size int) (l *Leg, far *net.UDPConn, to *net.UDPAddr) {
+	t.Helper()
+	l, err := newPool(t).NewLeg(loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	far = phone(t)
+	to = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: l.port}
+	for range n {
+		if _, err := far.WriteToUDP(make([]byte, size), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return l, far, to
 }

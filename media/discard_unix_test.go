@@ -3,7 +3,6 @@
 package media
 
 import (
-	"net"
 	"testing"
 	"time"
 )
@@ -23,19 +22,7 @@ func TestDiscardQueuedDeadlines(t *testing.T) {
 		{"a deadline ahead", func() time.Time { return time.Now().Add(time.Hour) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pool := newPool(t)
-			l, err := pool.NewLeg(loopback)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			far := phone(t)
-			to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: l.port}
-			for range 3 {
-				if _, err := far.WriteToUDP(make([]byte, 172), to); err != nil {
-					t.Fatal(err)
-				}
-			}
+			l, _, _ := legWithQueued(t, 3, 172)
 			if err := l.conn.SetReadDeadline(tc.deadline()); err != nil {
 				t.Fatal(err)
 			}
