@@ -22,7 +22,7 @@ type collector struct {
 
 	activeCalls, registrations, banned                 *prometheus.Desc
 	sipRequests, sipResponses, sipRefused, sipScreened *prometheus.Desc
-	sipPanics                                          *prometheus.Desc
+	sipStateless, sipPanics                            *prometheus.Desc
 	authFailures, bans                                 *prometheus.Desc
 	rtpPackets, rtpBytes, rtpDropped                   *prometheus.Desc
 	hookPending, outboxLag, lastSequence               *prometheus.Desc
@@ -44,6 +44,8 @@ func newCollector(src Sources) *collector {
 			"SIP messages the front dropped or answered itself: from banned sources, over the flood limit, or failing the screen."),
 		sipScreened: desc("sip_messages_screened_total",
 			"SIP messages, among the refused ones, that failed the screen (malformed, or missing what the PBX requires)."),
+		sipStateless: desc("sip_requests_stateless_total",
+			"SIP requests received over UDP, among sip_requests_total, that the front answered itself without a transaction (REGISTERs, the challenges of new INVITEs) or absorbed (the ACKs of stateless answers)."),
 		sipPanics:    desc("sip_handler_panics_total", "SIP handler panics recovered (each answered 500)."),
 		authFailures: desc("sip_auth_failures_total", "Failed SIP digest authentications."),
 		bans:         desc("sip_bans_total", "Source addresses banned, by reason (auth_failures, flood).", "reason"),
@@ -68,7 +70,7 @@ func newCollector(src Sources) *collector {
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.activeCalls, c.registrations, c.banned, c.sipRequests, c.sipResponses,
-		c.sipRefused, c.sipScreened, c.sipPanics, c.authFailures, c.bans, c.rtpPackets, c.rtpBytes, c.rtpDropped,
+		c.sipRefused, c.sipScreened, c.sipStateless, c.sipPanics, c.authFailures, c.bans, c.rtpPackets, c.rtpBytes, c.rtpDropped,
 		c.hookPending, c.outboxLag, c.lastSequence, c.writeBacklog, c.writeRetries, c.writeFailed, c.shed} {
 		ch <- d
 	}
@@ -101,6 +103,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.sipRefused, st.Refused)
 		counter(c.sipScreened, st.Screened)
+		counter(c.sipStateless, st.Stateless)
 		counter(c.sipPanics, st.Panics)
 		counter(c.authFailures, st.Guard.Failures)
 		for reason, n := range st.Guard.Bans {

@@ -42,7 +42,7 @@ func sampleSIP() *fakeSIP {
 			RequestsIn: map[string]uint64{"INVITE": 4, "other": 1}, RequestsOut: map[string]uint64{"BYE": 2},
 			ResponsesIn: map[string]uint64{"200": 3}, ResponsesOut: map[string]uint64{"401": 5, "200": 6},
 		},
-		Refused: 9, Screened: 4, Panics: 1,
+		Refused: 9, Screened: 4, Stateless: 6, Panics: 1,
 	}}
 }
 
@@ -84,6 +84,7 @@ dialtone_sip_responses_total{code="200",direction="out"} 6
 dialtone_sip_responses_total{code="401",direction="out"} 5`},
 		{"dialtone_sip_messages_refused_total", "dialtone_sip_messages_refused_total 9"},
 		{"dialtone_sip_messages_screened_total", "dialtone_sip_messages_screened_total 4"},
+		{"dialtone_sip_requests_stateless_total", "dialtone_sip_requests_stateless_total 6"},
 		{"dialtone_sip_auth_failures_total", "dialtone_sip_auth_failures_total 12"},
 		{"dialtone_sip_bans_total", `dialtone_sip_bans_total{reason="auth_failures"} 1
 dialtone_sip_bans_total{reason="flood"} 2`},

@@ -197,8 +197,12 @@ const preloadTimeout = time.Minute
 // request simply gets a fresh answer, and a request with a forged source
 // makes the PBX send one response to its victim, not the ten or so of
 // timer G over 32 s (RFC 3261 §17.2.1). An INVITE's ACK then matches no
-// transaction and is dropped.
+// transaction; the answer's To tag (markStateless) lets the UDP front drop
+// it on sight.
 func (s *Server) respondStateless(tx sip.ServerTransaction, res *sip.Response) {
+	if cs := res.CSeq(); cs != nil && cs.MethodName == sip.INVITE {
+		markStateless(res)
+	}
 	var err error
 	if c, ok := tx.(interface{ Connection() sip.Connection }); ok && c.Connection() != nil {
 		err = c.Connection().WriteMsg(res)

@@ -21,7 +21,10 @@ type front struct {
 
 	dropped  atomic.Uint64 // messages dropped or answered by the front
 	screened atomic.Uint64 // messages that failed the screen
-	msgs     messageCounts // messages by method and status code (counters.go)
+	// stateless counts requests that passed and were answered or absorbed
+	// by the UDP front without a transaction (frontudp.go).
+	stateless atomic.Uint64
+	msgs      messageCounts // messages by method and status code (counters.go)
 }
 
 func newFront(log *slog.Logger, guard *auth.Guard, flood FloodConfig) *front {

@@ -14,9 +14,10 @@ import (
 type screenedPacketConn struct {
 	net.PacketConn
 	front *front
-	// register, when set, answers screened REGISTERs in place of sipgo
-	// (see registerinline.go).
-	register func(req *sip.Request, reply func(*sip.Response))
+	// answer, when set, is offered every screened request and reports
+	// whether it answered or absorbed it in place of sipgo (see
+	// registerinline.go and inviteinline.go).
+	answer func(req *sip.Request, reply func(*sip.Response)) bool
 }
 
 func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -31,11 +32,13 @@ func (c *screenedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		}
 		v := c.front.inspect(p[:n], ip, "UDP")
 		if v.pass {
-			if v.req != nil && v.req.Method == sip.REGISTER && c.register != nil {
+			if v.req != nil && c.answer != nil {
 				v.req.SetTransport("UDP")
 				v.req.SetSource(addr.String())
-				c.register(v.req, c.replyTo(addr))
-				continue
+				if c.answer(v.req, c.replyTo(addr)) {
+					c.front.stateless.Add(1)
+					continue
+				}
 			}
 			return n, addr, nil
 		}

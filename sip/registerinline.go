@@ -48,7 +48,7 @@ func (s *Server) answerRegister(req *sip.Request, reply func(*sip.Response)) {
 // reply. A panic is handled as guarded does: logged, counted, and answered
 // 500.
 func (s *Server) registerUDP(req *sip.Request, reply func(*sip.Response)) {
-	defer s.recoverRegister(req, reply)
+	defer s.recoverInline(req, reply)
 	if s.Guard.Banned(sourceIP(req)) {
 		return // dropped unanswered, as dropBanned does
 	}
@@ -66,7 +66,7 @@ func (s *Server) registerUDP(req *sip.Request, reply func(*sip.Response)) {
 		s.registering.add(key)
 		go func() {
 			defer s.registering.remove(key)
-			defer s.recoverRegister(req, reply)
+			defer s.recoverInline(req, reply)
 			finish()
 		}()
 	}
@@ -140,21 +140,26 @@ func (r *registering) remove(key string) {
 	r.n.Add(-1)
 }
 
-// recoverRegister, deferred, handles a panic of a REGISTER finished on a
-// goroutine of its own.
-func (s *Server) recoverRegister(req *sip.Request, reply func(*sip.Response)) {
+// recoverInline, deferred, handles a panic of a request the front answers
+// (a REGISTER, on the reading goroutine or one of its own, or an INVITE's
+// challenge).
+func (s *Server) recoverInline(req *sip.Request, reply func(*sip.Response)) {
 	if r := recover(); r != nil {
-		s.registerPanic(req, reply, r)
+		s.inlinePanic(req, reply, r)
 	}
 }
 
-// registerPanic does what guarded does with a handler's panic: log it with
+// inlinePanic does what guarded does with a handler's panic: log it with
 // its stack, count it, and answer 500.
-func (s *Server) registerPanic(req *sip.Request, reply func(*sip.Response), r any) {
+func (s *Server) inlinePanic(req *sip.Request, reply func(*sip.Response), r any) {
 	s.panics.Add(1)
 	s.log.Error("sip handler panic", "method", string(req.Method), "panic", r, "stack", string(debug.Stack()))
 	defer func() { _ = recover() }() // the answer itself must not panic again
-	reply(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil))
+	res := sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil)
+	if req.Method == sip.INVITE {
+		markStateless(res)
+	}
+	reply(res)
 }
 
 // replyTo returns a function that sends a response to addr from c, counted

@@ -122,6 +122,8 @@ type Server struct {
 	panics       atomic.Uint64
 	// registering are the UDP REGISTERs being finished aside (registerinline.go).
 	registering registering
+	// handedOn are the new INVITEs the UDP front handed to sipgo (inviteinline.go).
+	handedOn recentKeys
 
 	// state keeps registrations, bans and the allow-list in the store (Restore).
 	state persistence
@@ -305,7 +307,7 @@ func (s *Server) Domain() string { return s.cfg.Domain }
 // Serve runs until ctx ends; it also sweeps expired registrations.
 func (s *Server) Serve(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
-	udp := &screenedPacketConn{PacketConn: s.udp, front: s.front, register: s.registerUDP}
+	udp := &screenedPacketConn{PacketConn: s.udp, front: s.front, answer: s.answerUDP}
 	go func() {
 		err := s.srv.ServeUDP(udp)
 		s.udpDown.Store(true)

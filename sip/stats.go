@@ -21,6 +21,11 @@ type Stats struct {
 	Refused uint64
 	// Screened counts the refused messages that failed the screen.
 	Screened uint64
+	// Stateless counts the requests read over UDP that the front answered
+	// itself, without a transaction (REGISTERs, the challenges of new
+	// INVITEs), or absorbed (the ACKs of stateless answers to INVITEs).
+	// They are among the received requests of Messages.
+	Stateless uint64
 	// Panics counts SIP handler panics.
 	Panics uint64
 }
@@ -34,6 +39,7 @@ func (s *Server) Stats() Stats {
 		Messages:      s.front.msgs.snapshot(),
 		Refused:       s.front.dropped.Load(),
 		Screened:      s.front.screened.Load(),
+		Stateless:     s.front.stateless.Load(),
 		Panics:        s.panics.Load(),
 	}
 }

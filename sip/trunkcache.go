@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net/netip"
 	"sync/atomic"
 
 	"github.com/dialtone-pbx/dialtone/core"
@@ -35,4 +36,20 @@ func (s *Server) enabledTrunks(ctx context.Context) ([]*core.Trunk, error) {
 	}
 	c.list.Store(&cachedTrunks{gen: g, trunks: trunks})
 	return trunks, nil
+}
+
+// cachedTrunkFor is trunkFor from memory alone: known is false when the
+// cache of trunks is not current, and then nothing was decided.
+func (s *Server) cachedTrunkFor(ip netip.Addr) (t *core.Trunk, known bool) {
+	c := &s.trunkCache
+	l := c.list.Load()
+	if l == nil || l.gen != c.gen.Load() {
+		return nil, false
+	}
+	for _, t := range l.trunks {
+		if t.Accepts(ip) {
+			return t, true
+		}
+	}
+	return s.trunks.peer(ip), true
 }

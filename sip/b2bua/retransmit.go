@@ -45,6 +45,20 @@ func (b *B2BUA) ackedCaller(c *Call, d *leanDialog) {
 	c.callerKey = key
 }
 
+// KnownCaller reports whether req, an initial INVITE, has the Call-ID and
+// From tag of a call Retransmitted knows: it is then that call's
+// retransmission or a merged request, which Retransmitted answers.
+func (b *B2BUA) KnownCaller(req *sip.Request) bool {
+	key, ok := callerKey(req)
+	if !ok {
+		return false
+	}
+	b.mu.Lock()
+	_, found := b.byCaller[key]
+	b.mu.Unlock()
+	return found
+}
+
 // Retransmitted takes an initial INVITE (no To tag) that belongs to a call
 // already answered and acknowledged, whose INVITE transaction the PBX ended
 // at the ACK. A retransmission of that INVITE (same branch and CSeq) is

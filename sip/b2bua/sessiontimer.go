@@ -196,6 +196,12 @@ func (b *B2BUA) RefuseBriefSession(req *sip.Request, tx sip.ServerTransaction) b
 	return b.refuseBrief(req, tx)
 }
 
+// TooBriefSession reports whether a new INVITE's Session-Expires is below
+// the PBX's Min-SE, so that RefuseBriefSession would answer it.
+func (b *B2BUA) TooBriefSession(req *sip.Request) bool {
+	return answerTerms(req, b.cfg.MinSE).tooBrief
+}
+
 // legSession is the session timer of one leg.
 type legSession struct {
 	interval  time.Duration
