@@ -51,11 +51,7 @@ type preloadExt struct {
 func newPreloadedBench(t *testing.T, failEach error, exts ...preloadExt) (*registerBench, *countingDirectory, *bytes.Buffer) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openStore(t)
 	b := &registerBench{exts: &core.Extensions{Repo: db}, tx: benchTx{conn: &benchConn{}}}
 	for _, e := range exts {
 		spec := core.DefaultExtensionSpec()

@@ -195,8 +195,9 @@ func statelessTag(m dialogHeaders) (string, bool) {
 	return statelessTagPrefix + strconv.FormatUint(h, 36), true
 }
 
-// markStateless gives res, a stateless answer to an INVITE, its
-// statelessTag.
+// markStateless gives res, a stateless answer to an INVITE outside a dialog
+// (its request had no To tag), its statelessTag in place of the tag
+// NewResponseFromRequest made.
 func markStateless(res *sip.Response) {
 	to := res.To()
 	if to == nil {

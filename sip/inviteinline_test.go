@@ -58,6 +58,30 @@ func parseRequest(t *testing.T, raw, source string) *sip.Request {
 	return req
 }
 
+// inviteServer serves a PBX with cfg on loopback (address and domain set
+// here) and an extension named user, whose credentials are in the cache as
+// the phone's REGISTER would have put them.
+func inviteServer(t *testing.T, cfg Config, user string) (*Server, *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	db := openStore(t)
+	cfg.Listen, cfg.Domain = "127.0.0.1:0", "pbx.test"
+	s, err := Listen(cfg, slog.New(slog.DiscardHandler), db, db, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(serveRestored(t, s, db))
+	exts := &core.Extensions{Repo: db, OnChange: s.CacheCredentials()}
+	spec := core.DefaultExtensionSpec()
+	spec.Number = user
+	pw := "inline-invite-" + user
+	if _, err := exts.Create(ctx, spec, core.ExtensionChange{SIPPassword: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	s.users.Get(ctx, user)
+	return s, db
+}
+
 // TestAnswerUDPInvite offers INVITEs and ACKs to the UDP front's answer
 // directly: a new INVITE without credentials from a user the cache holds is
 // challenged there, with a To tag made from the request; everything that
@@ -65,25 +89,8 @@ func parseRequest(t *testing.T, raw, source string) *sip.Request {
 // answer is absorbed, and no other ACK is.
 func TestAnswerUDPInvite(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s, err := Listen(Config{Listen: "127.0.0.1:0", Domain: "pbx.test", RTPMin: 41800, RTPMax: 41900,
-		MinSE: 90 * time.Second, Trunks: TrunkTiming{Reload: time.Hour}}, slog.New(slog.DiscardHandler), db, db, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer serveRestored(t, s, db)()
-	exts := &core.Extensions{Repo: db, OnChange: s.CacheCredentials()}
-	spec := core.DefaultExtensionSpec()
-	spec.Number = "301"
-	pw := "inline-invite-301"
-	if _, err := exts.Create(ctx, spec, core.ExtensionChange{SIPPassword: &pw}); err != nil {
-		t.Fatal(err)
-	}
-	s.users.Get(ctx, "301") // read into the cache, as the phone's REGISTER would
+	s, db := inviteServer(t, Config{RTPMin: 41800, RTPMax: 41900, MinSE: 90 * time.Second,
+		Trunks: TrunkTiming{Reload: time.Hour}}, "301")
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	trk := &core.Trunk{ID: core.TrunkID(core.NewID(core.PrefixTrunk)), Name: "carrier", Host: "127.0.0.1", Port: 9,
 		Transport: "udp", AuthMode: "ip", AllowedCIDRs: []string{"192.0.2.0/28"}, DIDSource: "request_uri",
@@ -230,26 +237,7 @@ func inDialog(raw string) string {
 // same, and the ACK gets nothing and is absorbed by the front, whether the
 // front or onInvite sent the challenge.
 func TestInviteChallengeOverUDP(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	s, err := Listen(Config{Listen: "127.0.0.1:0", Domain: "pbx.test", RTPMin: 41900, RTPMax: 42000},
-		slog.New(slog.DiscardHandler), db, db, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer serveRestored(t, s, db)()
-	exts := &core.Extensions{Repo: db, OnChange: s.CacheCredentials()}
-	spec := core.DefaultExtensionSpec()
-	spec.Number = "302"
-	pw := "inline-invite-302"
-	if _, err := exts.Create(ctx, spec, core.ExtensionChange{SIPPassword: &pw}); err != nil {
-		t.Fatal(err)
-	}
-	s.users.Get(ctx, "302") // read into the cache, as the phone's REGISTER would
+	s, _ := inviteServer(t, Config{RTPMin: 41900, RTPMax: 42000}, "302")
 	phone := newUDPPhone(t, net.UDPAddrFromAddrPort(s.Addr()))
 	steps := []struct {
 		name, user, branch string

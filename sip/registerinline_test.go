@@ -126,11 +126,7 @@ func registerMsg(user, password, nonce string, nc int, branch, callID string, cs
 // name, a wrong password) is still answered.
 func TestRegisterOverUDP(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	held := &heldStore{DB: db}
 	s, err := Listen(Config{Listen: "127.0.0.1:0", Domain: "pbx.test", RTPMin: 41600, RTPMax: 41700},
 		slog.New(slog.DiscardHandler), db, db, db)

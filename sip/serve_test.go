@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/dialtone-pbx/dialtone/store"
 )
 
 // serveRestored restores s from st, serves it, and returns the function
@@ -22,4 +24,16 @@ func serveRestored(t *testing.T, s *Server, st StateStore) (shutdown func()) {
 		defer done()
 		s.Shutdown(stop)
 	}
+}
+
+// openStore opens a store in a directory of the test's own, closed when the
+// test ends.
+func openStore(t *testing.T) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

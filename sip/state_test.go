@@ -9,7 +9,6 @@ import (
 
 	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/sip/auth"
-	"github.com/dialtone-pbx/dialtone/store"
 )
 
 // TestTrunkNetworksAreNeverBanned checks that the guard follows trunk
@@ -17,11 +16,7 @@ import (
 // the trunk is enabled, and no longer once it is disabled.
 func TestTrunkNetworksAreNeverBanned(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openStore(t)
 	s, err := Listen(Config{Listen: "127.0.0.1:0", Domain: "pbx.test", RTPMin: 41200, RTPMax: 41300,
 		Trunks: TrunkTiming{Reload: time.Hour}}, slog.New(slog.DiscardHandler), db, db, db)
 	if err != nil {

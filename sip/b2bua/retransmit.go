@@ -49,14 +49,20 @@ func (b *B2BUA) ackedCaller(c *Call, d *leanDialog) {
 // From tag of a call Retransmitted knows: it is then that call's
 // retransmission or a merged request, which Retransmitted answers.
 func (b *B2BUA) KnownCaller(req *sip.Request) bool {
+	_, found := b.answeredFor(req)
+	return found
+}
+
+// answeredFor is the answered INVITE with req's Call-ID and From tag.
+func (b *B2BUA) answeredFor(req *sip.Request) (answeredInvite, bool) {
 	key, ok := callerKey(req)
 	if !ok {
-		return false
+		return answeredInvite{}, false
 	}
 	b.mu.Lock()
-	_, found := b.byCaller[key]
-	b.mu.Unlock()
-	return found
+	defer b.mu.Unlock()
+	inv, found := b.byCaller[key]
+	return inv, found
 }
 
 // Retransmitted takes an initial INVITE (no To tag) that belongs to a call
@@ -66,13 +72,7 @@ func (b *B2BUA) KnownCaller(req *sip.Request) bool {
 // Any other request with the call's Call-ID and From tag is a merged request
 // and is answered 482 (§8.2.2.2). False: the INVITE is for a new call.
 func (b *B2BUA) Retransmitted(req *sip.Request, tx sip.ServerTransaction) bool {
-	key, ok := callerKey(req)
-	if !ok {
-		return false
-	}
-	b.mu.Lock()
-	inv, found := b.byCaller[key]
-	b.mu.Unlock()
+	inv, found := b.answeredFor(req)
 	if !found {
 		return false
 	}
