@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
@@ -19,6 +20,12 @@ func (s *Server) trunkFor(req *sip.Request) *core.Trunk {
 		s.log.Error("read trunks", "error", err)
 		return nil
 	}
+	return s.trunkAmong(trunks, ip)
+}
+
+// trunkAmong is the trunk of trunks (the enabled ones) that calls from ip
+// come from, or nil.
+func (s *Server) trunkAmong(trunks []*core.Trunk, ip netip.Addr) *core.Trunk {
 	for _, t := range trunks {
 		if t.Accepts(ip) {
 			return t

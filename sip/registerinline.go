@@ -45,10 +45,10 @@ func (s *Server) answerRegister(req *sip.Request, reply func(*sip.Response)) {
 }
 
 // registerUDP answers req, a REGISTER read from UDP and screened, through
-// reply. A panic is handled as guarded does: logged, counted, and answered
-// 500.
+// reply. A panic on the reading goroutine is handled by answerUDP, one on a
+// goroutine of its own here, both as guarded does: logged, counted, and
+// answered 500.
 func (s *Server) registerUDP(req *sip.Request, reply func(*sip.Response)) {
-	defer s.recoverInline(req, reply)
 	if s.Guard.Banned(sourceIP(req)) {
 		return // dropped unanswered, as dropBanned does
 	}
@@ -140,9 +140,8 @@ func (r *registering) remove(key string) {
 	r.n.Add(-1)
 }
 
-// recoverInline, deferred, handles a panic of a request the front answers
-// (a REGISTER, on the reading goroutine or one of its own, or an INVITE's
-// challenge).
+// recoverInline, deferred, handles a panic of a REGISTER finished on a
+// goroutine of its own (answerUDP handles those on the reading goroutine).
 func (s *Server) recoverInline(req *sip.Request, reply func(*sip.Response)) {
 	if r := recover(); r != nil {
 		s.inlinePanic(req, reply, r)

@@ -46,10 +46,5 @@ func (s *Server) cachedTrunkFor(ip netip.Addr) (t *core.Trunk, known bool) {
 	if l == nil || l.gen != c.gen.Load() {
 		return nil, false
 	}
-	for _, t := range l.trunks {
-		if t.Accepts(ip) {
-			return t, true
-		}
-	}
-	return s.trunks.peer(ip), true
+	return s.trunkAmong(l.trunks, ip), true
 }

@@ -181,7 +181,7 @@ func (b *B2BUA) timerHeaders() []sip.Header {
 // refuseBrief answers a request whose Session-Expires is below our Min-SE
 // with 422 and our Min-SE (RFC 4028 §9); true when it did.
 func (b *B2BUA) refuseBrief(req *sip.Request, tx sip.ServerTransaction) bool {
-	if !answerTerms(req, b.cfg.MinSE).tooBrief {
+	if !b.TooBriefSession(req) {
 		return false
 	}
 	res := sip.NewResponseFromRequest(req, 422, "Session Interval Too Small", nil)
