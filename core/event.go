@@ -85,7 +85,7 @@ func NewEvent(t EventType, at time.Time, orderKey string, exts []ExtensionID, da
 	if err != nil {
 		b = []byte("{}")
 	}
-	return Event{ID: NewID(PrefixEvent), Type: t, OccurredAt: at.UTC(), OrderKey: orderKey, Extensions: exts, Data: b}
+	return Event{ID: NewOrderedID(PrefixEvent), Type: t, OccurredAt: at.UTC(), OrderKey: orderKey, Extensions: exts, Data: b}
 }
 
 // EventLog is the durable outbox events are appended to. Append returns once

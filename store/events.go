@@ -93,7 +93,7 @@ func (w *txWriter) insertEvent(e *core.Event) error {
 }
 
 func (w *txWriter) insertDelivery(hook core.WebhookID, e *core.Event) error {
-	_, err := w.exec(stmtDelivery, core.NewID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))
+	_, err := w.exec(stmtDelivery, core.NewOrderedID(core.PrefixDelivery), hook, e.Sequence, e.OrderKey, micros(e.OccurredAt))
 	if err != nil {
 		return fmt.Errorf("queue delivery of event %s: %w", e.Type, err)
 	}

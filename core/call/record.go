@@ -15,8 +15,9 @@ type ID string
 // PrefixCall is the prefix of call ids.
 const PrefixCall = "call_"
 
-// NewID returns a fresh call id.
-func NewID() ID { return ID(core.NewID(PrefixCall)) }
+// NewID returns a fresh call id, later than the ones before it (see
+// core.NewOrderedID).
+func NewID() ID { return ID(core.NewOrderedID(PrefixCall)) }
 
 // Direction says where a call came from and went to.
 type Direction string
