@@ -337,7 +337,7 @@ func BenchmarkQueueEvents(b *testing.B) {
 	b.ResetTimer()
 	var queueing time.Duration
 	for range b.N {
-		ev.ID = core.NewID(core.PrefixEvent)
+		ev.ID = core.NewOrderedID(core.PrefixEvent)
 		start := time.Now()
 		if err := db.QueueEvents(ev); err != nil {
 			b.Fatal(err)
