@@ -249,16 +249,27 @@ func (r *Registry) Sweep() {
 }
 
 // live returns ext's bindings without the expired ones; the caller holds mu.
+// When none expired it is the stored list itself, which the caller may
+// change only to store it back.
 func (r *Registry) live(ext core.ExtensionID) []Binding {
 	now := r.now()
 	list := r.byExt[ext]
-	kept := make([]Binding, 0, len(list)+1)
-	for _, b := range list {
+	for i, b := range list {
 		if now.Before(b.ExpiresAt) {
-			kept = append(kept, b)
+			continue
 		}
+		// Some expired: a new list, so that the stored one stays whole
+		// for a caller that changes nothing.
+		kept := make([]Binding, i, len(list))
+		copy(kept, list[:i])
+		for _, b := range list[i+1:] {
+			if now.Before(b.ExpiresAt) {
+				kept = append(kept, b)
+			}
+		}
+		return kept
 	}
-	return kept
+	return list
 }
 
 func (r *Registry) set(ext core.ExtensionID, list []Binding) {

@@ -60,3 +60,56 @@ func TestRegistry(t *testing.T) {
 		t.Fatal("All lists bindings after RemoveAll")
 	}
 }
+
+// TestRegistryExpiredOnChange: a change of an extension's bindings drops
+// its expired ones, and a refresh that is turned away leaves the list as it
+// was, whether or not some of it expired.
+func TestRegistryExpiredOnChange(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	r := NewRegistry(5, c.now)
+	bind := func(contact, source string, ttl time.Duration, cseq uint32) Binding {
+		return Binding{ExtensionID: "ext_a", Contact: contact, Source: source, CallID: "cid-" + contact, CSeq: cseq, ExpiresAt: c.t.Add(ttl)}
+	}
+	contacts := func() string {
+		var s []string
+		for _, b := range r.Lookup("ext_a") {
+			s = append(s, fmt.Sprintf("%s@%s#%d", b.Contact, b.Source, b.CSeq))
+		}
+		return fmt.Sprint(s)
+	}
+	r.Upsert(bind("sip:a@1", "10.0.0.1:5060", time.Hour, 1))
+	c.t = c.t.Add(time.Second)
+	r.Upsert(bind("sip:a@2", "10.0.0.2:5060", 10*time.Second, 1))
+	c.t = c.t.Add(time.Second)
+	r.Upsert(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 1))
+	steps := []struct {
+		name    string
+		advance time.Duration
+		do      func() bool
+		ok      bool
+		want    string
+	}{
+		{"refresh, none expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@1", "10.0.0.1:5060", time.Hour, 2), true); return ok },
+			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1]"},
+		{"refresh from elsewhere turned away, none expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2), true); return ok },
+			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1]"},
+		{"refresh from elsewhere turned away, one expired", 20 * time.Second, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2), true); return ok },
+			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#1]"},
+		{"refresh, one expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 3), true); return ok },
+			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#3]"},
+		{"remove, none expired", 0, func() bool { r.Remove("ext_a", "sip:a@1"); return true },
+			true, "[sip:a@3@10.0.0.3:5060#3]"},
+	}
+	for _, s := range steps {
+		c.t = c.t.Add(s.advance)
+		if ok := s.do(); ok != s.ok {
+			t.Fatalf("%s: stored %v, want %v", s.name, ok, s.ok)
+		}
+		if got := contacts(); got != s.want {
+			t.Fatalf("%s: bindings %s, want %s", s.name, got, s.want)
+		}
+	}
+	if n := len(r.byExt["ext_a"]); n != 1 {
+		t.Fatalf("%d bindings stored, want 1", n)
+	}
+}
