@@ -1,6 +1,7 @@
 package core
 
 import (
+	"math/big"
 	"sort"
 	"strings"
 	"sync"
@@ -64,19 +65,63 @@ func TestOrderedIDTimeLeads(t *testing.T) {
 	}
 }
 
-// When a millisecond's count runs out, the ids go on in the next one.
+// When a millisecond's count runs out, the ids go on in the next one. The
+// millisecond is odd, so that a count spilling into the time bits would not
+// make the same ids.
 func TestOrderedIDCountCarries(t *testing.T) {
 	resetOrdered(t)
-	first := orderedID(7_000)
+	first := orderedID(7_001)
 	ordered.mu.Lock()
 	ordered.count = 1<<orderedCountBits - 2
 	ordered.mu.Unlock()
-	a, b, c := orderedID(7_000), orderedID(7_000), orderedID(7_000)
+	a, b, c := orderedID(7_001), orderedID(7_001), orderedID(7_001)
 	if !(first < a && a < b && b < c) {
 		t.Fatalf("ids out of order across the carry: %q %q %q %q", first, a, b, c)
 	}
-	if next := orderedID(7_001); next <= c {
-		t.Fatalf("an id of the next millisecond %q does not sort after %q, already made for it", next, c)
+	if want := layout(7_001, 1<<orderedCountBits-1); a != want {
+		t.Fatalf("the count's last id is %q, want %q", a, want)
+	}
+	if want := layout(7_002, 0); b != want {
+		t.Fatalf("the id after the carry is %q, want %q", b, want)
+	}
+	if want := layout(7_002, 1); c != want {
+		t.Fatalf("the next id is %q, want %q", c, want)
+	}
+	if next := orderedID(7_002); next != layout(7_002, 2) {
+		t.Fatalf("an id made at the millisecond the carry reached is %q, want %q", next, layout(7_002, 2))
+	}
+}
+
+// layout is the id of ms and count written out digit by digit: 80 bits, the
+// time first, five bits per character, most significant first.
+func layout(ms, count uint64) string {
+	n := new(big.Int).Lsh(new(big.Int).SetUint64(ms), orderedCountBits)
+	n.Or(n, new(big.Int).SetUint64(count))
+	const digits = "0123456789abcdefghjkmnpqrstvwxyz"
+	out := make([]byte, 16)
+	for i := 15; i >= 0; i-- {
+		out[i] = digits[new(big.Int).And(n, big.NewInt(31)).Int64()]
+		n.Rsh(n, 5)
+	}
+	return string(out)
+}
+
+func TestOrderedIDLayout(t *testing.T) {
+	tests := []struct{ ms, count uint64 }{
+		{0, 1},
+		{1, 1},
+		{1_795_564_300_000, 0x123456789 & (1<<orderedCountBits - 1)},
+		{1_795_564_300_001, 1<<orderedCountBits - 1},
+		{1<<orderedTimeBits - 1, 1<<(orderedCountBits-1) + 12345},
+	}
+	for _, tt := range tests {
+		resetOrdered(t)
+		ordered.mu.Lock()
+		ordered.ms, ordered.count = tt.ms, tt.count-1 // the next id counts on to tt.count
+		ordered.mu.Unlock()
+		if got, want := orderedID(tt.ms), layout(tt.ms, tt.count); got != want {
+			t.Errorf("ms %d count %d: %q, want %q", tt.ms, tt.count, got, want)
+		}
 	}
 }
 
