@@ -74,13 +74,18 @@ func (p pending) wait() {
 
 // upsert stores b and returns the write to wait for. With onlyRefresh it
 // stores b only when it refreshes a live binding that reaches the phone the
-// same way (see changed), which writes nothing that must be waited for and
-// reports nothing; otherwise it changes nothing and returns false.
+// same way (see changed) while none of the extension's bindings expired,
+// which writes nothing that must be waited for and reports nothing;
+// otherwise it changes nothing and returns false.
 func (r *Registry) upsert(b Binding, onlyRefresh bool) (pending, bool) {
 	var added, removed []Binding
 	var wait *flush
 	r.mu.Lock()
-	list := r.live(b.ExtensionID)
+	list, expired := r.live(b.ExtensionID)
+	if onlyRefresh && expired != nil {
+		r.mu.Unlock() // dropping them is a change to report
+		return pending{}, false
+	}
 	found, write, urgent := false, false, false
 	for i := range list {
 		if list[i].Contact != b.Contact {
@@ -114,6 +119,7 @@ func (r *Registry) upsert(b Binding, onlyRefresh bool) (pending, bool) {
 		}
 	}
 	r.byExt[b.ExtensionID] = list
+	r.forget(expired, false)
 	if r.w != nil {
 		if write {
 			if f := r.w.enqueue(b, false, urgent); urgent {
@@ -126,7 +132,7 @@ func (r *Registry) upsert(b Binding, onlyRefresh bool) (pending, bool) {
 	}
 	w := r.w
 	r.mu.Unlock()
-	r.notify(b.ExtensionID, added, removed)
+	r.notify(b.ExtensionID, added, append(expired, removed...))
 	return pending{w: w, f: wait}, true
 }
 
@@ -147,7 +153,7 @@ func (r *Registry) Remove(ext core.ExtensionID, contact string) { r.remove(ext, 
 func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
 	var removed []Binding
 	r.mu.Lock()
-	list := r.live(ext)
+	list, expired := r.live(ext)
 	kept := list[:0]
 	for _, b := range list {
 		if b.Contact == contact {
@@ -157,9 +163,10 @@ func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
 		}
 	}
 	r.set(ext, kept)
+	r.forget(expired, false)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
-	r.notify(ext, nil, removed)
+	r.notify(ext, nil, append(expired, removed...))
 	return pending{w: w, f: wait}
 }
 
@@ -248,28 +255,31 @@ func (r *Registry) Sweep() {
 	}
 }
 
-// live returns ext's bindings without the expired ones; the caller holds mu.
-// When none expired it is the stored list itself, which the caller may
-// change only to store it back.
-func (r *Registry) live(ext core.ExtensionID) []Binding {
+// live returns ext's bindings that have not expired, and those that have;
+// the caller holds mu. Storing the live ones drops the expired ones, which
+// the caller then forgets and reports as removed, as Sweep would have. When
+// none expired the live ones are the stored list itself, which the caller
+// may change only to store it back.
+func (r *Registry) live(ext core.ExtensionID) (kept, expired []Binding) {
 	now := r.now()
 	list := r.byExt[ext]
 	for i, b := range list {
 		if now.Before(b.ExpiresAt) {
 			continue
 		}
-		// Some expired: a new list, so that the stored one stays whole
-		// for a caller that changes nothing.
-		kept := make([]Binding, i, len(list))
+		kept = make([]Binding, i, len(list))
 		copy(kept, list[:i])
+		expired = append(expired, b)
 		for _, b := range list[i+1:] {
 			if now.Before(b.ExpiresAt) {
 				kept = append(kept, b)
+			} else {
+				expired = append(expired, b)
 			}
 		}
-		return kept
+		return kept, expired
 	}
-	return list
+	return list, nil
 }
 
 func (r *Registry) set(ext core.ExtensionID, list []Binding) {

@@ -62,11 +62,18 @@ func TestRegistry(t *testing.T) {
 }
 
 // TestRegistryExpiredOnChange: a change of an extension's bindings drops
-// its expired ones, and a refresh that is turned away leaves the list as it
-// was, whether or not some of it expired.
+// its expired ones and reports them removed, as Sweep would; a refresh that
+// is turned away leaves the list as it was, whether or not some of it
+// expired, and a refresh alone is turned away while some of it expired.
 func TestRegistryExpiredOnChange(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	r := NewRegistry(5, c.now)
+	var gone []string
+	r.OnChange(func(_ core.ExtensionID, _, removed []Binding) {
+		for _, b := range removed {
+			gone = append(gone, b.Contact)
+		}
+	})
 	bind := func(contact, source string, ttl time.Duration, cseq uint32) Binding {
 		return Binding{ExtensionID: "ext_a", Contact: contact, Source: source, CallID: "cid-" + contact, CSeq: cseq, ExpiresAt: c.t.Add(ttl)}
 	}
@@ -77,28 +84,39 @@ func TestRegistryExpiredOnChange(t *testing.T) {
 		}
 		return fmt.Sprint(s)
 	}
+	// The table's bindings expire counting from when it is built.
+	refresh := func(b Binding) func() bool {
+		return func() bool { _, ok := r.upsert(b, true); return ok }
+	}
 	r.Upsert(bind("sip:a@1", "10.0.0.1:5060", time.Hour, 1))
 	c.t = c.t.Add(time.Second)
 	r.Upsert(bind("sip:a@2", "10.0.0.2:5060", 10*time.Second, 1))
 	c.t = c.t.Add(time.Second)
 	r.Upsert(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 1))
+	r.Upsert(bind("sip:a@4", "10.0.0.4:5060", 10*time.Second, 1))
 	steps := []struct {
 		name    string
 		advance time.Duration
 		do      func() bool
 		ok      bool
 		want    string
+		stored  int
+		gone    string
 	}{
-		{"refresh, none expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@1", "10.0.0.1:5060", time.Hour, 2), true); return ok },
-			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1]"},
-		{"refresh from elsewhere turned away, none expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2), true); return ok },
-			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1]"},
-		{"refresh from elsewhere turned away, one expired", 20 * time.Second, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2), true); return ok },
-			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#1]"},
-		{"refresh, one expired", 0, func() bool { _, ok := r.upsert(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 3), true); return ok },
-			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#3]"},
-		{"remove, none expired", 0, func() bool { r.Remove("ext_a", "sip:a@1"); return true },
-			true, "[sip:a@3@10.0.0.3:5060#3]"},
+		{"refresh, none expired", 0, refresh(bind("sip:a@1", "10.0.0.1:5060", time.Hour, 2)),
+			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1 sip:a@4@10.0.0.4:5060#1]", 4, "[]"},
+		{"refresh from elsewhere turned away, none expired", 0, refresh(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2)),
+			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@2@10.0.0.2:5060#1 sip:a@3@10.0.0.3:5060#1 sip:a@4@10.0.0.4:5060#1]", 4, "[]"},
+		{"refresh from elsewhere turned away, two expired", 20 * time.Second, refresh(bind("sip:a@3", "10.9.9.9:5060", time.Hour, 2)),
+			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#1]", 4, "[]"},
+		{"refresh alone turned away, two expired", 0, refresh(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 3)),
+			false, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#1]", 4, "[]"},
+		{"stale retransmission, two expired", 0, func() bool { r.Upsert(bind("sip:a@3", "10.0.0.3:5060", time.Hour, 1)); return true },
+			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#1]", 2, "[sip:a@2 sip:a@4]"},
+		{"refresh, none expired again", 0, refresh(bind("sip:a@3", "10.0.0.3:5060", 35*time.Second, 3)),
+			true, "[sip:a@1@10.0.0.1:5060#2 sip:a@3@10.0.0.3:5060#3]", 2, "[sip:a@2 sip:a@4]"},
+		{"remove, one expired", 20 * time.Second, func() bool { r.Remove("ext_a", "sip:a@1"); return true },
+			true, "[]", 0, "[sip:a@2 sip:a@4 sip:a@3 sip:a@1]"},
 	}
 	for _, s := range steps {
 		c.t = c.t.Add(s.advance)
@@ -108,8 +126,11 @@ func TestRegistryExpiredOnChange(t *testing.T) {
 		if got := contacts(); got != s.want {
 			t.Fatalf("%s: bindings %s, want %s", s.name, got, s.want)
 		}
-	}
-	if n := len(r.byExt["ext_a"]); n != 1 {
-		t.Fatalf("%d bindings stored, want 1", n)
+		if n := len(r.byExt["ext_a"]); n != s.stored {
+			t.Fatalf("%s: %d bindings stored, want %d", s.name, n, s.stored)
+		}
+		if got := fmt.Sprint(gone); got != s.gone {
+			t.Fatalf("%s: reported removed %s, want %s", s.name, got, s.gone)
+		}
 	}
 }
