@@ -34,8 +34,15 @@ func (s *Server) enabledTrunks(ctx context.Context) ([]*core.Trunk, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.list.Store(&cachedTrunks{gen: g, trunks: trunks})
-	return trunks, nil
+	// Two loads may overlap (the trunk keeper's and a request's): the one
+	// that began later is kept, whichever ends last.
+	next := &cachedTrunks{gen: g, trunks: trunks}
+	for {
+		cur := c.list.Load()
+		if cur != nil && cur.gen >= g || c.list.CompareAndSwap(cur, next) {
+			return trunks, nil
+		}
+	}
 }
 
 // cachedTrunkFor is trunkFor from memory alone: known is false when the
