@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -81,7 +82,7 @@ func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserE
 		return e
 	}
 	ip := sourceIP(req)
-	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
+	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip, Key: requestKey(req)}, func(user string) (auth.User, bool) {
 		e := users(user)
 		if e == nil || !e.Known() {
 			return auth.User{}, false
@@ -143,10 +144,33 @@ func (s *Server) challenge(req *sip.Request, algs []string, stale bool) *sip.Res
 		code, reason, hdr = sip.StatusProxyAuthRequired, "Proxy Authentication Required", "Proxy-Authenticate"
 	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
-	for _, c := range s.digest.Challenge(sourceIP(req), algs, stale) {
+	for _, c := range s.digest.ChallengeRequest(sourceIP(req), algs, stale, requestKey(req)) {
 		res.AppendHeader(sip.NewHeader(hdr, c))
 	}
 	return res
+}
+
+// requestKey names req and its retransmissions for the digest check
+// (auth.Request.Key): FNV-1a over its Call-ID, From tag, top Via branch,
+// CSeq and method; 0 when it lacks any of them.
+func requestKey(req *sip.Request) uint64 {
+	id, from, via, cseq := req.CallID(), req.From(), req.Via(), req.CSeq()
+	if id == nil || from == nil || via == nil || cseq == nil {
+		return 0
+	}
+	fromTag, _ := from.Params.Get("tag")
+	branch, _ := via.Params.Get("branch")
+	h := uint64(14695981039346656037)
+	for _, part := range [...]string{id.Value(), fromTag, branch, strconv.FormatUint(uint64(cseq.SeqNo), 10), string(req.Method)} {
+		for j := 0; j < len(part); j++ {
+			h = (h ^ uint64(part[j])) * 1099511628211
+		}
+		h *= 1099511628211 // a zero byte after each part, so they cannot run together
+	}
+	if h == 0 {
+		h = 1
+	}
+	return h
 }
 
 // requestUser is the user a request without credentials is from: the To user
@@ -194,9 +218,10 @@ const preloadTimeout = time.Minute
 // respondStateless sends res on the connection req came in on and ends the
 // server transaction at once, so nothing retransmits it: RFC 3261 §8.2.7
 // lets a UAS answer statelessly, typically with challenges. A retransmitted
-// request simply gets a fresh answer, and a request with a forged source
-// makes the PBX send one response to its victim, not the ten or so of
-// timer G over 32 s (RFC 3261 §17.2.1). An INVITE's ACK then matches no
+// request is answered again, with the same challenge (auth.Digest remembers
+// the nonces it gave each request for a few seconds), and a request with a
+// forged source makes the PBX send one response to its victim, not the ten
+// or so of timer G over 32 s (RFC 3261 §17.2.1). An INVITE's ACK then matches no
 // transaction; the answer's To tag (markStateless) lets the UDP front drop
 // it on sight.
 func (s *Server) respondStateless(tx sip.ServerTransaction, res *sip.Response) {

@@ -44,6 +44,7 @@ func (s *Server) answerUDP(req *sip.Request, reply func(*sip.Response)) (answere
 	}()
 	switch req.Method {
 	case sip.REGISTER:
+		reply = statelessReply(req, reply) // the recovery above answers with it too
 		s.registerUDP(req, reply)
 		return true
 	case sip.INVITE:
@@ -195,8 +196,8 @@ func statelessTag(m dialogHeaders) (string, bool) {
 	return statelessTagPrefix + strconv.FormatUint(h, 36), true
 }
 
-// markStateless gives res, a stateless answer to an INVITE outside a dialog
-// (its request had no To tag), its statelessTag in place of the tag
+// markStateless gives res, a stateless answer to a request outside a dialog
+// (it had no To tag), its statelessTag in place of the tag
 // NewResponseFromRequest made.
 func markStateless(res *sip.Response) {
 	to := res.To()
@@ -205,6 +206,19 @@ func markStateless(res *sip.Response) {
 	}
 	if tag, ok := statelessTag(res); ok {
 		to.Params.Add("tag", tag)
+	}
+}
+
+// statelessReply is reply giving every answer to req its statelessTag
+// (markStateless) when req is outside a dialog, so that a retransmission
+// answered again gets the same To tag (RFC 3261 §8.2.7).
+func statelessReply(req *sip.Request, reply func(*sip.Response)) func(*sip.Response) {
+	if to := req.To(); to == nil || to.Params.Has("tag") {
+		return reply
+	}
+	return func(res *sip.Response) {
+		markStateless(res)
+		reply(res)
 	}
 }
 

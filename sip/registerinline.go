@@ -23,8 +23,11 @@ import (
 // cache), may ban its source (a wrong password), or must be stored before
 // it is answered (a new, moved or removed binding) is finished on a
 // goroutine of its own; until it is answered, its retransmissions are
-// absorbed, as its transaction would have absorbed them, rather than
-// answered with a stale challenge for a nonce-count already used.
+// absorbed, as its transaction would have absorbed them. Once a REGISTER is
+// answered, a retransmission of it is answered again as its transaction
+// would have: with the same To tag (statelessReply), the same challenge, or
+// a 200, its nonce-count taken for its own and not a replay (see
+// auth.Request.Key).
 
 // bindingsOwner is the extension as the registrar reads it: its ID and SIP
 // user name.

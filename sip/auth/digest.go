@@ -77,11 +77,14 @@ type Digest struct {
 	mu        sync.Mutex
 	seen      map[[16]byte]nonceUse // nonce (time and random part) -> highest nonce-count used
 	nextSweep time.Time
+
+	issued recentChallenges
 }
 
 type nonceUse struct {
 	nc      int
-	expires int64 // unix seconds
+	key     uint64 // the request that used nc (Request.Key)
+	expires int64  // unix seconds
 }
 
 // NewDigest returns a verifier for realm offering algs (DefaultAlgorithms when
@@ -109,12 +112,29 @@ func (d *Digest) Algorithms() []string { return slices.Clone(d.algs) }
 // one per algorithm of algs (the server's when empty), in that order
 // (RFC 8760 §2.4), each with a nonce bound to src.
 func (d *Digest) Challenge(src netip.Addr, algs []string, stale bool) []string {
+	return d.ChallengeRequest(src, algs, stale, 0)
+}
+
+// ChallengeRequest is Challenge for the request key names (see
+// Request.Key; 0 names none): a retransmission of the request, challenged
+// again within a few seconds, gets the same nonces, so the answer is the
+// same as the first, as a server transaction would have sent it again
+// (RFC 3261 §17.2.2). A client that already answered the first challenge
+// takes the second for a retransmission rather than a new challenge.
+func (d *Digest) ChallengeRequest(src netip.Addr, algs []string, stale bool, key uint64) []string {
 	if len(algs) == 0 {
 		algs = d.algs
 	}
 	out := make([]string, len(algs))
 	for i, alg := range algs {
-		c := digest.Challenge{Realm: d.realm, Nonce: d.newNonce(src), Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
+		var head [16]byte
+		if key == 0 {
+			head = d.newHead()
+		} else {
+			// One nonce per algorithm offered, each remembered on its own.
+			head = d.issued.head(key+uint64(i)*0x9e3779b97f4a7c15, d.now(), d.newHead)
+		}
+		c := digest.Challenge{Realm: d.realm, Nonce: d.nonce(head, src), Algorithm: alg, QOP: []string{"auth"}, Stale: stale}
 		out[i] = c.String()
 	}
 	return out
@@ -130,11 +150,20 @@ func (d *Digest) Challenges(stale bool) []string { return d.Challenge(netip.Addr
 // for requests from the address it was sent to (RFC 7616 §3.3 discusses the
 // client's IP address in the nonce). A client behind a NAT whose address
 // changes gets a fresh challenge, not a failure.
-func (d *Digest) newNonce(src netip.Addr) string {
+func (d *Digest) newNonce(src netip.Addr) string { return d.nonce(d.newHead(), src) }
+
+// newHead is the time and random part of a new nonce.
+func (d *Digest) newHead() (head [16]byte) {
+	binary.BigEndian.PutUint64(head[:8], uint64(d.now().Unix()))
+	_, _ = rand.Read(head[8:])
+	return head
+}
+
+// nonce is head followed by its MAC bound to src.
+func (d *Digest) nonce(head [16]byte, src netip.Addr) string {
 	m := d.mac()
 	defer d.macs.Put(m)
-	binary.BigEndian.PutUint64(m.nonce[:8], uint64(d.now().Unix()))
-	_, _ = rand.Read(m.nonce[8:16])
+	copy(m.nonce[:16], head[:])
 	copy(m.nonce[16:], m.sum(src))
 	return base64.RawURLEncoding.EncodeToString(m.nonce[:])
 }
@@ -254,6 +283,11 @@ type Request struct {
 	// Source is the address the request came from; the nonce must have
 	// been issued to it.
 	Source netip.Addr
+	// Key names the request and its retransmissions (its Call-ID, From
+	// tag, Via branch and CSeq, hashed), 0 for none. A retransmission of a
+	// request already accepted, within 64*T1 of it, is accepted again
+	// rather than taken for a replay of its nonce-count.
+	Key uint64
 }
 
 // Check checks a request's credentials. lookup finds a user; it reports
@@ -316,9 +350,10 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 		res.Outcome = Failed
 	case expired:
 		res.Outcome = Stale // RFC 7616 §3.3: the password was right, the nonce is old
-	case !d.useNonce(head, c.nc):
-		// A nonce-count used before (RFC 7616 §3.4): a replay of a correct
-		// answer, which guesses nothing; ask for a fresh nonce.
+	case !d.useNonce(head, c.nc, r.Key):
+		// A nonce-count used before (RFC 7616 §3.4) by another request: a
+		// replay of a correct answer, which guesses nothing; ask for a
+		// fresh nonce.
 		res.Outcome = Stale
 	default:
 		res.Outcome = OK
@@ -404,16 +439,19 @@ func offered(algs []string, alg string) bool {
 	return false
 }
 
-// useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4).
-func (d *Digest) useNonce(head [16]byte, count int) bool {
+// useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4),
+// unless key names the request that used the last one, and this is its
+// retransmission within retransmitWindow.
+func (d *Digest) useNonce(head [16]byte, count int, key uint64) bool {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	u, ok := d.seen[head]
 	if ok && count <= u.nc {
-		return false
+		used := time.Unix(u.expires, 0).Add(-d.nonceTTL - time.Minute)
+		return key != 0 && key == u.key && count == u.nc && now.Sub(used) <= retransmitWindow
 	}
-	d.seen[head] = nonceUse{nc: count, expires: now.Add(d.nonceTTL + time.Minute).Unix()}
+	d.seen[head] = nonceUse{nc: count, key: key, expires: now.Add(d.nonceTTL + time.Minute).Unix()}
 	if now.After(d.nextSweep) {
 		d.nextSweep = now.Add(d.nonceTTL / 4)
 		for k, v := range d.seen {

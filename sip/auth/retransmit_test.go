@@ -1,0 +1,101 @@
+package auth
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// TestChallengeRequestRetransmission: a request challenged again within
+// challengeMemory gets the same challenge; another request, a request
+// without a key, or the same one once it is forgotten gets a new nonce.
+func TestChallengeRequestRetransmission(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	src := netip.MustParseAddr("192.0.2.10")
+	d := NewDigest("pbx.test", []string{MD5, SHA256}, 5*time.Minute, c.now)
+	first := d.ChallengeRequest(src, nil, false, 42)
+	if len(first) != 2 || first[0] == first[1] {
+		t.Fatalf("challenges %q: want two, with a nonce each", first)
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		src     netip.Addr
+		key     uint64
+		stale   bool
+		same    bool
+	}{
+		{"retransmission", 500 * time.Millisecond, src, 42, false, true},
+		{"another request", 0, src, 43, false, false},
+		{"no key", 0, src, 0, false, false},
+		{"retransmission, stale", 0, src, 42, true, false},
+		{"retransmission after 4 s", 3500 * time.Millisecond, src, 42, false, true},
+		{"retransmission after 12 s (the next generation)", 8 * time.Second, src, 42, false, true},
+		{"retransmission after 28 s", 16 * time.Second, src, 42, false, false},
+	}
+	for _, s := range steps {
+		c.t = c.t.Add(s.advance)
+		got := d.ChallengeRequest(s.src, nil, s.stale, s.key)
+		if same := got[0] == first[0] && got[1] == first[1]; same != s.same {
+			t.Fatalf("%s: challenges %q after %q: same %v, want %v", s.name, got, first, same, s.same)
+		}
+	}
+}
+
+// TestChallengeMemoryBounded: past challengeMemoryMax requests in one
+// generation, a request gets fresh nonces, and the memory does not grow.
+func TestChallengeMemoryBounded(t *testing.T) {
+	var r recentChallenges
+	now := time.Unix(1_800_000_000, 0)
+	n := 0
+	fresh := func() (h [16]byte) { n++; h[0], h[1], h[2] = byte(n), byte(n>>8), byte(n>>16); return h }
+	for k := range uint64(challengeMemoryMax + 10) {
+		r.head(k+1, now, fresh)
+	}
+	if len(r.cur) != challengeMemoryMax {
+		t.Fatalf("%d remembered, want %d", len(r.cur), challengeMemoryMax)
+	}
+	a := r.head(challengeMemoryMax+5, now, fresh)
+	if b := r.head(challengeMemoryMax+5, now, fresh); a == b {
+		t.Fatal("a request past the bound was remembered")
+	}
+	if a, b := r.head(7, now, fresh), r.head(7, now, fresh); a != b {
+		t.Fatal("a request within the bound was forgotten")
+	}
+}
+
+// TestCheckRetransmission: a nonce-count used again by the same request
+// (its retransmission, same key) within 64*T1 is accepted again; by another
+// request, without a key, or later, it is a replay.
+func TestCheckRetransmission(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	src := netip.MustParseAddr("192.0.2.10")
+	d := NewDigest("pbx.test", nil, 5*time.Minute, c.now)
+	ch := d.ChallengeRequest(src, nil, false, 7)[0]
+	one := answer(t, ch, "1001", "right-password", 1)
+	two := answer(t, ch, "1001", "right-password", 2)
+	steps := []struct {
+		name    string
+		advance time.Duration
+		header  string
+		key     uint64
+		want    Outcome
+	}{
+		{"first use", 0, one, 100, OK},
+		{"its retransmission", 500 * time.Millisecond, one, 100, OK},
+		{"its retransmission after 31 s", 30500 * time.Millisecond, one, 100, OK},
+		{"another request with the same count", 0, one, 101, Stale},
+		{"the same count without a key", 0, one, 0, Stale},
+		{"its retransmission after 33 s", 2 * time.Second, one, 100, Stale},
+		{"the next count", 0, two, 102, OK},
+		{"the earlier count by its request", 0, one, 100, Stale},
+		{"the next count, again", time.Second, two, 102, OK},
+	}
+	for _, s := range steps {
+		c.t = c.t.Add(s.advance)
+		got := d.Check(Request{Method: "REGISTER", Header: s.header, Source: src, Key: s.key}, lookup)
+		if got.Outcome != s.want {
+			t.Fatalf("%s: %v, want %v", s.name, got.Outcome, s.want)
+		}
+	}
+}

@@ -1,0 +1,106 @@
+package sip
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+)
+
+// readRaw returns the next datagram p receives within wait, nil when none.
+func (p *udpPhone) readRaw(wait time.Duration) []byte {
+	p.t.Helper()
+	buf := make([]byte, 65535)
+	_ = p.conn.SetReadDeadline(time.Now().Add(wait))
+	n, _, err := p.conn.ReadFrom(buf)
+	if err != nil {
+		return nil
+	}
+	return buf[:n]
+}
+
+// TestRetransmissionsOverUDP: a request the front answers without a
+// transaction, sent again as a retransmission (the same bytes), gets the
+// answer a transaction would have sent again: the same challenge, byte for
+// byte, and a 200 again for an authenticated REGISTER rather than a stale
+// challenge for a nonce-count already used. Another request gets a new
+// nonce, and one that reuses a nonce-count is still challenged as a replay.
+func TestRetransmissionsOverUDP(t *testing.T) {
+	const user = "211"
+	s, _ := inviteServer(t, Config{RTPMin: 42000, RTPMax: 42100}, user)
+	pw := "inline-invite-" + user
+	phone := newUDPPhone(t, net.UDPAddrFromAddrPort(s.Addr()))
+	answer := func() []byte {
+		t.Helper()
+		raw := phone.readRaw(5 * time.Second)
+		if raw == nil {
+			t.Fatal("no answer")
+		}
+		return raw
+	}
+	parse := func(raw []byte) *sip.Response {
+		t.Helper()
+		m, err := sip.ParseMessage(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.(*sip.Response)
+	}
+	challenge := registerMsg(user, "", "", 0, "c1", "call-r", 1, phone.port(), 3600)
+	phone.send(challenge)
+	first := answer()
+	nonce := nonceOf(t, parse(first))
+
+	steps := []struct {
+		name string
+		req  string
+		code int
+		same []byte // the answer must be these bytes
+		diff []byte // the answer must not be these bytes
+	}{
+		{"challenge retransmitted", challenge, sip.StatusUnauthorized, first, nil},
+		{"another REGISTER challenged", registerMsg(user, "", "", 0, "c2", "call-r", 1, phone.port(), 3600), sip.StatusUnauthorized, nil, first},
+		{"new binding", registerMsg(user, pw, nonce, 1, "n1", "call-r", 2, phone.port(), 3600), sip.StatusOK, nil, nil},
+		{"new binding retransmitted", registerMsg(user, pw, nonce, 1, "n1", "call-r", 2, phone.port(), 3600), sip.StatusOK, nil, nil},
+		{"refresh", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, nil},
+		{"refresh retransmitted", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, nil},
+		{"another REGISTER reusing the nonce-count", registerMsg(user, pw, nonce, 2, "r2", "call-r", 4, phone.port(), 3600), sip.StatusUnauthorized, nil, nil},
+	}
+	var invite []byte
+	for _, st := range steps {
+		// A REGISTER finished aside absorbs its retransmissions until it is
+		// done with, just after its answer is sent.
+		for deadline := time.Now().Add(5 * time.Second); s.registering.busy() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		phone.send(st.req)
+		raw := answer()
+		res := parse(raw)
+		if res.StatusCode != st.code {
+			t.Fatalf("%s: %d %s, want %d", st.name, res.StatusCode, res.Reason, st.code)
+		}
+		if st.same != nil && !bytes.Equal(raw, st.same) {
+			t.Fatalf("%s: answer\n%s\nwant the first one\n%s", st.name, raw, st.same)
+		}
+		if st.diff != nil && bytes.Equal(raw, st.diff) {
+			t.Fatalf("%s: the answer to another request", st.name)
+		}
+		if tag, _ := res.To().Params.Get("tag"); len(tag) < 2 || tag[:2] != statelessTagPrefix {
+			t.Fatalf("%s: To tag %q is not the stateless tag", st.name, tag)
+		}
+	}
+	t.Run("INVITE challenge retransmitted", func(t *testing.T) {
+		req := inviteMsg(user, "i1", "call-i", phone.port(), "")
+		phone.send(req)
+		invite = answer()
+		if res := parse(invite); res.StatusCode != sip.StatusProxyAuthRequired {
+			t.Fatalf("%d %s, want 407", res.StatusCode, res.Reason)
+		}
+		phone.send(req)
+		if again := answer(); !bytes.Equal(again, invite) {
+			t.Fatalf("answer\n%s\nwant the first one\n%s", again, invite)
+		}
+	})
+}
