@@ -73,8 +73,8 @@ func (p *udpPhone) send(raw string) {
 	}
 }
 
-// read returns the next response within wait, nil when none comes.
-func (p *udpPhone) read(wait time.Duration) *sip.Response {
+// readRaw returns the next datagram within wait, nil when none comes.
+func (p *udpPhone) readRaw(wait time.Duration) []byte {
 	p.t.Helper()
 	buf := make([]byte, 65535)
 	_ = p.conn.SetReadDeadline(time.Now().Add(wait))
@@ -82,13 +82,23 @@ func (p *udpPhone) read(wait time.Duration) *sip.Response {
 	if err != nil {
 		return nil
 	}
-	m, err := sip.ParseMessage(buf[:n])
+	return buf[:n]
+}
+
+// read returns the next response within wait, nil when none comes.
+func (p *udpPhone) read(wait time.Duration) *sip.Response {
+	p.t.Helper()
+	raw := p.readRaw(wait)
+	if raw == nil {
+		return nil
+	}
+	m, err := sip.ParseMessage(raw)
 	if err != nil {
-		p.t.Fatalf("unparsable answer: %v\n%s", err, buf[:n])
+		p.t.Fatalf("unparsable answer: %v\n%s", err, raw)
 	}
 	res, ok := m.(*sip.Response)
 	if !ok {
-		p.t.Fatalf("answer is not a response:\n%s", buf[:n])
+		p.t.Fatalf("answer is not a response:\n%s", raw)
 	}
 	return res
 }

@@ -9,18 +9,6 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// readRaw returns the next datagram p receives within wait, nil when none.
-func (p *udpPhone) readRaw(wait time.Duration) []byte {
-	p.t.Helper()
-	buf := make([]byte, 65535)
-	_ = p.conn.SetReadDeadline(time.Now().Add(wait))
-	n, _, err := p.conn.ReadFrom(buf)
-	if err != nil {
-		return nil
-	}
-	return buf[:n]
-}
-
 // TestRetransmissionsOverUDP: a request the front answers without a
 // transaction, sent again as a retransmission (the same bytes), gets the
 // answer a transaction would have sent again: the same challenge, byte for
