@@ -82,7 +82,7 @@ func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserE
 		return e
 	}
 	ip := sourceIP(req)
-	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip, Key: requestKey(req)}, func(user string) (auth.User, bool) {
+	res := s.digest.Check(auth.Request{Method: string(req.Method), Header: value, Source: ip}, func(user string) (auth.User, bool) {
 		e := users(user)
 		if e == nil || !e.Known() {
 			return auth.User{}, false
@@ -150,9 +150,9 @@ func (s *Server) challenge(req *sip.Request, algs []string, stale bool) *sip.Res
 	return res
 }
 
-// requestKey names req and its retransmissions for the digest check
-// (auth.Request.Key): FNV-1a over its Call-ID, From tag, top Via branch,
-// CSeq and method; 0 when it lacks any of them.
+// requestKey names req and its retransmissions for its challenge
+// (auth.Digest.ChallengeRequest): FNV-1a over its Call-ID, From tag, top
+// Via branch, CSeq and method; 0 when it lacks any of them.
 func requestKey(req *sip.Request) uint64 {
 	id, from, via, cseq := req.CallID(), req.From(), req.Via(), req.CSeq()
 	if id == nil || from == nil || via == nil || cseq == nil {

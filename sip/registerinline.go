@@ -24,10 +24,11 @@ import (
 // it is answered (a new, moved or removed binding) is finished on a
 // goroutine of its own; until it is answered, its retransmissions are
 // absorbed, as its transaction would have absorbed them. Once a REGISTER is
-// answered, a retransmission of it is answered again as its transaction
-// would have: with the same To tag (statelessReply), the same challenge, or
-// a 200, its nonce-count taken for its own and not a replay (see
-// auth.Request.Key).
+// answered, a retransmission of it is answered again, with the same To tag
+// (statelessReply) and, for a challenge, the same nonce
+// (auth.Digest.ChallengeRequest): the same answer its transaction would
+// have sent again. A retransmission of a REGISTER with credentials reuses
+// their nonce-count and is challenged again (stale), as a replay.
 
 // bindingsOwner is the extension as the registrar reads it: its ID and SIP
 // user name.

@@ -83,8 +83,7 @@ type Digest struct {
 
 type nonceUse struct {
 	nc      int
-	key     uint64 // the request that used nc (Request.Key)
-	expires int64  // unix seconds
+	expires int64 // unix seconds
 }
 
 // NewDigest returns a verifier for realm offering algs (DefaultAlgorithms when
@@ -115,15 +114,20 @@ func (d *Digest) Challenge(src netip.Addr, algs []string, stale bool) []string {
 	return d.ChallengeRequest(src, algs, stale, 0)
 }
 
-// ChallengeRequest is Challenge for the request key names (see
-// Request.Key; 0 names none): a retransmission of the request, challenged
-// again within a few seconds, gets the same nonces, so the answer is the
-// same as the first, as a server transaction would have sent it again
-// (RFC 3261 §17.2.2). A client that already answered the first challenge
-// takes the second for a retransmission rather than a new challenge.
+// ChallengeRequest is Challenge for the request key names (a hash of
+// what identifies it and its retransmissions, 0 for none): the request
+// retransmitted from the same address and challenged again within a few
+// seconds gets the same nonces, so the answer is the same as the first, as
+// a server transaction would have sent it again (RFC 3261 §17.2.2). A
+// client that already answered the first challenge takes the second for a
+// retransmission rather than a new challenge. Only the challenge is
+// repeated: a nonce-count is still accepted once.
 func (d *Digest) ChallengeRequest(src netip.Addr, algs []string, stale bool, key uint64) []string {
 	if len(algs) == 0 {
 		algs = d.algs
+	}
+	if key != 0 {
+		key = withSource(key, src) // another address gets nonces of its own
 	}
 	out := make([]string, len(algs))
 	for i, alg := range algs {
@@ -283,11 +287,6 @@ type Request struct {
 	// Source is the address the request came from; the nonce must have
 	// been issued to it.
 	Source netip.Addr
-	// Key names the request and its retransmissions (its Call-ID, From
-	// tag, Via branch and CSeq, hashed), 0 for none. A retransmission of a
-	// request already accepted, within 64*T1 of it, is accepted again
-	// rather than taken for a replay of its nonce-count.
-	Key uint64
 }
 
 // Check checks a request's credentials. lookup finds a user; it reports
@@ -350,10 +349,9 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 		res.Outcome = Failed
 	case expired:
 		res.Outcome = Stale // RFC 7616 §3.3: the password was right, the nonce is old
-	case !d.useNonce(head, c.nc, r.Key):
-		// A nonce-count used before (RFC 7616 §3.4) by another request: a
-		// replay of a correct answer, which guesses nothing; ask for a
-		// fresh nonce.
+	case !d.useNonce(head, c.nc):
+		// A nonce-count used before (RFC 7616 §3.4): a replay of a correct
+		// answer, which guesses nothing; ask for a fresh nonce.
 		res.Outcome = Stale
 	default:
 		res.Outcome = OK
@@ -439,19 +437,16 @@ func offered(algs []string, alg string) bool {
 	return false
 }
 
-// useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4),
-// unless key names the request that used the last one, and this is its
-// retransmission within retransmitWindow.
-func (d *Digest) useNonce(head [16]byte, count int, key uint64) bool {
+// useNonce records a nonce-count; each must be higher than the last (RFC 7616 §3.4).
+func (d *Digest) useNonce(head [16]byte, count int) bool {
 	now := d.now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	u, ok := d.seen[head]
 	if ok && count <= u.nc {
-		used := time.Unix(u.expires, 0).Add(-d.nonceTTL - time.Minute)
-		return key != 0 && key == u.key && count == u.nc && now.Sub(used) <= retransmitWindow
+		return false
 	}
-	d.seen[head] = nonceUse{nc: count, key: key, expires: now.Add(d.nonceTTL + time.Minute).Unix()}
+	d.seen[head] = nonceUse{nc: count, expires: now.Add(d.nonceTTL + time.Minute).Unix()}
 	if now.After(d.nextSweep) {
 		d.nextSweep = now.Add(d.nonceTTL / 4)
 		for k, v := range d.seen {

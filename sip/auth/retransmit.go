@@ -1,13 +1,10 @@
 package auth
 
 import (
+	"net/netip"
 	"sync"
 	"time"
 )
-
-// retransmitWindow is how long a client may retransmit a request over UDP:
-// 64*T1 (RFC 3261 §17.1.2.2, Timer F).
-const retransmitWindow = 32 * time.Second
 
 const (
 	// challengeMemory is how long each generation of recentChallenges
@@ -19,6 +16,18 @@ const (
 	// retransmission gets a new nonce, as it did before.
 	challengeMemoryMax = 100_000
 )
+
+// withSource mixes src into key (FNV-1a over its 16 bytes), never giving 0.
+func withSource(key uint64, src netip.Addr) uint64 {
+	a := src.Unmap().As16()
+	for _, b := range a {
+		key = (key ^ uint64(b)) * 1099511628211
+	}
+	if key == 0 {
+		key = 1
+	}
+	return key
+}
 
 // recentChallenges remembers the nonce head each recently challenged
 // request was given, by request key, in two generations of maps without
