@@ -179,7 +179,18 @@ func TestWebhooksSurviveOutageAndRestart(t *testing.T) {
 			Attempts int
 		}
 	}
-	p2.call("GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=500", nil, &log)
+	// The receiver has every event once its handler ran; the dispatcher
+	// records each attempt when the response is back, a moment later.
+	eventually(10*time.Second, func() bool {
+		log.Items = nil
+		p2.call("GET", "/v1/webhooks/"+hook.ID+"/deliveries?limit=500", nil, &log)
+		for _, d := range log.Items {
+			if d.Status != "succeeded" {
+				return false
+			}
+		}
+		return true
+	})
 	retried := 0
 	for _, d := range log.Items {
 		if d.Status != "succeeded" {
