@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/emiago/sipgo/sip"
@@ -160,13 +159,8 @@ func requestKey(req *sip.Request) uint64 {
 	}
 	fromTag, _ := from.Params.Get("tag")
 	branch, _ := via.Params.Get("branch")
-	h := uint64(14695981039346656037)
-	for _, part := range [...]string{id.Value(), fromTag, branch, strconv.FormatUint(uint64(cseq.SeqNo), 10), string(req.Method)} {
-		for j := 0; j < len(part); j++ {
-			h = (h ^ uint64(part[j])) * 1099511628211
-		}
-		h *= 1099511628211 // a zero byte after each part, so they cannot run together
-	}
+	h := fnv64(id.Value(), fromTag, branch, string(req.Method))
+	h = (h ^ uint64(cseq.SeqNo)) * fnvPrime
 	if h == 0 {
 		h = 1
 	}

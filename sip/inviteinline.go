@@ -184,16 +184,24 @@ func statelessTag(m dialogHeaders) (string, bool) {
 	}
 	fromTag, _ := from.Params.Get("tag")
 	branch, _ := via.Params.Get("branch")
+	return statelessTagPrefix + strconv.FormatUint(fnv64(id.Value(), fromTag, branch), 36), true
+}
+
+const fnvPrime = 1099511628211
+
+// fnv64 is FNV-1a over parts, with a zero byte between them, so that they
+// cannot run together.
+func fnv64(parts ...string) uint64 {
 	h := uint64(14695981039346656037)
-	for i, part := range [3]string{id.Value(), fromTag, branch} {
+	for i, part := range parts {
 		if i > 0 {
-			h *= 1099511628211 // a zero byte between parts, so they cannot run together
+			h *= fnvPrime
 		}
 		for j := 0; j < len(part); j++ {
-			h = (h ^ uint64(part[j])) * 1099511628211
+			h = (h ^ uint64(part[j])) * fnvPrime
 		}
 	}
-	return statelessTagPrefix + strconv.FormatUint(h, 36), true
+	return h
 }
 
 // markStateless gives res, a stateless answer to a request outside a dialog
