@@ -92,6 +92,14 @@ func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserE
 	if missed || fromMemory && res.Outcome == auth.Failed {
 		return nil, nil, false
 	}
+	if res.Replayed && !proxy && entry != nil && entry.Enabled {
+		// A REGISTER already applied, sent again (a retransmission): it is
+		// answered again as its transaction would have, changing nothing
+		// and earning its source nothing with the guard or the flood screen.
+		if ext := bindingsOwner(entry); s.reg.Applied(req, &ext) {
+			return entry, nil, true
+		}
+	}
 	switch res.Outcome {
 	case auth.OK:
 		s.Guard.Succeed(ip)

@@ -28,7 +28,9 @@ import (
 // (statelessReply) and, for a challenge, the same nonce
 // (auth.Digest.ChallengeRequest): the same answer its transaction would
 // have sent again. A retransmission of a REGISTER with credentials reuses
-// their nonce-count and is challenged again (stale), as a replay.
+// their nonce-count: it is answered 200 again when it was applied already
+// (registrar.Applied), changing nothing, and challenged (stale) as a replay
+// otherwise.
 
 // bindingsOwner is the extension as the registrar reads it: its ID and SIP
 // user name.

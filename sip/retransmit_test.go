@@ -12,8 +12,9 @@ import (
 // TestRetransmissionsOverUDP: a request the front answers without a
 // transaction, sent again as a retransmission (the same bytes), gets the
 // answer a transaction would have sent again: the same challenge, byte for
-// byte, and the same To tag. Another request gets a new nonce, and a
-// nonce-count is accepted once, by the first copy of its request.
+// byte, the same To tag, and a 200 again for a REGISTER applied already,
+// with nothing changed. Another request gets a new nonce, and credentials
+// used again for anything but the request already applied are a replay.
 func TestRetransmissionsOverUDP(t *testing.T) {
 	const user = "211"
 	s, _ := inviteServer(t, Config{RTPMin: 42000, RTPMax: 42100}, user)
@@ -51,7 +52,10 @@ func TestRetransmissionsOverUDP(t *testing.T) {
 		{"another REGISTER challenged", registerMsg(user, "", "", 0, "c2", "call-r", 1, phone.port(), 3600), sip.StatusUnauthorized, nil, nonce},
 		{"new binding", registerMsg(user, pw, nonce, 1, "n1", "call-r", 2, phone.port(), 3600), sip.StatusOK, nil, ""},
 		{"refresh", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, ""},
-		{"refresh retransmitted: its nonce-count is used", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusUnauthorized, nil, ""},
+		{"refresh retransmitted: applied already, answered again", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, ""},
+		{"its credentials for another contact: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port()+1, 3600), sip.StatusUnauthorized, nil, ""},
+		{"its credentials for a removal: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 0), sip.StatusUnauthorized, nil, ""},
+		{"its credentials with a later CSeq: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 4, phone.port(), 3600), sip.StatusUnauthorized, nil, ""},
 	}
 	tags := map[string]string{}
 	for _, st := range steps {

@@ -236,6 +236,10 @@ type Result struct {
 	// Username is the user the credentials name, when there are credentials
 	// for our realm; a new challenge can offer that user's algorithms.
 	Username string
+	// Replayed is set with Stale when the answer was right but its
+	// nonce-count was used before: the request is a replay, or a
+	// retransmission of one already accepted.
+	Replayed bool
 }
 
 // User is what Check needs to know about a user.
@@ -352,7 +356,7 @@ func (d *Digest) Check(r Request, lookup func(user string) (User, bool)) Result 
 	case !d.useNonce(head, c.nc):
 		// A nonce-count used before (RFC 7616 §3.4): a replay of a correct
 		// answer, which guesses nothing; ask for a fresh nonce.
-		res.Outcome = Stale
+		res.Outcome, res.Replayed = Stale, true
 	default:
 		res.Outcome = OK
 	}

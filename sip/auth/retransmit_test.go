@@ -69,7 +69,8 @@ func TestChallengeMemoryBounded(t *testing.T) {
 
 // TestChallengeRequestPerSource: the same request from another address
 // gets nonces of its own, and a nonce-count is accepted once whatever the
-// challenge was repeated.
+// challenge was repeated; its second use is a replay, unlike an expired
+// nonce.
 func TestChallengeRequestPerSource(t *testing.T) {
 	c := &clock{t: time.Unix(1_800_000_000, 0)}
 	phone := netip.MustParseAddr("192.0.2.10")
@@ -84,10 +85,15 @@ func TestChallengeRequestPerSource(t *testing.T) {
 		t.Fatal("the same request from another address got the same nonce")
 	}
 	one := answer(t, ch, "1001", "right-password", 1)
-	for i, want := range []Outcome{OK, Stale} {
-		if got := d.Check(Request{Method: "REGISTER", Header: one, Source: phone}, lookup); got.Outcome != want {
-			t.Fatalf("use %d of nonce-count 1: %v, want %v", i+1, got.Outcome, want)
+	for i, want := range []Result{{OK, "1001", false}, {Stale, "1001", true}} {
+		if got := d.Check(Request{Method: "REGISTER", Header: one, Source: phone}, lookup); got != want {
+			t.Fatalf("use %d of nonce-count 1: %+v, want %+v", i+1, got, want)
 		}
+	}
+	c.t = c.t.Add(6 * time.Minute) // expired: stale, but no replay
+	two := answer(t, ch, "1001", "right-password", 2)
+	if got := d.Check(Request{Method: "REGISTER", Header: two, Source: phone}, lookup); got != (Result{Stale, "1001", false}) {
+		t.Fatalf("an expired nonce: %+v", got)
 	}
 }
 

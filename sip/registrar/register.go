@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,31 @@ func (g *Registrar) ok(req *sip.Request, ext *core.Extension) *sip.Response {
 	}
 	res.AppendHeader(sip.NewHeader("Date", now.UTC().Format(time.RFC1123)))
 	return res
+}
+
+// Applied reports whether req, an authenticated REGISTER of ext, was
+// applied already: every contact it names (at least one, none removed) is
+// a live binding of ext from the same source and transport, with its
+// Call-ID and a CSeq at least its own. Register would change nothing for
+// it (RFC 3261 §10.3 step 7) and answer 200, as a transaction would have
+// answered its retransmission.
+func (g *Registrar) Applied(req *sip.Request, ext *core.Extension) bool {
+	changes, wildcard, refusal := g.changes(req)
+	callID, cseq := req.CallID(), req.CSeq()
+	if refusal != nil || wildcard || len(changes) == 0 || callID == nil || cseq == nil {
+		return false
+	}
+	live := g.Registry.Lookup(ext.ID)
+	transport := strings.ToUpper(req.Transport())
+	for _, ch := range changes {
+		if ch.expires == 0 || !slices.ContainsFunc(live, func(b Binding) bool {
+			return b.Contact == ch.contact && b.CallID == callID.Value() && b.CSeq >= cseq.SeqNo &&
+				b.Source == req.Source() && b.Transport == transport
+		}) {
+			return false
+		}
+	}
+	return true
 }
 
 // contactKey is the canonical form of a contact URI used to match bindings.

@@ -126,3 +126,50 @@ func TestRefreshExpired(t *testing.T) {
 		}
 	}
 }
+
+// TestApplied checks which REGISTERs count as applied already (answered
+// again with nothing changed): those whose every contact is bound from the
+// same source and transport with their Call-ID and a CSeq at least theirs.
+func TestApplied(t *testing.T) {
+	const contact = "Contact: <sip:301@192.0.2.1:5062>"
+	now := time.Now()
+	r := NewRegistry(5, func() time.Time { return now })
+	g := &Registrar{Registry: r, Limits: DefaultLimits(), Now: func() time.Time { return now }}
+	ext := &core.Extension{ID: "ext_301", ExtensionSpec: core.ExtensionSpec{SIPUsername: "301"}}
+	if res := g.Register(refreshRequest(t, "192.0.2.1:5062", contact, "Expires: 300"), ext); res.StatusCode != 200 {
+		t.Fatalf("registration: %d", res.StatusCode)
+	}
+	cases := []struct {
+		name    string
+		source  string
+		cseq    uint32
+		callID  string
+		headers []string
+		want    bool
+	}{
+		{"the same request", "192.0.2.1:5062", 7, "reg-1", []string{contact, "Expires: 300"}, true},
+		{"an older CSeq", "192.0.2.1:5062", 6, "reg-1", []string{contact, "Expires: 300"}, true},
+		{"another expiry", "192.0.2.1:5062", 7, "reg-1", []string{contact, "Expires: 3600"}, true},
+		{"a later CSeq", "192.0.2.1:5062", 8, "reg-1", []string{contact, "Expires: 300"}, false},
+		{"another Call-ID", "192.0.2.1:5062", 7, "reg-2", []string{contact, "Expires: 300"}, false},
+		{"another source", "192.0.2.1:5999", 7, "reg-1", []string{contact, "Expires: 300"}, false},
+		{"another contact", "192.0.2.1:5062", 7, "reg-1", []string{"Contact: <sip:301@192.0.2.1:5070>", "Expires: 300"}, false},
+		{"a contact more", "192.0.2.1:5062", 7, "reg-1", []string{contact, "Contact: <sip:301@192.0.2.1:5070>", "Expires: 300"}, false},
+		{"a removal", "192.0.2.1:5062", 7, "reg-1", []string{contact, "Expires: 0"}, false},
+		{"a wildcard removal", "192.0.2.1:5062", 7, "reg-1", []string{"Contact: *", "Expires: 0"}, false},
+		{"a query", "192.0.2.1:5062", 7, "reg-1", nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := refreshRequest(t, tc.source, tc.headers...)
+			req.CSeq().SeqNo = tc.cseq
+			*req.CallID() = sip.CallIDHeader(tc.callID)
+			if got := g.Applied(req, ext); got != tc.want {
+				t.Fatalf("Applied: %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if b := r.All(); len(b) != 1 || b[0].CSeq != 7 {
+		t.Fatalf("bindings changed: %+v", b)
+	}
+}
