@@ -94,10 +94,11 @@ func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserE
 	}
 	if res.Replayed && !proxy && entry != nil && entry.Enabled {
 		// A REGISTER already applied, sent again (a retransmission): it is
-		// answered again as its transaction would have, changing nothing
-		// and earning its source nothing with the guard or the flood screen.
+		// answered again as its transaction would have, and not applied
+		// again (a binding that expired meanwhile stays expired); its
+		// source earns nothing with the guard or the flood screen.
 		if ext := bindingsOwner(entry); s.reg.Applied(req, &ext) {
-			return entry, nil, true
+			return nil, s.reg.Answer(req, &ext), true
 		}
 	}
 	switch res.Outcome {
@@ -250,8 +251,8 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	// transaction kept for timer J (32 s over UDP, RFC 3261 §17.2.2) only to
 	// absorb retransmissions would cost far more memory than the binding it
 	// answers for. A retransmission, sent when this 200 was lost, reuses its
-	// nonce-count and gets a stale challenge, which the phone answers with a
-	// fresh REGISTER without asking for a password (RFC 7616 §3.4). Over
+	// nonce-count and is answered 200 again without being applied again
+	// (see authorize). Over
 	// UDP, REGISTERs do not come here: the front answers them
 	// (registerinline.go).
 	s.answerRegister(req, func(res *sip.Response) { s.respondStateless(tx, res) })

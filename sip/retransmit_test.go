@@ -53,11 +53,13 @@ func TestRetransmissionsOverUDP(t *testing.T) {
 		{"new binding", registerMsg(user, pw, nonce, 1, "n1", "call-r", 2, phone.port(), 3600), sip.StatusOK, nil, ""},
 		{"refresh", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, ""},
 		{"refresh retransmitted: applied already, answered again", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 3600), sip.StatusOK, nil, ""},
+		{"its credentials with another expiry: answered, not applied", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 60), sip.StatusOK, nil, ""},
 		{"its credentials for another contact: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port()+1, 3600), sip.StatusUnauthorized, nil, ""},
 		{"its credentials for a removal: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 3, phone.port(), 0), sip.StatusUnauthorized, nil, ""},
 		{"its credentials with a later CSeq: a replay", registerMsg(user, pw, nonce, 2, "r1", "call-r", 4, phone.port(), 3600), sip.StatusUnauthorized, nil, ""},
 	}
 	tags := map[string]string{}
+	var refreshed time.Time // the binding's expiry after the refresh
 	for _, st := range steps {
 		// A REGISTER finished aside absorbs its retransmissions until it is
 		// done with, just after its answer is sent.
@@ -86,6 +88,16 @@ func TestRetransmissionsOverUDP(t *testing.T) {
 			t.Fatalf("%s: To tag %q, %q before", st.name, tag, prev)
 		}
 		tags[b] = tag
+		all := s.Registry.All()
+		if st.code == sip.StatusOK && len(all) != 1 {
+			t.Fatalf("%s: bindings %+v", st.name, all)
+		}
+		switch {
+		case st.name == "refresh":
+			refreshed = all[0].ExpiresAt
+		case !refreshed.IsZero() && (len(all) != 1 || !all[0].ExpiresAt.Equal(refreshed)):
+			t.Fatalf("%s: the binding changed: %+v", st.name, all)
+		}
 	}
 	var invite []byte
 	t.Run("INVITE challenge retransmitted", func(t *testing.T) {

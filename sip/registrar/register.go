@@ -170,12 +170,18 @@ func (g *Registrar) ok(req *sip.Request, ext *core.Extension) *sip.Response {
 	return res
 }
 
+// Answer is the 200 to req listing ext's bindings, with nothing applied:
+// the answer again to a REGISTER applied already (see Applied).
+func (g *Registrar) Answer(req *sip.Request, ext *core.Extension) *sip.Response {
+	return g.ok(req, ext)
+}
+
 // Applied reports whether req, an authenticated REGISTER of ext, was
 // applied already: every contact it names (at least one, none removed) is
 // a live binding of ext from the same source and transport, with its
-// Call-ID and a CSeq at least its own. Register would change nothing for
-// it (RFC 3261 §10.3 step 7) and answer 200, as a transaction would have
-// answered its retransmission.
+// Call-ID and a CSeq at least its own. It is answered (Answer), not
+// applied again, as a transaction would have answered its retransmission
+// (RFC 3261 §10.3 step 7).
 func (g *Registrar) Applied(req *sip.Request, ext *core.Extension) bool {
 	changes, wildcard, refusal := g.changes(req)
 	callID, cseq := req.CallID(), req.CSeq()
