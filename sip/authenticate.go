@@ -97,8 +97,9 @@ func (s *Server) authorize(req *sip.Request, fromMemory bool) (entry *auth.UserE
 		// answered again as its transaction would have, and not applied
 		// again (a binding that expired meanwhile stays expired); its
 		// source earns nothing with the guard or the flood screen.
-		if ext := bindingsOwner(entry); s.reg.Applied(req, &ext) {
-			return nil, s.reg.Answer(req, &ext), true
+		ext := bindingsOwner(entry)
+		if again := s.reg.AnswerAgain(req, &ext); again != nil {
+			return nil, again, true
 		}
 	}
 	switch res.Outcome {

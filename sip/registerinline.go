@@ -29,7 +29,7 @@ import (
 // (auth.Digest.ChallengeRequest): the same answer its transaction would
 // have sent again. A retransmission of a REGISTER with credentials reuses
 // their nonce-count: it is answered 200 again when it was applied already
-// (registrar.Applied), changing nothing, and challenged (stale) as a replay
+// (Registrar.AnswerAgain), changing nothing, and challenged (stale) as a replay
 // otherwise.
 
 // bindingsOwner is the extension as the registrar reads it: its ID and SIP

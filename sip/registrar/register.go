@@ -170,23 +170,17 @@ func (g *Registrar) ok(req *sip.Request, ext *core.Extension) *sip.Response {
 	return res
 }
 
-// Answer is the 200 to req listing ext's bindings, with nothing applied:
-// the answer again to a REGISTER applied already (see Applied).
-func (g *Registrar) Answer(req *sip.Request, ext *core.Extension) *sip.Response {
-	return g.ok(req, ext)
-}
-
-// Applied reports whether req, an authenticated REGISTER of ext, was
-// applied already: every contact it names (at least one, none removed) is
-// a live binding of ext from the same source and transport, with its
-// Call-ID and a CSeq at least its own. It is answered (Answer), not
-// applied again, as a transaction would have answered its retransmission
-// (RFC 3261 §10.3 step 7).
-func (g *Registrar) Applied(req *sip.Request, ext *core.Extension) bool {
+// AnswerAgain is the 200 to req, an authenticated REGISTER of ext, when it
+// was applied already, else nil: every contact it names (at least one,
+// none removed) is a live binding of ext from the same source and
+// transport, with its Call-ID and a CSeq at least its own. Nothing is
+// applied again; the answer lists ext's bindings, as a transaction would
+// have answered a retransmission (RFC 3261 §10.3 step 7).
+func (g *Registrar) AnswerAgain(req *sip.Request, ext *core.Extension) *sip.Response {
 	changes, wildcard, refusal := g.changes(req)
 	callID, cseq := req.CallID(), req.CSeq()
 	if refusal != nil || wildcard || len(changes) == 0 || callID == nil || cseq == nil {
-		return false
+		return nil
 	}
 	live := g.Registry.Lookup(ext.ID)
 	transport := strings.ToUpper(req.Transport())
@@ -195,10 +189,10 @@ func (g *Registrar) Applied(req *sip.Request, ext *core.Extension) bool {
 			return b.Contact == ch.contact && b.CallID == callID.Value() && b.CSeq >= cseq.SeqNo &&
 				b.Source == req.Source() && b.Transport == transport
 		}) {
-			return false
+			return nil
 		}
 	}
-	return true
+	return g.ok(req, ext)
 }
 
 // contactKey is the canonical form of a contact URI used to match bindings.

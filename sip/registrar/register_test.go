@@ -127,10 +127,10 @@ func TestRefreshExpired(t *testing.T) {
 	}
 }
 
-// TestApplied checks which REGISTERs count as applied already (answered
+// TestAnswerAgain checks which REGISTERs count as applied already (answered
 // again with nothing changed): those whose every contact is bound from the
 // same source and transport with their Call-ID and a CSeq at least theirs.
-func TestApplied(t *testing.T) {
+func TestAnswerAgain(t *testing.T) {
 	const contact = "Contact: <sip:301@192.0.2.1:5062>"
 	now := time.Now()
 	r := NewRegistry(5, func() time.Time { return now })
@@ -164,8 +164,12 @@ func TestApplied(t *testing.T) {
 			req := refreshRequest(t, tc.source, tc.headers...)
 			req.CSeq().SeqNo = tc.cseq
 			*req.CallID() = sip.CallIDHeader(tc.callID)
-			if got := g.Applied(req, ext); got != tc.want {
-				t.Fatalf("Applied: %v, want %v", got, tc.want)
+			res := g.AnswerAgain(req, ext)
+			if got := res != nil; got != tc.want {
+				t.Fatalf("answered again: %v, want %v", got, tc.want)
+			}
+			if res != nil && res.StatusCode != 200 {
+				t.Fatalf("answered again %d", res.StatusCode)
 			}
 		})
 	}

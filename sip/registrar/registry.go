@@ -232,19 +232,13 @@ func (r *Registry) All() []Binding {
 
 // Sweep drops expired bindings.
 func (r *Registry) Sweep() {
-	now := r.now()
 	expired := map[core.ExtensionID][]Binding{}
 	r.mu.Lock()
-	for ext, list := range r.byExt {
-		kept := list[:0]
-		for _, b := range list {
-			if now.Before(b.ExpiresAt) {
-				kept = append(kept, b)
-			} else {
-				expired[ext] = append(expired[ext], b)
-			}
+	for ext := range r.byExt {
+		if kept, gone := r.live(ext); gone != nil {
+			r.set(ext, kept)
+			expired[ext] = gone
 		}
-		r.set(ext, kept)
 	}
 	for _, gone := range expired {
 		r.forget(gone, false) // expired rows are never loaded again: no hurry
