@@ -36,18 +36,21 @@ type Registrar struct {
 // before it is (new, moved and removed bindings) is committed.
 func (g *Registrar) Register(req *sip.Request, ext *core.Extension) *sip.Response {
 	changes, wildcard, refusal := g.changes(req)
+	o := orderOf(req)
 	switch {
 	case refusal != nil:
 		return refusal
+	case g.stale(ext, o, changes, wildcard):
+		return sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Invalid CSeq", nil)
 	case wildcard:
-		g.Registry.RemoveAll(ext.ID)
+		g.Registry.removeAll(ext.ID, o).wait()
 		return g.ok(req, ext)
 	}
 	var wait pending
 	for _, ch := range changes {
 		var p pending
 		if ch.expires == 0 {
-			p = g.Registry.remove(ext.ID, ch.contact)
+			p = g.Registry.remove(ext.ID, ch.contact, o)
 		} else {
 			p, _ = g.Registry.upsert(g.binding(req, ext, ch), false)
 		}
@@ -57,6 +60,41 @@ func (g *Registrar) Register(req *sip.Request, ext *core.Extension) *sip.Respons
 	}
 	wait.wait()
 	return g.ok(req, ext)
+}
+
+// stale reports whether a REGISTER of ext with the given order arrived after
+// a later one of its Call-ID changed a binding it names: one whose CSeq is
+// above its own, or, for a removal, at least its own. Such a request fails
+// and changes nothing (RFC 3261 §10.3 steps 6 and 7); the phone has moved on
+// to the later one. A copy of the request that made a binding is not stale:
+// it is answered as that request was.
+func (g *Registrar) stale(ext *core.Extension, o order, changes []change, wildcard bool) bool {
+	for _, b := range g.Registry.Lookup(ext.ID) {
+		if b.CallID != o.callID || b.CSeq < o.cseq {
+			continue
+		}
+		if wildcard {
+			return true
+		}
+		for _, ch := range changes {
+			if ch.contact == b.Contact && (b.CSeq > o.cseq || ch.expires == 0) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// orderOf is the Call-ID and CSeq of req.
+func orderOf(req *sip.Request) order {
+	var o order
+	if h := req.CallID(); h != nil {
+		o.callID = h.Value()
+	}
+	if h := req.CSeq(); h != nil {
+		o.cseq = h.SeqNo
+	}
+	return o
 }
 
 // Refresh applies an authenticated REGISTER that only refreshes one live
@@ -89,12 +127,8 @@ func (g *Registrar) binding(req *sip.Request, ext *core.Extension, ch change) Bi
 		Source: req.Source(), Transport: strings.ToUpper(req.Transport()),
 		ExpiresAt: g.now().Add(time.Duration(ch.expires) * time.Second),
 	}
-	if h := req.CallID(); h != nil {
-		b.CallID = h.Value()
-	}
-	if h := req.CSeq(); h != nil {
-		b.CSeq = h.SeqNo
-	}
+	o := orderOf(req)
+	b.CallID, b.CSeq = o.callID, o.cseq
 	if h := req.GetHeader("User-Agent"); h != nil {
 		b.UserAgent = h.Value()
 	}

@@ -177,3 +177,71 @@ func TestAnswerAgain(t *testing.T) {
 		t.Fatalf("bindings changed: %+v", b)
 	}
 }
+
+// TestOutOfOrder checks that a REGISTER arriving after a later one of its
+// Call-ID fails and changes nothing when it would change a binding the later
+// one made (RFC 3261 §10.3 steps 6 and 7), and that the full path and the
+// refresh path agree on it.
+func TestOutOfOrder(t *testing.T) {
+	const contact = "Contact: <sip:301@192.0.2.1:5062>"
+	cases := []struct {
+		name    string
+		cseq    uint32
+		callID  string
+		headers []string
+		status  int
+		// left is what is bound afterwards: contact URI -> CSeq, expiry
+		left map[string][2]int
+	}{
+		{"removal, older CSeq", 6, "reg-1", []string{contact, "Expires: 0"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"removal, same CSeq", 7, "reg-1", []string{contact, "Expires: 0"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"removal, later CSeq", 8, "reg-1", []string{contact, "Expires: 0"}, 200, map[string][2]int{}},
+		{"removal, older CSeq of another Call-ID", 2, "reg-2", []string{contact, "Expires: 0"}, 200, map[string][2]int{}},
+		{"removal of a contact not bound, older CSeq", 6, "reg-1", []string{"Contact: <sip:301@192.0.2.1:5070>", "Expires: 0"}, 200, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"wildcard, older CSeq", 6, "reg-1", []string{"Contact: *", "Expires: 0"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"wildcard, same CSeq", 7, "reg-1", []string{"Contact: *", "Expires: 0"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"wildcard, later CSeq", 8, "reg-1", []string{"Contact: *", "Expires: 0"}, 200, map[string][2]int{}},
+		{"wildcard of another Call-ID", 1, "reg-2", []string{"Contact: *", "Expires: 0"}, 200, map[string][2]int{}},
+		{"refresh, older CSeq", 6, "reg-1", []string{contact, "Expires: 600"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"refresh, same CSeq (a copy)", 7, "reg-1", []string{contact, "Expires: 600"}, 200, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+		{"refresh, later CSeq", 8, "reg-1", []string{contact, "Expires: 600"}, 200, map[string][2]int{"sip:301@192.0.2.1:5062": {8, 600}}},
+		{"new contact with a stale one, older CSeq", 6, "reg-1", []string{"Contact: <sip:301@192.0.2.1:5070>", contact, "Expires: 600"}, 400, map[string][2]int{"sip:301@192.0.2.1:5062": {7, 300}}},
+	}
+	ext := &core.Extension{ID: "ext_301", ExtensionSpec: core.ExtensionSpec{SIPUsername: "301"}}
+	for _, tc := range cases {
+		for _, refreshFirst := range []bool{false, true} {
+			name := tc.name
+			if refreshFirst {
+				name += ", through Refresh"
+			}
+			t.Run(name, func(t *testing.T) {
+				now := time.Now()
+				r := NewRegistry(5, func() time.Time { return now })
+				g := &Registrar{Registry: r, Limits: DefaultLimits(), Now: func() time.Time { return now }}
+				if res := g.Register(refreshRequest(t, "192.0.2.1:5062", contact, "Expires: 300"), ext); res.StatusCode != 200 {
+					t.Fatalf("registration: %d", res.StatusCode)
+				}
+				req := refreshRequest(t, "192.0.2.1:5062", tc.headers...)
+				req.CSeq().SeqNo = tc.cseq
+				*req.CallID() = sip.CallIDHeader(tc.callID)
+				var res *sip.Response
+				if refreshFirst {
+					res, _ = g.Refresh(req, ext)
+				}
+				if res == nil {
+					res = g.Register(req, ext)
+				}
+				if res.StatusCode != tc.status {
+					t.Fatalf("answer %d, want %d", res.StatusCode, tc.status)
+				}
+				left := map[string][2]int{}
+				for _, b := range r.All() {
+					left[b.Contact] = [2]int{int(b.CSeq), int(b.ExpiresAt.Sub(now) / time.Second)}
+				}
+				if !reflect.DeepEqual(left, tc.left) {
+					t.Fatalf("bound afterwards: %v, want %v", left, tc.left)
+				}
+			})
+		}
+	}
+}

@@ -97,7 +97,11 @@ func (r *Registry) upsert(b Binding, onlyRefresh bool) (pending, bool) {
 			return pending{}, false
 		}
 		if list[i].CallID == b.CallID && b.CSeq <= list[i].CSeq {
-			break
+			if onlyRefresh && b.CSeq < list[i].CSeq {
+				r.mu.Unlock() // out of order: the request fails (see Registrar.stale)
+				return pending{}, false
+			}
+			break // a copy of the request that made it: nothing to change
 		}
 		b.RegisteredAt = list[i].RegisteredAt
 		write, urgent = true, changed(list[i], b)
@@ -148,15 +152,32 @@ func changed(old, b Binding) bool {
 }
 
 // Remove deletes the binding of ext with the given contact URI.
-func (r *Registry) Remove(ext core.ExtensionID, contact string) { r.remove(ext, contact).wait() }
+func (r *Registry) Remove(ext core.ExtensionID, contact string) {
+	r.remove(ext, contact, order{}).wait()
+}
 
-func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
+// order is the Call-ID and CSeq of the REGISTER that removes bindings. A
+// binding that a REGISTER of the same Call-ID made is removed only by a
+// later one, with a higher CSeq (RFC 3261 §10.3 steps 6 and 7): a removal
+// that arrives after the refresh that followed it changes nothing. The zero
+// order, from no REGISTER, removes whatever it names.
+type order struct {
+	callID string
+	cseq   uint32
+}
+
+// after reports whether o came after the REGISTER that made b.
+func (o order) after(b Binding) bool {
+	return o == order{} || o.callID != b.CallID || o.cseq > b.CSeq
+}
+
+func (r *Registry) remove(ext core.ExtensionID, contact string, o order) pending {
 	var removed []Binding
 	r.mu.Lock()
 	list, expired := r.live(ext)
 	kept := list[:0]
 	for _, b := range list {
-		if b.Contact == contact {
+		if b.Contact == contact && o.after(b) {
 			removed = append(removed, b)
 		} else {
 			kept = append(kept, b)
@@ -171,14 +192,24 @@ func (r *Registry) remove(ext core.ExtensionID, contact string) pending {
 }
 
 // RemoveAll deletes every binding of ext.
-func (r *Registry) RemoveAll(ext core.ExtensionID) {
+func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext, order{}).wait() }
+
+// removeAll deletes every binding of ext that o came after.
+func (r *Registry) removeAll(ext core.ExtensionID, o order) pending {
+	var removed, kept []Binding
 	r.mu.Lock()
-	removed := r.byExt[ext]
-	delete(r.byExt, ext)
+	for _, b := range r.byExt[ext] {
+		if o.after(b) {
+			removed = append(removed, b)
+		} else {
+			kept = append(kept, b)
+		}
+	}
+	r.set(ext, kept)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
 	r.notify(ext, nil, removed)
-	pending{w: w, f: wait}.wait()
+	return pending{w: w, f: wait}
 }
 
 // forget queues the deletion of bindings from the store and returns the

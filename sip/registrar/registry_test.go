@@ -2,6 +2,7 @@ package registrar
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -131,6 +132,54 @@ func TestRegistryExpiredOnChange(t *testing.T) {
 		}
 		if got := fmt.Sprint(gone); got != s.gone {
 			t.Fatalf("%s: reported removed %s, want %s", s.name, got, s.gone)
+		}
+	}
+}
+
+// TestRemoveInOrder checks that the store itself removes a binding only for
+// a request later than the one that made it, whatever a caller checked
+// before: another Call-ID, a higher CSeq, or no request at all.
+func TestRemoveInOrder(t *testing.T) {
+	cases := []struct {
+		name    string
+		o       order
+		removed bool // sip:a@1 (CSeq 7) by a removal of it
+		all     int  // how many a removal of all takes (sip:a@2 has CSeq 6)
+	}{
+		{"older CSeq", order{"reg-1", 6}, false, 0},
+		{"same CSeq", order{"reg-1", 7}, false, 1},
+		{"later CSeq", order{"reg-1", 8}, true, 2},
+		{"another Call-ID", order{"reg-2", 1}, true, 2},
+		{"no request", order{}, true, 2},
+	}
+	for _, tc := range cases {
+		for _, all := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, all %v", tc.name, all), func(t *testing.T) {
+				r := NewRegistry(5, nil)
+				for i, c := range []string{"sip:a@1", "sip:a@2"} {
+					r.Upsert(Binding{ExtensionID: "ext_a", Contact: c, CallID: "reg-1", CSeq: uint32(7 - i), ExpiresAt: time.Now().Add(time.Hour)})
+				}
+				var reported []Binding
+				r.OnChange(func(_ core.ExtensionID, _, removed []Binding) { reported = append(reported, removed...) })
+				if all {
+					r.removeAll("ext_a", tc.o).wait()
+				} else {
+					r.remove("ext_a", "sip:a@1", tc.o).wait()
+				}
+				if got := slices.ContainsFunc(r.Lookup("ext_a"), func(b Binding) bool { return b.Contact == "sip:a@1" }); got == tc.removed {
+					t.Fatalf("sip:a@1 still bound: %v, want %v", got, !tc.removed)
+				}
+				want := 0
+				if tc.removed {
+					want = 1
+				}
+				if all {
+					want = tc.all
+				}
+				if len(reported) != want || len(r.Lookup("ext_a")) != 2-want {
+					t.Fatalf("reported %d removed, %d left; want %d removed", len(reported), len(r.Lookup("ext_a")), want)
+				}
+			})
 		}
 	}
 }
