@@ -43,8 +43,10 @@
 # Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls sustain nomedia",
 # any of them to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is
 # saved as dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine
-# count once the registrations are in and while the concurrent calls are up), CONC, WINDOW, SETTLE (0: no
-# second memory sample),
+# count once the registrations are in and while the concurrent calls are up), SIP_HOPS=1 (the sustain
+# phase captures the server's SIP port with tcpdump and bench/siphops.py splits the setup time into
+# its hops on the wire: the server's and the load generators'; sustain-*/hops.txt), CONC, WINDOW,
+# SETTLE (0: no second memory sample),
 # CALL_SECS, STEP_SECS, CALL_LADDER, SUSTAIN_RATE, SUSTAIN_SECS, NOMEDIA_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
@@ -67,6 +69,7 @@ phases=${PHASES:-reg concurrent calls sustain nomedia}
 sustain_rate=${SUSTAIN_RATE:-300} sustain_secs=${SUSTAIN_SECS:-$([ "$quick" = 1 ] && echo 10 || echo 60)}
 nomedia_ladder=${NOMEDIA_LADDER:-$([ "$quick" = 1 ] && echo "250 500" || echo "250 500 750 1000")}
 pprof=${PPROF:-0}
+sip_hops=${SIP_HOPS:-0}
 reg_rate=${REG_RATE:-2000}
 re_reg_rate=2000
 reg_users=10000 first_user=100000
@@ -620,9 +623,24 @@ PY
 # phase_sustain: SUSTAIN_RATE (300) calls/s of 2 s PCMA calls for SUSTAIN_SECS (60): failed calls
 # and setup p99 (the target: none failed, p99 under 50 ms).
 phase_sustain() {
-  local total=$((sustain_rate * sustain_secs))
+  local total=$((sustain_rate * sustain_secs)) cap= pcap=$tmp/sustain.pcap
   profile "sustain-$sustain_rate" "$sustain_secs"
+  if [ "$sip_hops" = 1 ]; then
+    tcpdump -i lo -w "$pcap" -B 65536 -s 2000 "udp port $sip_port" 2>/dev/null &
+    cap=$!
+    started+=("$cap")
+    sleep 1
+  fi
   calls "sustain-$sustain_rate" "$sustain_rate" "$total" "$hold_ms"
+  if [ -n "$cap" ]; then
+    kill -INT "$cap" 2>/dev/null || true
+    wait "$cap" 2>/dev/null || true
+    local callers= callees= i
+    for i in $(seq 0 $((pairs - 1))); do callers+="${callers:+,}$((25880 + i))" callees+="${callees:+,}$((25884 + i))"; done
+    python3 bench/siphops.py "$pcap" "$sip_port" "$callers" "$callees" >"$out/sustain-$sustain_rate-$sys-$run/hops.txt" || true
+    rm -f "$pcap"
+    log "$sys run $run: setup time on the wire, by hop: $(tr -s ' ' <"$out/sustain-$sustain_rate-$sys-$run/hops.txt" | tr '\n' ';')"
+  fi
   snapshot "sustain-$sustain_rate"
   log "$sys run $run: $sustain_rate calls/s for ${sustain_secs}s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"
   record sustain_failed "$calls_failed"
