@@ -207,9 +207,10 @@ func (g *Registrar) ok(req *sip.Request, ext *core.Extension) *sip.Response {
 // AnswerAgain is the 200 to req, an authenticated REGISTER of ext, when it
 // was applied already, else nil: every contact it names (at least one,
 // none removed) is a live binding of ext from the same source and
-// transport, with its Call-ID and a CSeq at least its own. Nothing is
+// transport that this request made, with its Call-ID and CSeq. Nothing is
 // applied again; the answer lists ext's bindings, as a transaction would
-// have answered a retransmission (RFC 3261 §10.3 step 7).
+// have answered a retransmission (RFC 3261 §10.3 step 7). A copy of an
+// older request is not answered 200 here: the full path fails it (stale).
 func (g *Registrar) AnswerAgain(req *sip.Request, ext *core.Extension) *sip.Response {
 	changes, wildcard, refusal := g.changes(req)
 	callID, cseq := req.CallID(), req.CSeq()
@@ -220,7 +221,7 @@ func (g *Registrar) AnswerAgain(req *sip.Request, ext *core.Extension) *sip.Resp
 	transport := strings.ToUpper(req.Transport())
 	for _, ch := range changes {
 		if ch.expires == 0 || !slices.ContainsFunc(live, func(b Binding) bool {
-			return b.Contact == ch.contact && b.CallID == callID.Value() && b.CSeq >= cseq.SeqNo &&
+			return b.Contact == ch.contact && b.CallID == callID.Value() && b.CSeq == cseq.SeqNo &&
 				b.Source == req.Source() && b.Transport == transport
 		}) {
 			return nil

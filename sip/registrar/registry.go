@@ -194,11 +194,13 @@ func (r *Registry) remove(ext core.ExtensionID, contact string, o order) pending
 // RemoveAll deletes every binding of ext.
 func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext, order{}).wait() }
 
-// removeAll deletes every binding of ext that o came after.
+// removeAll deletes every binding of ext that o came after, and the expired
+// ones.
 func (r *Registry) removeAll(ext core.ExtensionID, o order) pending {
 	var removed, kept []Binding
 	r.mu.Lock()
-	for _, b := range r.byExt[ext] {
+	list, expired := r.live(ext)
+	for _, b := range list {
 		if o.after(b) {
 			removed = append(removed, b)
 		} else {
@@ -206,9 +208,10 @@ func (r *Registry) removeAll(ext core.ExtensionID, o order) pending {
 		}
 	}
 	r.set(ext, kept)
+	r.forget(expired, false)
 	wait, w := r.forget(removed, true), r.w
 	r.mu.Unlock()
-	r.notify(ext, nil, removed)
+	r.notify(ext, nil, append(expired, removed...))
 	return pending{w: w, f: wait}
 }
 

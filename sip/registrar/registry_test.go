@@ -155,10 +155,15 @@ func TestRemoveInOrder(t *testing.T) {
 	for _, tc := range cases {
 		for _, all := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s, all %v", tc.name, all), func(t *testing.T) {
-				r := NewRegistry(5, nil)
-				for i, c := range []string{"sip:a@1", "sip:a@2"} {
-					r.Upsert(Binding{ExtensionID: "ext_a", Contact: c, CallID: "reg-1", CSeq: uint32(7 - i), ExpiresAt: time.Now().Add(time.Hour)})
+				c := &clock{t: time.Now()}
+				r := NewRegistry(5, c.now)
+				for i, contact := range []string{"sip:a@1", "sip:a@2"} {
+					r.Upsert(Binding{ExtensionID: "ext_a", Contact: contact, CallID: "reg-1", CSeq: uint32(7 - i), ExpiresAt: c.t.Add(time.Hour)})
 				}
+				// An expired binding goes whatever the order, reported removed
+				// as Sweep would have.
+				r.Upsert(Binding{ExtensionID: "ext_a", Contact: "sip:a@0", CallID: "reg-1", CSeq: 9, ExpiresAt: c.t.Add(time.Minute)})
+				c.t = c.t.Add(2 * time.Minute)
 				var reported []Binding
 				r.OnChange(func(_ core.ExtensionID, _, removed []Binding) { reported = append(reported, removed...) })
 				if all {
@@ -176,8 +181,14 @@ func TestRemoveInOrder(t *testing.T) {
 				if all {
 					want = tc.all
 				}
-				if len(reported) != want || len(r.Lookup("ext_a")) != 2-want {
-					t.Fatalf("reported %d removed, %d left; want %d removed", len(reported), len(r.Lookup("ext_a")), want)
+				if len(reported) != want+1 || len(r.Lookup("ext_a")) != 2-want {
+					t.Fatalf("reported %d removed, %d left; want %d removed and the expired one", len(reported), len(r.Lookup("ext_a")), want)
+				}
+				r.mu.RLock()
+				held := len(r.byExt["ext_a"])
+				r.mu.RUnlock()
+				if held != 2-want {
+					t.Fatalf("%d bindings held, want %d: the expired one is kept", held, 2-want)
 				}
 			})
 		}
