@@ -79,6 +79,12 @@ func inviteServer(t *testing.T, cfg Config, user string) (*Server, *store.DB) {
 		t.Fatal(err)
 	}
 	s.users.Get(ctx, user)
+	// The trunk keeper's first read of the trunks runs on its own; until it
+	// is in, the front leaves every INVITE to sipgo. Read them now, so that
+	// the tests do not race it.
+	if _, err := s.enabledTrunks(ctx); err != nil {
+		t.Fatal(err)
+	}
 	return s, db
 }
 
