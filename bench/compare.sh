@@ -626,20 +626,23 @@ phase_sustain() {
   local total=$((sustain_rate * sustain_secs)) cap= pcap=$tmp/sustain.pcap
   profile "sustain-$sustain_rate" "$sustain_secs"
   if [ "$sip_hops" = 1 ]; then
-    tcpdump -i lo -w "$pcap" -B 65536 -s 2000 "udp port $sip_port" 2>/dev/null &
+    timeout $((sustain_secs + 300)) tcpdump -i lo -w "$pcap" -B 65536 -s 2000 "udp port $sip_port" 2>"$out/tcpdump-$sys-$run.log" &
     cap=$!
-    started+=("$cap")
     sleep 1
+    if ! kill -0 "$cap" 2>/dev/null; then
+      log "$sys run $run: tcpdump did not start, no setup hops: $(tail -1 "$out/tcpdump-$sys-$run.log")"
+      cap=
+    fi
   fi
   calls "sustain-$sustain_rate" "$sustain_rate" "$total" "$hold_ms"
   if [ -n "$cap" ]; then
-    kill -INT "$cap" 2>/dev/null || true
+    kill "$cap" 2>/dev/null || true
     wait "$cap" 2>/dev/null || true
     local callers= callees= i
     for i in $(seq 0 $((pairs - 1))); do callers+="${callers:+,}$((25880 + i))" callees+="${callees:+,}$((25884 + i))"; done
-    python3 bench/siphops.py "$pcap" "$sip_port" "$callers" "$callees" >"$out/sustain-$sustain_rate-$sys-$run/hops.txt" || true
+    python3 bench/siphops.py "$pcap" "$sip_port" "$callers" "$callees" >"$out/sustain-$sustain_rate-$sys-$run/hops.txt" 2>&1 || true
     rm -f "$pcap"
-    log "$sys run $run: setup time on the wire, by hop: $(tr -s ' ' <"$out/sustain-$sustain_rate-$sys-$run/hops.txt" | tr '\n' ';')"
+    log "$sys run $run: setup time on the wire, by hop ($(grep -h dropped "$out/tcpdump-$sys-$run.log")): $(tr -s ' ' <"$out/sustain-$sustain_rate-$sys-$run/hops.txt" | tr '\n' ';')"
   fi
   snapshot "sustain-$sustain_rate"
   log "$sys run $run: $sustain_rate calls/s for ${sustain_secs}s: $calls_ok ok, $calls_failed failed of $total; setup p50 $setup_p50 ms, p99 $setup_p99 ms; server CPU $cpu_ms ms; media loss $(jq_py "$rtp" '["loss_pct"]')%; sipp CPU ${sipp_cpu}s, rtpgen ${rtpgen_cpu}s"

@@ -24,17 +24,26 @@ import re
 import struct
 import sys
 
-LINK_OFFSET = {0: 4, 1: 14, 113: 16, 276: 20}
+# Link-layer header length by pcap link type: BSD loopback, Ethernet (Linux lo), raw IP, Linux
+# cooked v1 and v2.
+LINK_OFFSET = {0: 4, 1: 14, 12: 0, 101: 0, 113: 16, 276: 20}
 
 
 def datagrams(path):
     """(time, source port, destination port, payload) of each UDP/IPv4 datagram."""
     with open(path, "rb") as f:
         head = f.read(24)
+        if len(head) < 24:
+            sys.exit(f"{path}: no capture (is tcpdump installed, and run as root?)")
         magic = struct.unpack("<I", head[:4])[0]
+        if magic not in (0xA1B2C3D4, 0xA1B23C4D, 0xD4C3B2A1, 0x4D3CB2A1):
+            sys.exit(f"{path}: not a pcap file (pcapng is not read)")
         order = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
         scale = 1e-9 if magic in (0xA1B23C4D, 0x4D3CB2A1) else 1e-6
-        off = LINK_OFFSET.get(struct.unpack(order + "I", head[20:24])[0], 14)
+        link = struct.unpack(order + "I", head[20:24])[0]
+        if link not in LINK_OFFSET:
+            sys.exit(f"{path}: link type {link} is not read")
+        off = LINK_OFFSET[link]
         while True:
             rec = f.read(16)
             if len(rec) < 16:
@@ -95,23 +104,34 @@ def main():
                     leg.setdefault("user", m.group(1))
             elif what == "200" and sent == "in":
                 leg.setdefault("200", t)
+    # A B2BUA gives the callee leg a Call-ID of its own: a call takes the leg from its caller that
+    # answered last before the call's own 200 went out and was sent after the call's INVITE with
+    # credentials came in, each leg going to one call only, the calls taken in the order of their
+    # 200s (the server passes the callee's 200 on at once).
     by_user = collections.defaultdict(list)
     for leg in legs.values():
         if "invite" in leg and "200" in leg:
-            by_user[leg.get("user")].append((leg["invite"], leg))
+            by_user[leg.get("user")].append(leg)
     for lst in by_user.values():
-        lst.sort(key=lambda x: x[0])
+        lst.sort(key=lambda leg: leg["200"])
+    answers = {u: [leg["200"] for leg in lst] for u, lst in by_user.items()}
+    taken = set()
     hops = collections.defaultdict(list)
-    for cid, c in calls.items():
-        if not all(k in c for k in ("first", "407", "auth", "200")):
-            continue
+    done = [(cid, c) for cid, c in calls.items() if all(k in c for k in ("first", "407", "auth", "200"))]
+    for cid, c in sorted(done, key=lambda x: x[1]["200"]):
         leg = legs.get(cid)
-        if not leg or "200" not in leg:
+        if not leg or "200" not in leg or "invite" not in leg:
+            leg = None
             lst = by_user.get(c.get("user"), [])
-            i = bisect.bisect_right([x[0] for x in lst], c["200"]) - 1
-            leg = lst[i][1] if i >= 0 and lst[i][0] >= c["auth"] and lst[i][1]["200"] <= c["200"] else None
+            i = bisect.bisect_right(answers.get(c.get("user"), []), c["200"]) - 1
+            while i >= 0 and lst[i]["200"] >= c["auth"]:
+                if id(lst[i]) not in taken and lst[i]["invite"] >= c["auth"]:
+                    leg = lst[i]
+                    break
+                i -= 1
         if not leg:
             continue
+        taken.add(id(leg))
         for name, a, b in (("challenge", c["first"], c["407"]), ("caller", c["407"], c["auth"]),
                            ("server in", c["auth"], leg["invite"]), ("callee", leg["invite"], leg["200"]),
                            ("server out", leg["200"], c["200"]), ("total", c["first"], c["200"])):
