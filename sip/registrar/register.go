@@ -43,7 +43,7 @@ func (g *Registrar) Register(req *sip.Request, ext *core.Extension) *sip.Respons
 	case g.stale(ext, o, changes, wildcard):
 		return sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Invalid CSeq", nil)
 	case wildcard:
-		g.Registry.removeAll(ext.ID, o).wait()
+		g.Registry.remove(ext.ID, allContacts, o).wait()
 		return g.ok(req, ext)
 	}
 	var wait pending
@@ -213,15 +213,15 @@ func (g *Registrar) ok(req *sip.Request, ext *core.Extension) *sip.Response {
 // older request is not answered 200 here: the full path fails it (stale).
 func (g *Registrar) AnswerAgain(req *sip.Request, ext *core.Extension) *sip.Response {
 	changes, wildcard, refusal := g.changes(req)
-	callID, cseq := req.CallID(), req.CSeq()
-	if refusal != nil || wildcard || len(changes) == 0 || callID == nil || cseq == nil {
+	o := orderOf(req)
+	if refusal != nil || wildcard || len(changes) == 0 || o.callID == "" {
 		return nil
 	}
 	live := g.Registry.Lookup(ext.ID)
 	transport := strings.ToUpper(req.Transport())
 	for _, ch := range changes {
 		if ch.expires == 0 || !slices.ContainsFunc(live, func(b Binding) bool {
-			return b.Contact == ch.contact && b.CallID == callID.Value() && b.CSeq == cseq.SeqNo &&
+			return b.Contact == ch.contact && b.CallID == o.callID && b.CSeq == o.cseq &&
 				b.Source == req.Source() && b.Transport == transport
 		}) {
 			return nil

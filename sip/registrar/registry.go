@@ -171,13 +171,19 @@ func (o order) after(b Binding) bool {
 	return o == order{} || o.callID != b.CallID || o.cseq > b.CSeq
 }
 
+// allContacts names every contact of an extension to remove.
+const allContacts = ""
+
+// remove deletes the binding of ext with the given contact URI (every one
+// with allContacts) when o came after the REGISTER that made it, and the
+// expired ones.
 func (r *Registry) remove(ext core.ExtensionID, contact string, o order) pending {
 	var removed []Binding
 	r.mu.Lock()
 	list, expired := r.live(ext)
 	kept := list[:0]
 	for _, b := range list {
-		if b.Contact == contact && o.after(b) {
+		if (contact == allContacts || b.Contact == contact) && o.after(b) {
 			removed = append(removed, b)
 		} else {
 			kept = append(kept, b)
@@ -192,28 +198,7 @@ func (r *Registry) remove(ext core.ExtensionID, contact string, o order) pending
 }
 
 // RemoveAll deletes every binding of ext.
-func (r *Registry) RemoveAll(ext core.ExtensionID) { r.removeAll(ext, order{}).wait() }
-
-// removeAll deletes every binding of ext that o came after, and the expired
-// ones.
-func (r *Registry) removeAll(ext core.ExtensionID, o order) pending {
-	var removed, kept []Binding
-	r.mu.Lock()
-	list, expired := r.live(ext)
-	for _, b := range list {
-		if o.after(b) {
-			removed = append(removed, b)
-		} else {
-			kept = append(kept, b)
-		}
-	}
-	r.set(ext, kept)
-	r.forget(expired, false)
-	wait, w := r.forget(removed, true), r.w
-	r.mu.Unlock()
-	r.notify(ext, nil, append(expired, removed...))
-	return pending{w: w, f: wait}
-}
+func (r *Registry) RemoveAll(ext core.ExtensionID) { r.remove(ext, allContacts, order{}).wait() }
 
 // forget queues the deletion of bindings from the store and returns the
 // flush to wait for (nil when nothing is stored); the caller holds mu.

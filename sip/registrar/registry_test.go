@@ -167,7 +167,7 @@ func TestRemoveInOrder(t *testing.T) {
 				var reported []Binding
 				r.OnChange(func(_ core.ExtensionID, _, removed []Binding) { reported = append(reported, removed...) })
 				if all {
-					r.removeAll("ext_a", tc.o).wait()
+					r.remove("ext_a", allContacts, tc.o).wait()
 				} else {
 					r.remove("ext_a", "sip:a@1", tc.o).wait()
 				}
