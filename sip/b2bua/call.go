@@ -82,6 +82,11 @@ type Call struct {
 	// transaction ended (guarded by the B2BUA's lock).
 	callerKey string
 
+	// ringMu serialises call.ringing (rang: published) with call.answered,
+	// so that the one comes before the other (ringing).
+	ringMu sync.Mutex
+	rang   bool
+
 	endOnce sync.Once
 	ended   chan struct{}
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
-	"github.com/dialtone-pbx/dialtone/core"
 	"github.com/dialtone-pbx/dialtone/core/call"
 	"github.com/dialtone-pbx/dialtone/media"
 )
@@ -54,7 +53,7 @@ func (e *earlyMedia) ring() {
 	if !sent {
 		_ = e.dlg.Respond(sip.StatusRinging, "Ringing", nil)
 	}
-	e.c.emit(core.EventCallRinging, nil)
+	e.c.ringing()
 }
 
 // progress handles a provisional response of a fork (sess). It reports
@@ -104,7 +103,7 @@ func (e *earlyMedia) progress(sess *sipgo.DialogClientSession, res *sip.Response
 
 	e.mu.Lock()
 	e.owner = sess
-	first, firstRing := !e.sent, !e.ringing
+	first := !e.sent
 	e.sent, e.ringing = true, true
 	e.mu.Unlock()
 	if started {
@@ -115,9 +114,7 @@ func (e *earlyMedia) progress(sess *sipgo.DialogClientSession, res *sip.Response
 	} else if res.StatusCode == sip.StatusRinging {
 		e.ringAgain()
 	}
-	if firstRing {
-		c.emit(core.EventCallRinging, nil)
-	}
+	c.ringing()
 	return true
 }
 

@@ -128,6 +128,23 @@ func (c *Call) emit(t core.EventType, extra func(*call.EventData)) {
 	}
 }
 
+// ringing publishes call.ringing, once per call. Every callee that answers
+// was alerted, so an answer publishes it first when no provisional did: a
+// callee that answers at once sends none, and the 180 sent just before a
+// 200 may reach the PBX after it (UDP keeps no order, and a provisional
+// after the final response is dropped). Forks that ring and a fork that
+// answers run at once: the event is written under ringMu, so call.ringing
+// never follows call.answered.
+func (c *Call) ringing() {
+	c.ringMu.Lock()
+	defer c.ringMu.Unlock()
+	if c.rang {
+		return
+	}
+	c.rang = true
+	c.emit(core.EventCallRinging, nil)
+}
+
 // emitEnd appends call.ended with the record summary, and call.missed when
 // the callee never answered.
 func (c *Call) emitEnd(rec call.Record) {

@@ -676,6 +676,7 @@ func (b *B2BUA) announce(c *Call, won *forkWin) {
 	c.mu.Unlock()
 	b.observeAnswer(dir, setup)
 	c.log.Info("call answered", "contact", won.binding.Contact)
+	c.ringing()
 	c.emit(core.EventCallAnswered, nil)
 }
 

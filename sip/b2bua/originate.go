@@ -89,14 +89,8 @@ func (b *B2BUA) originate(c *Call, from, to *core.Extension, fromPhones []regist
 	}
 	// The first party's phone shows whom it is about to call.
 	target := &core.Extension{ExtensionSpec: core.ExtensionSpec{Number: to.Number, Name: to.Name}}
-	rang := false
 	won, outcome := b.fork(ringA, fromPhones, dialSpec{offer: aOffer.Marshal(), from: target, to: from, headers: headers, log: c.log,
-		onRinging: func() {
-			if !rang {
-				rang = true
-				c.emit(core.EventCallRinging, nil)
-			}
-		}})
+		onRinging: c.ringing})
 	if won == nil {
 		b.failOriginate(c, ringA, outcome)
 		return

@@ -48,7 +48,10 @@ type Config struct {
 	// RejectCode, when set, is the final response to every incoming call.
 	RejectCode int
 	// RingFor is how long the phone rings before it answers (default 50 ms).
-	RingFor   time.Duration
+	RingFor time.Duration
+	// Silent answers without a provisional response, after RingFor, as an
+	// auto-answering phone or a gateway may.
+	Silent    bool
 	UserAgent string
 	// IP is the loopback address the phone uses (default 127.0.0.1), so a
 	// test can give a carrier a source address of its own.
@@ -350,15 +353,22 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.answerEarly(req, dlg)
 		return
 	}
-	p.ring(dlg)
+	if !p.cfg.Silent {
+		p.ring(dlg)
+	}
+	rung := func() {
+		if !p.cfg.Silent {
+			p.rung()
+		}
+	}
 	select {
 	case <-ringFor:
 	case <-cancelled:
 	case <-dlg.Context().Done():
-		p.rung()
+		rung()
 		return
 	}
-	p.rung()
+	rung()
 	c, accepted := p.acceptMedia(req, dlg)
 	if !accepted {
 		return
