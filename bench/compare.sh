@@ -29,6 +29,13 @@
 #               setup p99, CPU per call
 #   nomedia     calls without RTP, hung up once answered, at each rate of NOMEDIA_LADDER
 #               (250 500 750 1000) for STEP_SECS: the highest rate with none failed, CPU per call
+#   drain       (Dialtone only, not in the default PHASES) DRAIN_CALLS (CONC) PCMA calls set up at
+#               100/s and held; once they are up, SIGTERM: the time the server takes to hang every
+#               call up and exit, and the calls whose caller or callee got no BYE from it
+#
+# Whenever a Dialtone server stops (SIGTERM, as an operator would; it drains), bench/audit.py reads its
+# database: one call record per call sipp made, every record finished, every call's created and ended
+# events (ringing and answered for the answered ones). What it lost is reported as audit_lost.
 #
 # Media: the callers' SDP offers rtpgen's caller socket and the callees' SDP answers its echo socket;
 # each caller logs the relay's address from the 200's SDP (sipp <log>), rtpgen follows the logs and
@@ -41,12 +48,12 @@
 # (kamailio, rtpengine-daemon, sip-tester), go, python3 and curl.
 #
 # Environment: QUICK, RUNS, SYSTEMS ("peer dialtone"), PHASES ("reg concurrent calls sustain nomedia",
-# any of them to rerun a part), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is
+# any of them to rerun a part; drain, which stops the server, runs last), PPROF=1 (Dialtone serves --pprof; a CPU profile of each phase is
 # saved as dialtone-<run>-<phase>.cpu.pprof beside the results, and the heap profile and goroutine
 # count once the registrations are in and while the concurrent calls are up), SIP_HOPS=1 (the sustain
 # phase captures the server's SIP port with tcpdump and bench/siphops.py splits the setup time into
 # its hops on the wire: the server's and the load generators'; sustain-*/hops.txt), CONC, WINDOW,
-# SETTLE (0: no second memory sample),
+# SETTLE (0: no second memory sample), DRAIN_CALLS,
 # CALL_SECS, STEP_SECS, CALL_LADDER, SUSTAIN_RATE, SUSTAIN_SECS, NOMEDIA_LADDER, REG_RATE, RE_REG_SECS, REG_STEP_SECS, REGISTER_LADDER, BIN (a Dialtone binary to use
 # instead of building the tree). Results: bench/results/<timestamp>/compare.md and compare.json.
 set -euo pipefail
@@ -67,6 +74,7 @@ systems=${SYSTEMS:-peer dialtone}
 settle=${SETTLE:-34}
 phases=${PHASES:-reg concurrent calls sustain nomedia}
 sustain_rate=${SUSTAIN_RATE:-300} sustain_secs=${SUSTAIN_SECS:-$([ "$quick" = 1 ] && echo 10 || echo 60)}
+drain_calls=${DRAIN_CALLS:-$conc}
 nomedia_ladder=${NOMEDIA_LADDER:-$([ "$quick" = 1 ] && echo "250 500" || echo "250 500 750 1000")}
 pprof=${PPROF:-0}
 sip_hops=${SIP_HOPS:-0}
@@ -188,6 +196,7 @@ start_server() {
   else
     rm -rf "$tmp/data"
     cp -a "$tmp/template" "$tmp/data"
+    dt_calls=0 dt_calls_failed=0
     DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data" --http "$dt_http" --sip "$dt_ip:$sip_port" \
       --domain bench.test --rtp-ports 30000-39999 --log-level warn $([ "$pprof" = 1 ] && echo --pprof "$dt_pprof") \
       2>"$out/dialtone-$tag.log" &
@@ -205,8 +214,33 @@ stop_server() {
     bench/peer/peer.sh stop "$pdir"
     pdir=
   fi
-  stop_process "$dpid"
+  if [ -n "$dpid" ]; then stop_dialtone; fi
   dpid=
+}
+
+# alive PID: whether PID runs (a process that exited but is not reaped yet does not).
+alive() { [ -e "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# stop_dialtone: SIGTERM (the server hangs up its calls and writes what it holds), up to 120 s for
+# it to exit, then SIGKILL; then the audit of its database.
+stop_dialtone() {
+  local t0 secs
+  t0=$(now)
+  kill "$dpid" 2>/dev/null || true
+  for _ in $(seq 1200); do alive "$dpid" || break; sleep 0.1; done
+  secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}')
+  if alive "$dpid"; then
+    log "dialtone run $run: did not exit within ${secs}s of SIGTERM; killed"
+    kill -9 "$dpid" 2>/dev/null || true
+  fi
+  wait "$dpid" 2>/dev/null || true
+  local a=$out/audit-$tag.json lost
+  python3 bench/audit.py "$tmp/data/dialtone.db" "$dt_calls" "$dt_calls_failed" >"$a" || true
+  lost=$(jq_py "$a" '.get("lost", -1)')
+  log "dialtone run $run: stopped in ${secs}s; audit of its database: $(cat "$a")"
+  # What was lost can be looked into: the database is kept.
+  if [ "$lost" != 0 ]; then cp -a "$tmp/data" "$out/data-$tag"; fi
+  record audit_lost "$lost"
 }
 
 # --- sipp scenarios ------------------------------------------------------------------------------
@@ -426,6 +460,31 @@ EOF
   </send>
 </scenario>
 EOF
+  # The caller of the drain phase holds its call until the server hangs it up, and answers the BYE.
+  {
+    sed '/<pause\/>/,$d' "$tmp/caller.xml"
+    cat <<'EOF'
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop>
+    <action>
+      <log message="rtpgen stop [call_id]"/>
+    </action>
+  </nop>
+</scenario>
+EOF
+  } >"$tmp/caller-bye.xml"
   # Injection files: field0 the user, field1 its credentials (sipp expands keywords in fields, not in
   # the parameters of [authentication]).
   local i
@@ -566,7 +625,7 @@ calls() {
     done
     sleep 0.3
     for i in $(seq 0 $((pairs - 1))); do
-      (cd "$d" && exec timeout $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/caller.xml" -s $((call_first + 8 + i)) \
+      (cd "$d" && exec timeout $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/${caller_sf:-caller.xml}" -s $((call_first + 8 + i)) \
         -inf "$tmp/caller-$i.csv" -i "127.0.0.$((80 + i))" -p $((25880 + i)) -r $((rate * 10 / pairs)) -rp 10000 \
         -m "$per" -l 10000 -d "$hold" -nostdin -timeout $((secs + hold / 1000 + 90)) \
         -trace_stat -stf "$d/caller-$i.csv" -fd 1 -trace_rtt -rtt_freq 1 -trace_logs -log_file "$d/media-$i.log" \
@@ -597,6 +656,7 @@ calls() {
   calls_created=$(sum_col "$d/caller-*.csv" TotalCallCreated)
   calls_ok=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
   calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + per * pairs - calls_created ))
+  dt_calls=$((dt_calls + calls_created)) dt_calls_failed=$((dt_calls_failed + $(sum_col "$d/caller-*.csv" 'FailedCall(C)')))
   read -r setup_p50 setup_p99 < <(python3 - "$d" <<'PY'
 import glob, sys
 v = []
@@ -765,6 +825,39 @@ PY
   record rtpgen_cpu_s.concurrent "$rtpgen_cpu"
 }
 
+# drain_window DIR: once the drain phase's calls are answered (their callers log it for rtpgen; at
+# most 60 s after the last should have been), SIGTERM, and how long the server took to exit.
+drain_window() {
+  local d=$1 up t0
+  sleep $((drain_calls / 100))
+  for _ in $(seq 600); do
+    up=$(cat "$d"/media-*.log 2>/dev/null | grep -c "rtpgen start" || true)
+    [ "$up" -ge "$drain_calls" ] && break
+    sleep 0.1
+  done
+  t0=$(now)
+  kill "$dpid"
+  for _ in $(seq 2400); do alive "$dpid" || break; sleep 0.05; done
+  echo "$up $(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}') $(alive "$dpid" && echo running || echo exited)" >"$d/drain"
+}
+
+# phase_drain: Dialtone only. DRAIN_CALLS calls with PCMA held until the server, sent SIGTERM once
+# they are answered, hangs them up: the time it took to exit, and the callers and callees of answered
+# calls that got no BYE (one still ringing gets 487 and its callee CANCEL); the audit then checks
+# every record was finished with its call.ended. The server is stopped.
+phase_drain() {
+  [ "$sys" = dialtone ] || return 0
+  caller_sf=caller-bye.xml calls drain 100 "$drain_calls" 30000 drain_window
+  local d=$out/drain-$sys-$run up secs state
+  read -r up secs state <"$d/drain"
+  local byes_caller byes_callee
+  byes_caller=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
+  byes_callee=$(sum_col "$d/callee-*.csv" 'SuccessfulCall(C)')
+  log "$sys run $run: drain: SIGTERM with $up calls answered ($calls_created made); the server $state after ${secs}s; callers that got its BYE: $byes_caller, callees: $byes_callee"
+  record drain_secs "$secs"
+  record drain_bye_missing $((2 * up - byes_caller - byes_callee))
+}
+
 # --- main ----------------------------------------------------------------------------------------
 
 bench/peer/peer.sh install
@@ -787,13 +880,14 @@ for run in $(seq 1 "$runs"); do
       phase_registrations
       stop_server
     fi
-    if has_phase concurrent || has_phase calls || has_phase sustain || has_phase nomedia; then
+    if has_phase concurrent || has_phase calls || has_phase sustain || has_phase nomedia || has_phase drain; then
       start_server
       register_callees
       if has_phase concurrent; then phase_concurrent; fi
       if has_phase calls; then phase_calls; fi
       if has_phase sustain; then phase_sustain; fi
       if has_phase nomedia; then phase_nomedia; fi
+      if has_phase drain; then phase_drain; fi
       stop_server
     fi
   done
@@ -839,7 +933,7 @@ for key, label, unit, higher in rows:
     table.append({"metric": key, "label": label, "unit": unit, "higher_is_better": higher, "peer": p, "dialtone": d, "ratio": ratio,
                   "runs": vals.get(key, {})})
 md += ["", "Failures and load-generator CPU (medians):", "", "| | Kamailio + rtpengine | Dialtone |", "|---|---|---|"]
-for key in sorted(k for k in vals if k.endswith("_failed") or k.startswith(("sipp_cpu_s.", "rtpgen_cpu_s.", "calls100_audio", "nomedia_cpu_ms."))):
+for key in sorted(k for k in vals if k.endswith("_failed") or k.startswith(("sipp_cpu_s.", "rtpgen_cpu_s.", "calls100_audio", "nomedia_cpu_ms.", "audit_", "drain_"))):
     md.append(f"| {key} | {fmt(med(vals[key].get('peer', [])))} | {fmt(med(vals[key].get('dialtone', [])))} |")
 md += ["", "CPU is utime+stime of the server processes only (every Kamailio process plus rtpengine; Dialtone) from /proc;",
        "memory is PSS. sipp_cpu_s / rtpgen_cpu_s are the load generators' own CPU seconds per phase. Raw values per run: compare.json."]

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Checks what a Dialtone server kept of the calls a bench made, once it has stopped.
+
+    audit.py DB CALLS CALLS_FAILED
+
+DB is the server's SQLite file (dialtone.db in its data directory), read after the server exited;
+CALLS is how many calls the load generator created while that server ran, CALLS_FAILED how many of
+them failed. Nothing may be lost, whatever the load:
+  - one call record per call: no two records of one SIP Call-ID, and exactly CALLS records when
+    no call failed (a call refused before its INVITE with credentials left none, so with failures
+    the count may be lower, never higher);
+  - every record finished (ended_at set);
+  - every record's call.created and call.ended events, and for every answered call call.ringing
+    (the bench's callees always ring first) and call.answered.
+Prints one JSON object; the exit status is 1 when something was lost, 2 when DB cannot be read.
+"""
+import json
+import sqlite3
+import sys
+
+REQUIRED = ("call.created", "call.ended")
+ANSWERED = ("call.ringing", "call.answered")
+
+
+def audit(path, calls, failed):
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    records = db.execute("SELECT id, answered_at IS NOT NULL, ended_at IS NOT NULL FROM call_records").fetchall()
+    distinct = db.execute("SELECT count(DISTINCT sip_call_id) FROM call_records").fetchone()[0]
+    types = {}
+    for key, kind in db.execute("SELECT order_key, type FROM events WHERE order_key LIKE 'call:%'"):
+        types.setdefault(key[5:], set()).add(kind)
+    missing = {t: 0 for t in REQUIRED + ANSWERED}
+    unfinished = 0
+    for rid, answered, ended in records:
+        have = types.pop(rid, set())
+        for t in REQUIRED + (ANSWERED if answered else ()):
+            if t not in have:
+                missing[t] += 1
+        unfinished += not ended
+    n = len(records)
+    res = {
+        "calls": calls,
+        "calls_failed": failed,
+        "records": n,
+        "answered": sum(1 for r in records if r[1]),
+        "duplicate_records": n - distinct,
+        "records_missing": max(0, calls - n) if failed == 0 else 0,
+        "records_extra": max(0, n - calls),
+        "unfinished": unfinished,
+        "events_missing": missing,
+        "events_of_no_record": sum(len(v) for v in types.values()),
+    }
+    res["lost"] = (res["duplicate_records"] + res["records_missing"] + res["records_extra"] + unfinished +
+                   sum(missing.values()) + res["events_of_no_record"])
+    return res
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    try:
+        res = audit(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    except sqlite3.Error as e:
+        print(json.dumps({"error": f"{sys.argv[1]}: {e}"}))
+        sys.exit(2)
+    print(json.dumps(res))
+    sys.exit(1 if res["lost"] else 0)
+
+
+if __name__ == "__main__":
+    main()
