@@ -11,7 +11,7 @@ them failed. Nothing may be lost, whatever the load:
     the count may be lower, never higher);
   - every record finished (ended_at set);
   - every record's call.created and call.ended events, and for every answered call call.ringing
-    (the bench's callees always ring first) and call.answered.
+    (the bench's callees always ring first) and call.answered, each once and in that order.
 Prints one JSON object; the exit status is 1 when something was lost, 2 when DB cannot be read.
 """
 import json
@@ -27,15 +27,19 @@ def audit(path, calls, failed):
     records = db.execute("SELECT id, answered_at IS NOT NULL, ended_at IS NOT NULL FROM call_records").fetchall()
     distinct = db.execute("SELECT count(DISTINCT sip_call_id) FROM call_records").fetchone()[0]
     types = {}
-    for key, kind in db.execute("SELECT order_key, type FROM events WHERE order_key LIKE 'call:%'"):
-        types.setdefault(key[5:], set()).add(kind)
+    for key, kind in db.execute("SELECT order_key, type FROM events WHERE order_key LIKE 'call:%' ORDER BY seq"):
+        types.setdefault(key[5:], []).append(kind)
     missing = {t: 0 for t in REQUIRED + ANSWERED}
-    unfinished = 0
+    unfinished = out_of_order = 0
+    order = ("call.created",) + ANSWERED + ("call.ended",)
     for rid, answered, ended in records:
-        have = types.pop(rid, set())
+        have = types.pop(rid, [])
         for t in REQUIRED + (ANSWERED if answered else ()):
             if t not in have:
                 missing[t] += 1
+        seen = [t for t in have if t in order]
+        if seen != sorted(seen, key=order.index) or len(seen) != len(set(seen)):
+            out_of_order += 1
         unfinished += not ended
     n = len(records)
     res = {
@@ -48,10 +52,11 @@ def audit(path, calls, failed):
         "records_extra": max(0, n - calls),
         "unfinished": unfinished,
         "events_missing": missing,
+        "events_out_of_order": out_of_order,
         "events_of_no_record": sum(len(v) for v in types.values()),
     }
     res["lost"] = (res["duplicate_records"] + res["records_missing"] + res["records_extra"] + unfinished +
-                   sum(missing.values()) + res["events_of_no_record"])
+                   sum(missing.values()) + out_of_order + res["events_of_no_record"])
     return res
 
 
