@@ -191,7 +191,7 @@ func (ch *callerChannel) Answer(ctx context.Context) error {
 	settle()
 	c.b2b.observeAnswer(c.rec.Direction, now.Sub(c.rec.StartedAt))
 	c.log.Info("call answered by the pbx")
-	c.emit(core.EventCallAnswered, nil)
+	c.answeredByPBX()
 	return nil
 }
 

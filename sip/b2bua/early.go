@@ -27,7 +27,7 @@ type earlyMedia struct {
 	dlg *sipgo.DialogServerSession
 
 	mu      sync.Mutex
-	ringing bool                       // call.ringing published
+	ringing bool                       // a fork rang: the caller was told
 	owner   *sipgo.DialogClientSession // the fork whose early media is relayed
 	sent    bool                       // the caller has our SDP in a provisional
 	ringSDP bool                       // a 180 with SDP went to the caller

@@ -145,6 +145,16 @@ func (c *Call) ringing() {
 	c.emit(core.EventCallRinging, nil)
 }
 
+// answeredByPBX publishes call.answered for a call the PBX answered itself:
+// no callee rang, and a provisional of a fork given up for it (a late 180 or
+// 183) publishes no call.ringing after it.
+func (c *Call) answeredByPBX() {
+	c.ringMu.Lock()
+	c.rang = true
+	c.ringMu.Unlock()
+	c.emit(core.EventCallAnswered, nil)
+}
+
 // emitEnd appends call.ended with the record summary, and call.missed when
 // the callee never answered.
 func (c *Call) emitEnd(rec call.Record) {

@@ -171,8 +171,10 @@ func (o order) after(b Binding) bool {
 	return o == order{} || o.callID != b.CallID || o.cseq > b.CSeq
 }
 
-// allContacts names every contact of an extension to remove.
-const allContacts = ""
+// allContacts names every contact of an extension to remove, as the
+// wildcard Contact does in a REGISTER (RFC 3261 §10.2.2); no contact URI
+// is spelled so.
+const allContacts = "*"
 
 // remove deletes the binding of ext with the given contact URI (every one
 // with allContacts) when o came after the REGISTER that made it, and the
