@@ -101,7 +101,7 @@ key=bench-compare-admin-key-0123456789
 . bench/lib.sh
 
 started=()
-sys= dpid= pdir=
+sys= dpid= pdir= dt_calls=0 dt_calls_failed=0 dt_exited=0
 cleanup() {
   stop_started
   stop_server
@@ -196,7 +196,7 @@ start_server() {
   else
     rm -rf "$tmp/data"
     cp -a "$tmp/template" "$tmp/data"
-    dt_calls=0 dt_calls_failed=0
+    dt_calls=0 dt_calls_failed=0 dt_exited=0
     DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data" --http "$dt_http" --sip "$dt_ip:$sip_port" \
       --domain bench.test --rtp-ports 30000-39999 --log-level warn $([ "$pprof" = 1 ] && echo --pprof "$dt_pprof") \
       2>"$out/dialtone-$tag.log" &
@@ -226,17 +226,18 @@ alive() { [ -e "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev
 stop_dialtone() {
   local t0 secs
   t0=$(now)
-  kill "$dpid" 2>/dev/null || true
-  for _ in $(seq 1200); do alive "$dpid" || break; sleep 0.1; done
+  # (After the drain phase it has exited already, and its PID may be another's by now.)
+  [ "$dt_exited" = 1 ] || kill "$dpid" 2>/dev/null || true
+  for _ in $(seq 1200); do [ "$dt_exited" = 0 ] && alive "$dpid" || break; sleep 0.1; done
   secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}')
-  if alive "$dpid"; then
+  if [ "$dt_exited" = 0 ] && alive "$dpid"; then
     log "dialtone run $run: did not exit within ${secs}s of SIGTERM; killed"
     kill -9 "$dpid" 2>/dev/null || true
   fi
   wait "$dpid" 2>/dev/null || true
   local a=$out/audit-$tag.json lost
   python3 bench/audit.py "$tmp/data/dialtone.db" "$dt_calls" "$dt_calls_failed" >"$a" || true
-  lost=$(jq_py "$a" '.get("lost", -1)')
+  lost=$(jq_py "$a" '.get("lost", -1)' || echo -1)
   log "dialtone run $run: stopped in ${secs}s; audit of its database: $(cat "$a")"
   # What was lost can be looked into: the database is kept.
   if [ "$lost" != 0 ]; then cp -a "$tmp/data" "$out/data-$tag"; fi
@@ -627,7 +628,7 @@ calls() {
     for i in $(seq 0 $((pairs - 1))); do
       (cd "$d" && exec timeout $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/${caller_sf:-caller.xml}" -s $((call_first + 8 + i)) \
         -inf "$tmp/caller-$i.csv" -i "127.0.0.$((80 + i))" -p $((25880 + i)) -r $((rate * 10 / pairs)) -rp 10000 \
-        -m "$per" -l 10000 -d "$hold" -nostdin -timeout $((secs + hold / 1000 + 90)) \
+        -m "$per" -l 10000 -d "$hold" -nostdin -timeout $((secs + hold / 1000 + 90)) -cid_str "%u-%p-$name@%s" \
         -trace_stat -stf "$d/caller-$i.csv" -fd 1 -trace_rtt -rtt_freq 1 -trace_logs -log_file "$d/media-$i.log" \
         -trace_err -error_file "$d/caller-errors-$i.log" >"$d/caller-$i.log" 2>&1) &
       ups+=($!) cps+=($!)
@@ -825,20 +826,24 @@ PY
   record rtpgen_cpu_s.concurrent "$rtpgen_cpu"
 }
 
-# drain_window DIR: once the drain phase's calls are answered (their callers log it for rtpgen; at
-# most 60 s after the last should have been), SIGTERM, and how long the server took to exit.
+# answered DIR: how many calls of DIR its callers saw answered (they log each for rtpgen, at once).
+answered() { cat "$1"/media-*.log 2>/dev/null | grep -c "rtpgen start" || true; }
+
+# drain_window DIR: once the drain phase's calls are answered (at most 60 s after the last should
+# have been), SIGTERM; how many were answered when the server stopped answering, and how long it
+# took to exit.
 drain_window() {
-  local d=$1 up t0
+  local d=$1 t0 secs
   sleep $((drain_calls / 100))
   for _ in $(seq 600); do
-    up=$(cat "$d"/media-*.log 2>/dev/null | grep -c "rtpgen start" || true)
-    [ "$up" -ge "$drain_calls" ] && break
+    [ "$(answered "$d")" -ge "$drain_calls" ] && break
     sleep 0.1
   done
   t0=$(now)
   kill "$dpid"
   for _ in $(seq 2400); do alive "$dpid" || break; sleep 0.05; done
-  echo "$up $(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}') $(alive "$dpid" && echo running || echo exited)" >"$d/drain"
+  secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}')
+  echo "$(answered "$d") $secs $(alive "$dpid" && echo running || echo exited)" >"$d/drain"
 }
 
 # phase_drain: Dialtone only. DRAIN_CALLS calls with PCMA held until the server, sent SIGTERM once
@@ -847,9 +852,11 @@ drain_window() {
 # every record was finished with its call.ended. The server is stopped.
 phase_drain() {
   [ "$sys" = dialtone ] || return 0
-  caller_sf=caller-bye.xml calls drain 100 "$drain_calls" 30000 drain_window
+  # (A long hold: the callers' and callees' sipps wait that long for the BYE.)
+  caller_sf=caller-bye.xml calls drain 100 "$drain_calls" 300000 drain_window
   local d=$out/drain-$sys-$run up secs state
   read -r up secs state <"$d/drain"
+  [ "$state" = exited ] && dt_exited=1
   local byes_caller byes_callee
   byes_caller=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
   byes_callee=$(sum_col "$d/callee-*.csv" 'SuccessfulCall(C)')
