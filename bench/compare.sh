@@ -101,7 +101,7 @@ key=bench-compare-admin-key-0123456789
 . bench/lib.sh
 
 started=()
-sys= dpid= pdir= dt_calls=0 dt_calls_failed=0 dt_exited=0
+sys= dpid= pdir= dt_calls=0 dt_calls_failed=0 dt_exited=0 dt_drained=0
 cleanup() {
   stop_started
   stop_server
@@ -196,7 +196,7 @@ start_server() {
   else
     rm -rf "$tmp/data"
     cp -a "$tmp/template" "$tmp/data"
-    dt_calls=0 dt_calls_failed=0 dt_exited=0
+    dt_calls=0 dt_calls_failed=0 dt_exited=0 dt_drained=0
     DIALTONE_ADMIN_KEY=$key "$tmp/dialtone" serve --data "$tmp/data" --http "$dt_http" --sip "$dt_ip:$sip_port" \
       --domain bench.test --rtp-ports 30000-39999 --log-level warn $([ "$pprof" = 1 ] && echo --pprof "$dt_pprof") \
       2>"$out/dialtone-$tag.log" &
@@ -236,11 +236,12 @@ stop_dialtone() {
   fi
   wait "$dpid" 2>/dev/null || true
   local a=$out/audit-$tag.json lost
-  python3 bench/audit.py "$tmp/data/dialtone.db" "$dt_calls" "$dt_calls_failed" >"$a" || true
+  python3 bench/audit.py "$tmp/data/dialtone.db" "$dt_calls" "$dt_calls_failed" "$dt_drained" >"$a" || true
   lost=$(jq_py "$a" '.get("lost", -1)' || echo -1)
   log "dialtone run $run: stopped in ${secs}s; audit of its database: $(cat "$a")"
-  # What was lost can be looked into: the database is kept.
-  if [ "$lost" != 0 ]; then cp -a "$tmp/data" "$out/data-$tag"; fi
+  record audit_stale_calls "$(jq_py "$a" '.get("stale_calls", -1)' || echo -1)"
+  # What was lost, or kept too long, can be looked into: the database is kept.
+  if [ "$lost" != 0 ] || ! grep -q '"stale_calls": 0' "$a"; then cp -a "$tmp/data" "$out/data-$tag"; fi
   record audit_lost "$lost"
 }
 
@@ -386,7 +387,7 @@ EOF
       <log message="rtpgen stop [call_id]"/>
     </action>
   </nop>
-  <send retrans="500">
+  <send retrans="500" start_txn="bye">
     <![CDATA[
       BYE [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -400,7 +401,7 @@ EOF
 
     ]]>
   </send>
-  <recv response="200" crlf="true"/>
+  <recv response="200" crlf="true" response_txn="bye"/>
 </scenario>
 EOF
   cat >"$tmp/callee.xml" <<EOF
@@ -525,7 +526,7 @@ register_load() {
   t0=$(now)
   (
     for i in $(seq 0 $((sources - 1))); do
-      timeout 300 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/users-$sources-$i.csv" \
+      timeout -k 10 300 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/users-$sources-$i.csv" \
         -i "127.0.0.$((100 + i))" -p $((26000 + i)) -r $((rate * 10 / sources)) -rp 10000 -m $((total / sources)) \
         -l 5000 -nostdin -timeout 120 -trace_stat -stf "$d/stats-$i.csv" -fd 1 \
         -trace_err -error_file "$d/errors-$i.log" >"$d/sipp-$i.log" 2>&1 &
@@ -593,7 +594,7 @@ phase_registrations() {
 register_callees() {
   local i
   for i in $(seq 0 $((pairs - 1))); do
-    timeout 20 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/callee-$i.csv" -i "127.0.0.$((84 + i))" \
+    timeout -k 10 20 sipp "$(target)" -sf "$tmp/register.xml" -inf "$tmp/callee-$i.csv" -i "127.0.0.$((84 + i))" \
       -p $((25884 + i)) -m 1 -nostdin -timeout 10 -trace_err -error_file "$out/callee-register-$sys-$run-$i.log" \
       >/dev/null 2>&1 || log "$sys run $run: callee $i did not register (see $out/callee-register-$sys-$run-$i.log)"
   done
@@ -619,14 +620,14 @@ calls() {
   (
     ups=() cps=()
     for i in $(seq 0 $((pairs - 1))); do
-      timeout $((secs + hold / 1000 + 120)) sipp -sf "$tmp/callee.xml" -i "127.0.0.$((84 + i))" -p $((25884 + i)) \
+      timeout -k 10 $((secs + hold / 1000 + 120)) sipp -sf "$tmp/callee.xml" -i "127.0.0.$((84 + i))" -p $((25884 + i)) \
         -m "$per" -l 10000 -nostdin -timeout $((secs + hold / 1000 + 90)) -trace_stat -stf "$d/callee-$i.csv" -fd 1 \
         -trace_err -error_file "$d/callee-errors-$i.log" >"$d/callee-$i.log" 2>&1 &
       ups+=($!)
     done
     sleep 0.3
     for i in $(seq 0 $((pairs - 1))); do
-      (cd "$d" && exec timeout $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/${caller_sf:-caller.xml}" -s $((call_first + 8 + i)) \
+      (cd "$d" && exec timeout -k 10 $((secs + hold / 1000 + 120)) sipp "$(target)" -sf "$tmp/${caller_sf:-caller.xml}" -s $((call_first + 8 + i)) \
         -inf "$tmp/caller-$i.csv" -i "127.0.0.$((80 + i))" -p $((25880 + i)) -r $((rate * 10 / pairs)) -rp 10000 \
         -m "$per" -l 10000 -d "$hold" -nostdin -timeout $((secs + hold / 1000 + 90)) -cid_str "%u-%p-$name@%s" \
         -trace_stat -stf "$d/caller-$i.csv" -fd 1 -trace_rtt -rtt_freq 1 -trace_logs -log_file "$d/media-$i.log" \
@@ -857,6 +858,7 @@ phase_drain() {
   local d=$out/drain-$sys-$run up secs state
   read -r up secs state <"$d/drain"
   [ "$state" = exited ] && dt_exited=1
+  dt_drained=$up
   local byes_caller byes_callee
   byes_caller=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
   byes_callee=$(sum_col "$d/callee-*.csv" 'SuccessfulCall(C)')
