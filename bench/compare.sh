@@ -248,6 +248,24 @@ stop_dialtone() {
 # --- sipp scenarios ------------------------------------------------------------------------------
 
 write_scenarios() {
+  # A BYE from the server, answered (the callee's end of every call, the caller's in the drain phase).
+  local answer_bye
+  answer_bye=$(cat <<'EOF'
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]>
+  </send>
+EOF
+)
   cat >"$tmp/register.xml" <<'EOF'
 <?xml version="1.0" encoding="ISO-8859-1" ?>
 <!DOCTYPE scenario SYSTEM "sipp.dtd">
@@ -447,38 +465,14 @@ EOF
     ]]>
   </send>
   <recv request="ACK" crlf="true"/>
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+$answer_bye
 </scenario>
 EOF
   # The caller of the drain phase holds its call until the server hangs it up, and answers the BYE.
   {
     sed '/<pause\/>/,$d' "$tmp/caller.xml"
-    cat <<'EOF'
-  <recv request="BYE"/>
-  <send>
-    <![CDATA[
-      SIP/2.0 200 OK
-      [last_Via:]
-      [last_From:]
-      [last_To:]
-      [last_Call-ID:]
-      [last_CSeq:]
-      Content-Length: 0
-
-    ]]>
-  </send>
+    cat <<EOF
+$answer_bye
   <nop>
     <action>
       <log message="rtpgen stop [call_id]"/>
