@@ -218,31 +218,24 @@ stop_server() {
   dpid=
 }
 
-# alive PID: whether PID runs (a process that exited but is not reaped yet does not).
-alive() { [ -e "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-
-# stop_dialtone: SIGTERM (the server hangs up its calls and writes what it holds), up to 120 s for
-# it to exit, then SIGKILL; then the audit of its database.
+# stop_dialtone: the server stopped (terminate, up to 120 s; after the drain phase it has ended already, and its
+# PID may be another's by now), then the audit of its database.
 stop_dialtone() {
-  local t0 secs
-  t0=$(now)
-  # (After the drain phase it has exited already, and its PID may be another's by now.)
-  [ "$dt_exited" = 1 ] || kill "$dpid" 2>/dev/null || true
-  for _ in $(seq 1200); do [ "$dt_exited" = 0 ] && alive "$dpid" || break; sleep 0.1; done
-  secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.1f", e-s}')
-  if [ "$dt_exited" = 0 ] && alive "$dpid"; then
-    log "dialtone run $run: did not exit within ${secs}s of SIGTERM; killed"
-    kill -9 "$dpid" 2>/dev/null || true
+  local secs how ended="stopped by the drain phase"
+  if [ "$dt_exited" = 0 ]; then
+    read -r secs how < <(terminate "$dpid" 120)
+    ended="$how ${secs}s after SIGTERM"
   fi
   wait "$dpid" 2>/dev/null || true
-  local a=$out/audit-$tag.json lost
+  local a=$out/audit-$tag.json lost stale
   python3 bench/audit.py "$tmp/data/dialtone.db" "$dt_calls" "$dt_calls_failed" "$dt_drained" >"$a" || true
   lost=$(jq_py "$a" '.get("lost", -1)' || echo -1)
-  log "dialtone run $run: stopped in ${secs}s; audit of its database: $(cat "$a")"
-  record audit_stale_calls "$(jq_py "$a" '.get("stale_calls", -1)' || echo -1)"
+  stale=$(jq_py "$a" '.get("stale_calls", -1)' || echo -1)
+  log "dialtone run $run: $ended; audit of its database: $(cat "$a")"
   # What was lost, or kept too long, can be looked into: the database is kept.
-  if [ "$lost" != 0 ] || ! grep -q '"stale_calls": 0' "$a"; then cp -a "$tmp/data" "$out/data-$tag"; fi
+  if [ "$lost" != 0 ] || [ "$stale" != 0 ]; then cp -a "$tmp/data" "$out/data-$tag"; fi
   record audit_lost "$lost"
+  record audit_stale_calls "$stale"
 }
 
 # --- sipp scenarios ------------------------------------------------------------------------------
@@ -651,8 +644,10 @@ calls() {
   fi
   calls_created=$(sum_col "$d/caller-*.csv" TotalCallCreated)
   calls_ok=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
-  calls_failed=$(( $(sum_col "$d/caller-*.csv" 'FailedCall(C)') + per * pairs - calls_created ))
-  dt_calls=$((dt_calls + calls_created)) dt_calls_failed=$((dt_calls_failed + $(sum_col "$d/caller-*.csv" 'FailedCall(C)')))
+  local failed_created
+  failed_created=$(sum_col "$d/caller-*.csv" 'FailedCall(C)')
+  calls_failed=$((failed_created + per * pairs - calls_created))
+  dt_calls=$((dt_calls + calls_created)) dt_calls_failed=$((dt_calls_failed + failed_created))
   read -r setup_p50 setup_p99 < <(python3 - "$d" <<'PY'
 import glob, sys
 v = []
@@ -825,20 +820,17 @@ PY
 answered() { cat "$1"/media-*.log 2>/dev/null | grep -c "rtpgen start" || true; }
 
 # drain_window DIR: once the drain phase's calls are answered (at most 60 s after the last should
-# have been), SIGTERM; how many were answered when the server stopped answering, and how long it
-# took to exit.
+# have been), the server terminated; how many were answered when it stopped answering, how long
+# it took and how it ended.
 drain_window() {
-  local d=$1 t0 secs
+  local d=$1 ended
   sleep $((drain_calls / 100))
   for _ in $(seq 600); do
     [ "$(answered "$d")" -ge "$drain_calls" ] && break
     sleep 0.1
   done
-  t0=$(now)
-  kill "$dpid"
-  for _ in $(seq 2400); do alive "$dpid" || break; sleep 0.05; done
-  secs=$(awk -v s="$t0" -v e="$(now)" 'BEGIN{printf "%.2f", e-s}')
-  echo "$(answered "$d") $secs $(alive "$dpid" && echo running || echo exited)" >"$d/drain"
+  ended=$(terminate "$dpid" 120)
+  echo "$(answered "$d") $ended" >"$d/drain"
 }
 
 # phase_drain: Dialtone only. DRAIN_CALLS calls with PCMA held until the server, sent SIGTERM once
@@ -851,8 +843,7 @@ phase_drain() {
   caller_sf=caller-bye.xml calls drain 100 "$drain_calls" 300000 drain_window
   local d=$out/drain-$sys-$run up secs state
   read -r up secs state <"$d/drain"
-  [ "$state" = exited ] && dt_exited=1
-  dt_drained=$up
+  dt_exited=1 dt_drained=$up
   local byes_caller byes_callee
   byes_caller=$(sum_col "$d/caller-*.csv" 'SuccessfulCall(C)')
   byes_callee=$(sum_col "$d/callee-*.csv" 'SuccessfulCall(C)')

@@ -36,13 +36,28 @@ wait_ready() {
   return 1
 }
 
-# stop_process PID: asks PID to end (SIGTERM: a server drains its calls), gives it 10 s, then
-# kills it; reaps it when it is a child of this shell. Nothing when PID is empty.
+# alive PID: whether PID runs (a process that exited but is not reaped yet does not).
+alive() { [ -e "/proc/$1/stat" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+# terminate PID SECS: asks PID to end (SIGTERM: a server drains its calls), gives it SECS, then
+# kills it. Prints the seconds it took and how it ended (exited or killed).
+terminate() {
+  local t0 how=exited
+  t0=$(date +%s.%N)
+  kill "$1" 2>/dev/null || true
+  for _ in $(seq $(($2 * 10))); do alive "$1" || break; sleep 0.1; done
+  if alive "$1"; then
+    kill -9 "$1" 2>/dev/null || true
+    how=killed
+  fi
+  echo "$(awk -v s="$t0" -v e="$(date +%s.%N)" 'BEGIN{printf "%.2f", e-s}') $how"
+}
+
+# stop_process PID: terminates PID within 10 s and reaps it when it is a child of this shell.
+# Nothing when PID is empty.
 stop_process() {
   [ -n "$1" ] || return 0
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$1" 2>/dev/null || true
+  terminate "$1" 10 >/dev/null
   wait "$1" 2>/dev/null || true
 }
 

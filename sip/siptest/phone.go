@@ -353,13 +353,10 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.answerEarly(req, dlg)
 		return
 	}
+	rung := func() {}
 	if !p.cfg.Silent {
 		p.ring(dlg)
-	}
-	rung := func() {
-		if !p.cfg.Silent {
-			p.rung()
-		}
+		rung = p.rung
 	}
 	select {
 	case <-ringFor:
